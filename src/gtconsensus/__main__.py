@@ -1,0 +1,5 @@
+"""``python -m gtconsensus``: the command line."""
+
+from gtconsensus.cli import main
+
+raise SystemExit(main())

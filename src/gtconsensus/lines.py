@@ -1,0 +1,206 @@
+"""One output-manifest line in, one output line out: the whole per-object pipeline.
+
+:func:`consolidate_line` parses the line, reads every worker's answer (rejecting
+bad ones one by one), consolidates, and writes the output line of the contract
+in :mod:`gtconsensus.contract`. It never raises for bad data: a line that fails
+comes back with ``error`` set and, when it is a JSON object, an output line that
+keeps its raw answers and carries ``consensus.error``.
+
+Examples
+--------
+>>> result = consolidate_line('{"source-ref": "s3://b/1.jpg", "job": {}}')
+>>> result.error.code
+'missing_answers'
+>>> result.output[:60]
+'{"source-ref":"s3://b/1.jpg","job":{"consensus":{"method":"p'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gtconsensus.answers import Fetch, Rejection, read_answers
+from gtconsensus.consensus import METHOD_MAJORITY, Consensus, consolidate
+from gtconsensus.contract import (
+    RAW_KEY,
+    annotated_result,
+    consensus_summary,
+    error_summary,
+    label_value,
+)
+from gtconsensus.exceptions import ConsolidationError, GtConsensusError, SchemaError
+from gtconsensus.masks import DEFAULT_MAX_PIXELS
+
+__all__ = ["LineResult", "consolidate_line", "dumps", "infer_label_attribute"]
+
+#: Top-level key that carries the error of a line whose label attribute is unknown.
+ORPHAN_ERROR_KEY = "gtconsensus-error"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LineResult:
+    """What became of one input line.
+
+    Attributes
+    ----------
+    output : str or None
+        The output line (compact JSON, no newline); ``None`` only when the input
+        is not a JSON object, so there is nothing to write back.
+    consensus : Consensus or None
+        The result, when the object was consolidated.
+    error : GtConsensusError or None
+        Why the object was not consolidated.
+    rejected : tuple of Rejection
+        Answers left out of a consolidated (or failed) object.
+    """
+
+    output: str | None
+    consensus: Consensus | None = None
+    error: GtConsensusError | None = None
+    rejected: tuple[Rejection, ...] = field(default=())
+
+
+def dumps(value: Any) -> str:
+    """Compact, deterministic JSON (UTF-8 text, keys in insertion order)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def infer_label_attribute(line: Mapping[str, Any]) -> str:
+    """The label attribute of a line: the one key whose value holds answers.
+
+    Keys ending in ``-metadata`` and ``source-ref``/``source`` are ignored.
+
+    Examples
+    --------
+    >>> infer_label_attribute({"source-ref": "s3://b/k", "gt": {"annotationsFromAllWorkers": []},
+    ...                        "gt-17-metadata": {}})
+    'gt'
+    """
+    candidates = [
+        key for key, value in line.items()
+        if not key.endswith("-metadata") and key not in ("source-ref", "source")
+        and isinstance(value, Mapping) and RAW_KEY in value
+    ]  # fmt: skip
+    if len(candidates) == 1:
+        return candidates[0]
+    seen = [k for k in line if not k.endswith("-metadata") and k not in ("source-ref", "source")]
+    what = "no key holds" if not candidates else f"{len(candidates)} keys hold"
+    raise SchemaError(
+        "unknown_label_attribute",
+        f"{what} `{RAW_KEY}`; keys seen: {seen[:10]}; pass the label attribute explicitly",
+    )
+
+
+def _answers_of(line: Mapping[str, Any], attribute: str) -> tuple[Mapping[str, Any], list[Any]]:
+    if attribute not in line:
+        raise SchemaError(
+            "missing_label_attribute",
+            f"line has no label attribute `{attribute}`; keys seen: {list(line)[:10]}",
+        )
+    value = line[attribute]
+    if not isinstance(value, Mapping):
+        raise SchemaError(
+            "bad_schema", f"`{attribute}` must be an object, got {type(value).__name__}"
+        )
+    if RAW_KEY not in value:
+        raise SchemaError(
+            "missing_answers",
+            f"`{attribute}` has no `{RAW_KEY}` (keys: {list(value)[:10]}); answers in "
+            "worker-response files are not read by this version",
+        )
+    raws = value[RAW_KEY]
+    if not isinstance(raws, list):
+        raise SchemaError(
+            "bad_schema", f"`{attribute}.{RAW_KEY}` must be a list, got {type(raws).__name__}"
+        )
+    if not raws:
+        raise ConsolidationError("no_answers", f"`{attribute}.{RAW_KEY}` is empty")
+    return value, raws
+
+
+def _failed(
+    line: dict[str, Any],
+    attribute: str | None,
+    error: GtConsensusError,
+    rejected: tuple[Rejection, ...] = (),
+) -> LineResult:
+    if attribute is None:
+        out = {**line, ORPHAN_ERROR_KEY: error.to_dict()}
+    else:
+        original = line.get(attribute)
+        summary = error_summary(error, rejected, method=METHOD_MAJORITY)
+        value = label_value(original if isinstance(original, Mapping) else None, summary=summary)
+        out = {**line, attribute: value}
+    return LineResult(dumps(out), None, error, rejected)
+
+
+def consolidate_line(
+    line: str | bytes,
+    *,
+    label_attribute: str | None = None,
+    element: str | None = None,
+    weights: Mapping[str, float] | None = None,
+    iou_threshold: float = 0.5,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    fetch: Fetch | None = None,
+) -> LineResult:
+    """Consolidate one output-manifest line (recipe form, ``annotationsFromAllWorkers``).
+
+    Parameters
+    ----------
+    line : str or bytes
+        One JSON line of the manifest (a trailing newline is fine).
+    label_attribute : str, optional
+        The key holding the answers; inferred when the line has exactly one.
+    element : str, optional
+        The answers' element name (default ``annotatedResult`` or the only key).
+    weights : mapping, optional
+        Per-worker weights for the vote (default 1.0 each).
+    iou_threshold : float, default 0.5
+    max_pixels : int, default 100_000_000
+    fetch : callable, optional
+        Reads answers given as ``annotationData.s3Uri``.
+
+    Returns
+    -------
+    LineResult
+    """
+    try:
+        parsed = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return LineResult(None, error=SchemaError("bad_json", f"line is not JSON: {exc}"))
+    if not isinstance(parsed, dict):
+        return LineResult(
+            None,
+            error=SchemaError(
+                "bad_line", f"line must be a JSON object, got {type(parsed).__name__}"
+            ),
+        )
+    attribute = label_attribute
+    try:
+        attribute = attribute or infer_label_attribute(parsed)
+        original, raws = _answers_of(parsed, attribute)
+    except GtConsensusError as exc:
+        return _failed(parsed, attribute, exc)
+    answers = read_answers(raws, element=element, fetch=fetch, max_pixels=max_pixels)
+    if not answers.annotations:
+        first = answers.rejected[0] if answers.rejected else None
+        reason = f"; first: [{first.code}] {first.message}" if first else ""
+        error = ConsolidationError(
+            "no_valid_answer", f"none of the {len(raws)} answers could be read{reason}"
+        )
+        return _failed(parsed, attribute, error, answers.rejected)
+    try:
+        consensus = consolidate(answers.annotations, weights=weights, iou_threshold=iou_threshold)
+    except GtConsensusError as exc:
+        return _failed(parsed, attribute, exc, answers.rejected)
+    value = label_value(
+        original,
+        element=answers.element,
+        result=annotated_result(consensus),
+        summary=consensus_summary(consensus, answers.rejected),
+    )
+    return LineResult(dumps({**parsed, attribute: value}), consensus, None, answers.rejected)

@@ -1,0 +1,361 @@
+"""Matching instances across workers: IoU from contingency tables, clusters.
+
+All pairwise IoUs between two workers come from one contingency table, a single
+``np.bincount`` over the pixels of the two workers' foreground window; no
+per-instance boolean masks are built. Clusters across N workers hold at most one
+instance per worker (a worker's instances are disjoint, so two of them are never
+the same object).
+
+Examples
+--------
+>>> import numpy as np
+>>> a = np.array([[1, 1, 0, 2]], dtype=np.uint8)
+>>> b = np.array([[1, 1, 1, 0]], dtype=np.uint8)
+>>> iou_matrix(a, b).round(3).tolist()
+[[0.667], [0.0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gtconsensus._typing import FloatArray, IntArray, LabelImage
+from gtconsensus.exceptions import OptionsError
+
+__all__ = [
+    "InstanceStats",
+    "Window",
+    "cluster_instances",
+    "contingency",
+    "instance_stats",
+    "iou_from_contingency",
+    "iou_matrix",
+    "linear_sum_assignment",
+    "match_pairs",
+]
+
+#: A window of an image: ``(row_start, row_stop, col_start, col_stop)``, stops exclusive.
+Window = tuple[int, int, int, int]
+_EMPTY_WINDOW: Window = (0, 0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class InstanceStats:
+    """Per-instance geometry of one label image, computed in one sweep.
+
+    Attributes
+    ----------
+    n_instances : int
+        K; labels run 1..K.
+    areas : ndarray, shape (K + 1,)
+        Pixel count per label (index 0 is background).
+    boxes : ndarray, shape (K + 1, 4)
+        ``(row_start, row_stop, col_start, col_stop)`` per label; zeros when empty.
+    first_pixels : ndarray, shape (K + 1,)
+        Raster index of each instance's first pixel; ``-1`` when empty. Used as a
+        label-free identity for deterministic tie-breaks.
+    window : Window
+        Bounding box of all foreground.
+    """
+
+    n_instances: int
+    areas: IntArray
+    boxes: IntArray
+    first_pixels: IntArray
+    window: Window
+
+
+def _span(flags: object) -> tuple[int, int]:
+    hits = np.flatnonzero(np.asarray(flags))
+    return (int(hits[0]), int(hits[-1]) + 1) if len(hits) else (0, 0)
+
+
+def _presence_bounds(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last index along axis 0 where ``counts`` is non-zero."""
+    present = counts > 0
+    first = present.argmax(axis=0)
+    last = len(present) - present[::-1].argmax(axis=0)
+    return first, last
+
+
+def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
+    """Areas, boxes and first pixels of every instance of a label image.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (H, W)
+        Dense labels 0..K.
+    n_instances : int
+        K, the number of listed instances (some may have no pixels).
+
+    Examples
+    --------
+    >>> labels = np.array([[0, 0, 0], [0, 1, 1], [2, 0, 0]], dtype=np.uint8)
+    >>> stats = instance_stats(labels, 2)
+    >>> stats.areas.tolist(), stats.boxes[1].tolist(), stats.first_pixels.tolist()
+    ([6, 2, 1], [1, 2, 1, 3], [-1, 4, 6])
+    """
+    k = n_instances
+    width = labels.shape[1]
+    rows = _span(labels.any(axis=1))
+    cols = _span(labels[rows[0] : rows[1]].any(axis=0)) if rows[1] else (0, 0)
+    window: Window = (*rows, *cols)
+    areas = np.zeros(k + 1, dtype=np.int64)
+    boxes = np.zeros((k + 1, 4), dtype=np.int64)
+    first_pixels = np.full(k + 1, -1, dtype=np.int64)
+    areas[0] = labels.size
+    if rows[1] == 0 or k == 0:
+        return InstanceStats(k, areas, boxes, first_pixels, window if rows[1] else _EMPTY_WINDOW)
+    crop = labels[rows[0] : rows[1], cols[0] : cols[1]]
+    ch, cw = crop.shape
+    wide = crop.astype(np.int64)
+    per_row = np.bincount(
+        (wide + (np.arange(ch, dtype=np.int64) * (k + 1))[:, None]).ravel(),
+        minlength=ch * (k + 1),
+    ).reshape(ch, k + 1)
+    per_col = np.bincount(
+        (wide + (np.arange(cw, dtype=np.int64) * (k + 1))[None, :]).ravel(),
+        minlength=cw * (k + 1),
+    ).reshape(cw, k + 1)
+    areas[:] = per_row.sum(axis=0)
+    areas[0] = labels.size - int(areas[1:].sum())
+    r_first, r_last = _presence_bounds(per_row)
+    c_first, c_last = _presence_bounds(per_col)
+    drawn = np.flatnonzero(areas[1:]) + 1
+    boxes[drawn] = np.stack(
+        [r_first[drawn] + rows[0], r_last[drawn] + rows[0],
+         c_first[drawn] + cols[0], c_last[drawn] + cols[0]], axis=1,
+    )  # fmt: skip
+    for label in drawn.tolist():
+        row = int(r_first[label])
+        col = int(np.argmax(crop[row] == label))
+        first_pixels[label] = (row + rows[0]) * width + col + cols[0]
+    return InstanceStats(k, areas, boxes, first_pixels, window)
+
+
+def _union_window(a: Window, b: Window) -> Window:
+    if a[1] == 0:
+        return b
+    if b[1] == 0:
+        return a
+    return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+
+
+def contingency(
+    a: LabelImage,
+    b: LabelImage,
+    *,
+    m: int | None = None,
+    n: int | None = None,
+    window: Window | None = None,
+) -> IntArray:
+    """Joint pixel counts of two label images, shape ``(m + 1, n + 1)``.
+
+    Parameters
+    ----------
+    a, b : ndarray, shape (H, W)
+        Label images of the same shape.
+    m, n : int, optional
+        Number of instances in ``a`` and ``b`` (default: their maxima).
+    window : Window, optional
+        Count only inside this window, which must hold all foreground of both;
+        pixels outside are added to the background cell.
+
+    Examples
+    --------
+    >>> a = np.array([[1, 1, 0]], dtype=np.uint8); b = np.array([[0, 1, 1]], dtype=np.uint8)
+    >>> contingency(a, b).tolist()
+    [[0, 1], [1, 1]]
+    """
+    if a.shape != b.shape:
+        raise OptionsError(
+            "bad_option", f"label images must have one shape, got {a.shape} and {b.shape}"
+        )
+    m = int(a.max(initial=0)) if m is None else m
+    n = int(b.max(initial=0)) if n is None else n
+    full_size = a.size
+    if window is not None:
+        r0, r1, c0, c1 = window
+        a, b = a[r0:r1, c0:c1], b[r0:r1, c0:c1]
+    code_type = np.uint16 if (m + 1) * (n + 1) <= 65_536 else np.int64
+    codes = a.astype(code_type) * code_type(n + 1) + b
+    table = np.bincount(codes.ravel(), minlength=(m + 1) * (n + 1)).reshape(m + 1, n + 1)
+    table[0, 0] += full_size - a.size  # background outside the window
+    return table.astype(np.int64, copy=False)
+
+
+def iou_from_contingency(table: IntArray) -> FloatArray:
+    """IoU of every instance pair, shape ``(m, n)``, from a contingency table.
+
+    Examples
+    --------
+    >>> iou_from_contingency(np.array([[5, 1], [1, 2]])).tolist()
+    [[0.5]]
+    """
+    inter = table[1:, 1:].astype(np.float64)
+    area_a = table[1:, :].sum(axis=1)
+    area_b = table[:, 1:].sum(axis=0)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+    return iou
+
+
+def iou_matrix(
+    a: LabelImage, b: LabelImage, *, m: int | None = None, n: int | None = None
+) -> FloatArray:
+    """IoU of every instance of ``a`` with every instance of ``b``, shape ``(m, n)``."""
+    return iou_from_contingency(contingency(a, b, m=m, n=n))
+
+
+def linear_sum_assignment(cost: FloatArray) -> tuple[IntArray, IntArray]:
+    """Minimum-cost assignment of rows to columns (Hungarian method, O(n^3)).
+
+    A short numpy/Python version for the small problems of one image (tens of
+    instances), so the core needs no scipy. Same contract as
+    :func:`scipy.optimize.linear_sum_assignment` for finite costs.
+
+    Examples
+    --------
+    >>> rows, cols = linear_sum_assignment(np.array([[4.0, 1, 3], [2, 0, 5], [3, 2, 2]]))
+    >>> rows.tolist(), cols.tolist()
+    ([0, 1, 2], [1, 0, 2])
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    if cost.ndim != 2:
+        raise OptionsError("bad_option", f"`cost` must be 2-D, got shape {cost.shape}")
+    transposed = cost.shape[0] > cost.shape[1]
+    c = cost.T if transposed else cost
+    n_rows, n_cols = c.shape
+    if n_rows == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    # Shortest augmenting paths with potentials (1-based, column 0 is a sentinel).
+    u = np.zeros(n_rows + 1)
+    v = np.zeros(n_cols + 1)
+    owner = np.zeros(n_cols + 1, dtype=np.int64)  # owner[j]: row assigned to column j
+    for row in range(1, n_rows + 1):
+        owner[0] = row
+        j0 = 0
+        min_to = np.full(n_cols + 1, np.inf)
+        way = np.zeros(n_cols + 1, dtype=np.int64)
+        used = np.zeros(n_cols + 1, dtype=bool)
+        while True:
+            used[j0] = True
+            i0 = owner[j0]
+            reduced = c[i0 - 1] - u[i0] - v[1:]
+            free = ~used[1:]
+            better = free & (reduced < min_to[1:])
+            min_to[1:][better] = reduced[better]
+            way[1:][better] = j0
+            candidates = np.where(free, min_to[1:], np.inf)
+            j1 = int(np.argmin(candidates)) + 1
+            delta = candidates[j1 - 1]
+            u[owner[used]] += delta
+            v[used] -= delta
+            min_to[1:][free] -= delta
+            j0 = j1
+            if owner[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    assigned = np.flatnonzero(owner[1:]) + 1
+    rows = owner[assigned] - 1
+    cols = assigned - 1
+    if transposed:
+        rows, cols = cols, rows
+    order = np.argsort(rows)
+    return rows[order].astype(np.int64), cols[order].astype(np.int64)
+
+
+def match_pairs(iou: FloatArray, *, threshold: float = 0.5) -> list[tuple[int, int, float]]:
+    """One-to-one matches ``(row, col, iou)`` with IoU above ``threshold``.
+
+    Above 0.5 a match is unique by construction (instances of one image are
+    disjoint), so no solver runs; below it the assignment maximising total IoU is
+    solved first and weak pairs are dropped after.
+
+    Examples
+    --------
+    >>> match_pairs(np.array([[0.9, 0.1], [0.0, 0.4]]))
+    [(0, 0, 0.9)]
+    """
+    if not 0.0 < threshold < 1.0:
+        raise OptionsError("bad_option", f"`threshold` must be in (0, 1), got {threshold}")
+    if iou.size == 0:
+        return []
+    if threshold >= 0.5:
+        rows, cols = np.nonzero(iou > threshold)
+    else:
+        rows, cols = linear_sum_assignment(-iou)
+        keep = iou[rows, cols] > threshold
+        rows, cols = rows[keep], cols[keep]
+    return [(int(r), int(c), float(iou[r, c])) for r, c in zip(rows, cols, strict=True)]
+
+
+def cluster_instances(
+    sizes: Sequence[int],
+    matches: Mapping[tuple[int, int], Sequence[tuple[int, int, float]]],
+    keys: Sequence[Sequence[int]],
+) -> list[tuple[tuple[int, int], ...]]:
+    """Group instances of N workers into clusters, at most one per worker.
+
+    Kruskal-style: pairwise matches are taken by descending IoU and join two
+    clusters unless that would put two instances of one worker together.
+    Unmatched instances stay as singleton clusters.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Number of instances per worker.
+    matches : mapping
+        ``(w1, w2) -> [(i, j, iou), ...]`` with 0-based instance indices, ``w1 < w2``.
+    keys : sequence of sequences of int
+        A label-free key per instance (its first pixel), for deterministic ties.
+
+    Returns
+    -------
+    list of tuples of (worker, instance)
+        Members sorted by worker; clusters sorted by their first member's key.
+
+    Examples
+    --------
+    >>> cluster_instances([1, 1, 1], {(0, 1): [(0, 0, 0.9)], (1, 2): [(0, 0, 0.7)]},
+    ...                   [[5], [5], [6]])
+    [((0, 0), (1, 0), (2, 0))]
+    """
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+    workers: dict[tuple[int, int], set[int]] = {}
+    for w, size in enumerate(sizes):
+        for i in range(size):
+            parent[(w, i)] = (w, i)
+            workers[(w, i)] = {w}
+
+    def root(node: tuple[int, int]) -> tuple[int, int]:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    edges = sorted(
+        (-iou, keys[w1][i], keys[w2][j], w1, i, w2, j)
+        for (w1, w2), pairs in matches.items()
+        for i, j, iou in pairs
+    )
+    for _, _, _, w1, i, w2, j in edges:
+        ra, rb = root((w1, i)), root((w2, j))
+        if ra == rb or workers[ra] & workers[rb]:
+            continue
+        parent[rb] = ra
+        workers[ra] |= workers.pop(rb)
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for node in parent:
+        groups.setdefault(root(node), []).append(node)
+    clusters = [tuple(sorted(members)) for members in groups.values()]
+    clusters.sort(key=lambda members: min((keys[w][i], w) for w, i in members))
+    return clusters

@@ -1,0 +1,274 @@
+"""Scoring workers: detection counts, matched IoU, class agreement and PQ.
+
+Two comparisons are made for every worker of an object:
+
+- :func:`compare_label_images` matches a worker's label image against a reference
+  (the consensus, or a ground truth) at an IoU threshold, exactly;
+- :func:`score_leave_one_out` compares each worker with the consensus of the
+  *other* workers, cluster by cluster, so that with three workers nobody is
+  rewarded for agreeing with a consensus they helped to make.
+
+Panoptic Quality is ``PQ = SQ x RQ = sum(IoU of matches) / (TP + FP/2 + FN/2)``,
+and 1.0 when both sides are empty.
+
+Examples
+--------
+>>> Agreement(tp=2, fp=0, fn=2, iou_sum=1.8).pq
+0.6
+>>> Agreement().pq
+1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gtconsensus._typing import LabelImage
+from gtconsensus.fusion import ClusterVotes, fuse_class, fused_mask, mask_iou
+from gtconsensus.matching import Window, contingency, iou_from_contingency, match_pairs
+
+__all__ = [
+    "Agreement",
+    "WorkerTally",
+    "compare_label_images",
+    "score_leave_one_out",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """Counts from comparing one worker with a reference; they add up (a monoid).
+
+    Attributes
+    ----------
+    tp, fp, fn : int
+        Matched instances, the worker's unmatched ones, the reference's unmatched ones.
+    iou_sum : float
+        Summed IoU of the matched pairs.
+    class_agreed : int
+        Matched pairs whose classes agree.
+    """
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    iou_sum: float = 0.0
+    class_agreed: int = 0
+
+    def __add__(self, other: Agreement) -> Agreement:
+        return Agreement(
+            self.tp + other.tp, self.fp + other.fp, self.fn + other.fn,
+            self.iou_sum + other.iou_sum, self.class_agreed + other.class_agreed,
+        )  # fmt: skip
+
+    @property
+    def pq(self) -> float:
+        """Panoptic Quality in [0, 1]; 1.0 when both sides are empty."""
+        denominator = self.tp + 0.5 * (self.fp + self.fn)
+        return self.iou_sum / denominator if denominator else 1.0
+
+    @property
+    def rq(self) -> float:
+        """Recognition quality (detection F1); 1.0 when both sides are empty."""
+        denominator = self.tp + 0.5 * (self.fp + self.fn)
+        return self.tp / denominator if denominator else 1.0
+
+    @property
+    def sq(self) -> float | None:
+        """Segmentation quality: mean IoU of matches; ``None`` without a match."""
+        return self.iou_sum / self.tp if self.tp else None
+
+    @property
+    def precision(self) -> float:
+        """Share of the worker's instances that match; 1.0 when it drew none."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        """Share of the reference's instances matched; 1.0 when there were none."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def class_accuracy(self) -> float | None:
+        """Share of matches with the same class; ``None`` without a match."""
+        return self.class_agreed / self.tp if self.tp else None
+
+
+def compare_label_images(
+    labels: LabelImage,
+    classes: Sequence[str],
+    reference: LabelImage,
+    reference_classes: Sequence[str],
+    *,
+    threshold: float = 0.5,
+    window: Window | None = None,
+) -> Agreement:
+    """Match a label image against a reference and count the agreement.
+
+    Parameters
+    ----------
+    labels, reference : ndarray, shape (H, W)
+        Dense label images; ``classes[k - 1]`` is the class of label ``k``.
+    threshold : float, default 0.5
+        A pair matches when its IoU is above it.
+    window : Window, optional
+        A window holding all foreground of both images (saves time).
+
+    Examples
+    --------
+    >>> a = np.array([[1, 1, 0, 2]], np.uint8); b = np.array([[1, 1, 1, 0]], np.uint8)
+    >>> compare_label_images(a, ["Car", "Car"], b, ["Bus"])
+    Agreement(tp=1, fp=1, fn=0, iou_sum=0.6666666666666666, class_agreed=0)
+    """
+    m, n = len(classes), len(reference_classes)
+    table = contingency(labels, reference, m=m, n=n, window=window)
+    present_a = table[1:, :].sum(axis=1) > 0
+    present_b = table[:, 1:].sum(axis=0) > 0
+    pairs = match_pairs(iou_from_contingency(table), threshold=threshold)
+    tp = len(pairs)
+    return Agreement(
+        tp=tp,
+        fp=int(present_a.sum()) - tp,
+        fn=int(present_b.sum()) - tp,
+        iou_sum=float(sum(iou for _, _, iou in pairs)),
+        class_agreed=sum(classes[i] == reference_classes[j] for i, j, _ in pairs),
+    )
+
+
+def _score_one(
+    worker: int,
+    votes: Sequence[ClusterVotes],
+    full_exists: Sequence[bool],
+    classes: Sequence[Sequence[str]],
+    weights: Sequence[float],
+    threshold: float,
+) -> Agreement:
+    total = float(sum(weights)) - float(weights[worker])
+    tp = fp = fn = agreed = 0
+    iou_sum = 0.0
+    for cluster, exists_with_all in zip(votes, full_exists, strict=True):
+        slot = next((s for s, (w, _) in enumerate(cluster.members) if w == worker), None)
+        own_weight = cluster.weights[slot] if slot is not None else 0.0
+        support = cluster.support - own_weight
+        exists = support > 0 and support * 2 > total * (1 + 1e-12)
+        if slot is None:
+            fn += exists and exists_with_all
+            continue
+        others = [i for i in range(len(cluster.members)) if i != slot]
+        loo = (
+            fused_mask(cluster.votes - cluster.masks[slot] * own_weight, support)
+            if exists
+            else None
+        )
+        if loo is None or not loo.any():
+            fp += 1
+            continue
+        iou = mask_iou(cluster.masks[slot], loo)
+        if iou > threshold:
+            w, k = cluster.members[slot]
+            reference_class = fuse_class(
+                [classes[cluster.members[i][0]][cluster.members[i][1] - 1] for i in others],
+                [cluster.weights[i] for i in others],
+            )
+            tp, iou_sum, agreed = (
+                tp + 1,
+                iou_sum + iou,
+                agreed + (classes[w][k - 1] == reference_class),
+            )
+        else:
+            fp, fn = fp + 1, fn + 1
+    return Agreement(tp, fp, fn, iou_sum, agreed)
+
+
+def score_leave_one_out(
+    votes: Sequence[ClusterVotes],
+    classes: Sequence[Sequence[str]],
+    *,
+    weights: Sequence[float],
+    threshold: float = 0.5,
+) -> list[Agreement | None]:
+    """Compare each worker with the consensus of the others, cluster by cluster.
+
+    For worker ``w`` and each cluster, the others' consensus keeps the cluster
+    when the other members' weight is a strict majority of the other workers'
+    weight, and fuses it from their votes alone. ``w``'s instance in the cluster
+    is a true positive when its IoU with that fused shape is above ``threshold``.
+
+    Returns
+    -------
+    list of Agreement or None
+        Per worker; ``None`` when the worker answered alone (nobody to compare with).
+    """
+    n_workers = len(weights)
+    if n_workers < 2:
+        return [None] * n_workers
+    full_exists = [bool(fused_mask(v.votes, v.support).any()) for v in votes]
+    return [
+        _score_one(w, votes, full_exists, classes, weights, threshold) for w in range(n_workers)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerTally:
+    """A worker's evidence summed over objects (merges with ``+``).
+
+    Attributes
+    ----------
+    objects : int
+        Objects the worker answered (validly).
+    compared : int
+        Objects with another worker to compare with.
+    instances : int
+        Instances the worker drew.
+    versus_others : Agreement
+        Leave-one-out counts (the headline ``score``).
+    versus_consensus : Agreement
+        Counts against the final consensus (``pq``).
+    """
+
+    objects: int = 0
+    compared: int = 0
+    instances: int = 0
+    versus_others: Agreement = field(default_factory=Agreement)
+    versus_consensus: Agreement = field(default_factory=Agreement)
+
+    def __add__(self, other: WorkerTally) -> WorkerTally:
+        return WorkerTally(
+            self.objects + other.objects,
+            self.compared + other.compared,
+            self.instances + other.instances,
+            self.versus_others + other.versus_others,
+            self.versus_consensus + other.versus_consensus,
+        )
+
+    def row(self, worker_id: str, reliability: float = 1.0) -> dict[str, object]:
+        """The worker-table row (snake_case columns of DESIGN.md), floats to 4 places.
+
+        Examples
+        --------
+        >>> tally = WorkerTally(objects=1, compared=1, instances=1,
+        ...                     versus_others=Agreement(tp=1, iou_sum=0.9))
+        >>> tally.row("w")["score"], tally.row("w")["recall"]
+        (0.9, 1.0)
+        """
+        loo = self.versus_others
+
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 4)
+
+        return {
+            "worker_id": worker_id,
+            "score": rounded(loo.pq) if self.compared else None,
+            "reliability": rounded(reliability),
+            "objects": self.objects,
+            "instances": self.instances,
+            "tp": loo.tp,
+            "fp": loo.fp,
+            "fn": loo.fn,
+            "precision": rounded(loo.precision) if self.compared else None,
+            "recall": rounded(loo.recall) if self.compared else None,
+            "mean_iou": rounded(loo.sq),
+            "class_accuracy": rounded(loo.class_accuracy),
+            "pq": rounded(self.versus_consensus.pq),
+        }
