@@ -1,0 +1,252 @@
+"""The command line: ``gtconsensus consolidate``, ``gtconsensus demo``.
+
+Thin by design: parse arguments, call the library, print. ``main(argv) -> int``.
+Exit codes: 0 every line consolidated; 1 some lines failed (they are in the
+output with ``consensus.error`` and in the error file); 2 bad usage or an
+input that cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+from gtconsensus._version import __version__
+from gtconsensus.adapters.manifest import (
+    ManifestOptions,
+    RunSummary,
+    consolidate_manifest,
+    write_worker_table,
+)
+from gtconsensus.masks import DEFAULT_MAX_PIXELS
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED_LINES, EXIT_USAGE = 0, 1, 2
+
+_DESCRIPTION = """\
+Consensus instance segmentation for SageMaker Ground Truth jobs that use the
+crowd-instance-segmentation element. Reads an output manifest whose lines hold
+every worker's answer (annotationsFromAllWorkers), and writes one consensus
+segmentation per line, a confidence per instance and per image, and a quality
+score per worker."""
+
+_CONSOLIDATE_EPILOG = """\
+output: each line is the input line with the label attribute replaced by
+  {"annotatedResult": <consensus, shaped like one worker's answer>,
+   "consensus": {method, confidence, instances, workers, rejected},
+   "annotationsFromAllWorkers": <the raw answers, untouched>}
+A line that cannot be consolidated keeps its raw answers and gets
+consensus.error {code, message}; it is also recorded in the error file.
+
+exit status: 0 all lines consolidated, 1 some lines failed, 2 usage error.
+
+example:
+  gtconsensus consolidate output.manifest -o consensus.manifest \\
+      --label-attribute gt-label --workers workers.csv --errors errors.jsonl"""
+
+
+def _threshold(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--iou-threshold", type=_threshold, default=0.5, metavar="T",
+        help="instances match when their IoU is above T (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+        help="refuse PNGs larger than N pixels, judged from the header (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bar and no tables, only errors",
+    )  # fmt: skip
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gtconsensus", description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"gtconsensus {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run = commands.add_parser(
+        "consolidate", help="consolidate an output manifest",
+        description="Consolidate every line of a Ground Truth output manifest.",
+        epilog=_CONSOLIDATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    run.add_argument(
+        "input", metavar="INPUT", help="output manifest to read (JSON Lines); - for stdin"
+    )
+    run.add_argument(
+        "-o", "--output", required=True, metavar="OUTPUT",
+        help="where to write the consolidated manifest; - for stdout",
+    )  # fmt: skip
+    run.add_argument(
+        "--label-attribute", metavar="ATTR",
+        help="the key holding the workers' answers (default: inferred per line when "
+        "exactly one key holds annotationsFromAllWorkers)",
+    )  # fmt: skip
+    run.add_argument(
+        "--element", metavar="NAME",
+        help="name of the crowd-instance-segmentation element in the answers "
+        "(default: annotatedResult, or the answer's only key)",
+    )  # fmt: skip
+    run.add_argument(
+        "--workers", metavar="FILE", dest="workers_path",
+        help="write the job-level worker table (CSV, or JSON if FILE ends in .json)",
+    )  # fmt: skip
+    run.add_argument(
+        "--errors", metavar="FILE", dest="errors_path",
+        help="write one JSON record per failed line (line, code, message, raw); "
+        "default: OUTPUT.errors.jsonl when OUTPUT is a file",
+    )  # fmt: skip
+    _add_run_options(run)
+    demo = commands.add_parser(
+        "demo", help="consolidate the example job shipped with gtconsensus",
+        description="Consolidate a small example job (Ground Truth's exact output-manifest "
+        "format, made by the project) and show the worker table.",
+    )  # fmt: skip
+    demo.add_argument(
+        "-o", "--output-dir", default="gtconsensus-demo", metavar="DIR",
+        help="folder for the outputs (default: %(default)s)",
+    )  # fmt: skip
+    _add_run_options(demo)
+    return parser
+
+
+@contextmanager
+def _progress_bar(path: str, quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar over the input's bytes, on a terminal only."""
+    if quiet or path == "-" or not sys.stderr.isatty():
+        yield None
+        return
+    try:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+    except ImportError:  # the `cli` extra is not installed: no bar, same results
+        yield None
+        return
+    columns = (TextColumn("[bold]consolidating"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("consolidate", total=os.path.getsize(path))
+        yield lambda n: bar.advance(task, n)
+
+
+def _format(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _print_workers(summary: RunSummary, limit: int = 20) -> None:
+    rows = sorted(summary.worker_rows(), key=lambda r: (-(r["score"] or -1.0), r["worker_id"]))  # type: ignore[operator]
+    if not rows:
+        return
+    shown = ("worker_id", "score", "objects", "instances", "tp", "fp", "fn", "mean_iou", "pq")
+    cells = [[_format(r[c]) for c in shown] for r in rows[:limit]]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(shown)]
+    print("  ".join(c.ljust(w) for c, w in zip(shown, widths, strict=True)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    if len(rows) > limit:
+        print(f"... and {len(rows) - limit} more workers (see the worker table file)")
+
+
+def _run(
+    args: argparse.Namespace, input_path: str, output: str, errors: str | None, workers: str | None
+) -> int:
+    options = ManifestOptions(
+        label_attribute=getattr(args, "label_attribute", None),
+        element=getattr(args, "element", None),
+        iou_threshold=args.iou_threshold,
+        max_pixels=args.max_pixels,
+    )
+    started = time.perf_counter()
+    try:
+        with _progress_bar(input_path, args.quiet) as progress:
+            summary = consolidate_manifest(
+                input_path, output, errors_path=errors, options=options, progress=progress
+            )
+    except OSError as exc:
+        print(f"gtconsensus: cannot read or write: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if workers:
+        write_worker_table(summary.worker_rows(), workers)
+    elapsed = time.perf_counter() - started
+    if not args.quiet:
+        if output != "-":
+            _print_workers(summary)
+        print(
+            f"{summary.consolidated} of {summary.lines} lines consolidated, {summary.failed} "
+            f"failed, {summary.rejected_answers} answers rejected, in {elapsed:.1f} s",
+            file=sys.stderr,
+        )
+        where = [f"output: {output}"]
+        if errors and summary.failed:
+            where.append(f"errors: {errors}")
+        if workers:
+            where.append(f"workers: {workers}")
+        print("; ".join(where), file=sys.stderr)
+    return EXIT_FAILED_LINES if summary.failed else EXIT_OK
+
+
+def _consolidate(args: argparse.Namespace) -> int:
+    if args.input != "-" and not Path(args.input).is_file():
+        print(f"gtconsensus: input {args.input!r} is not a readable file", file=sys.stderr)
+        return EXIT_USAGE
+    errors = args.errors_path
+    if errors is None and args.output != "-":
+        errors = f"{args.output}.errors.jsonl"
+    return _run(args, args.input, args.output, errors, args.workers_path)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    folder = Path(args.output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    example = resources.files("gtconsensus.data").joinpath("example.manifest")
+    with resources.as_file(example) as path:
+        if not args.quiet:
+            print(f"example job: {path} (Ground Truth output manifest, 3 workers per image)")
+        code = _run(
+            args,
+            str(path),
+            str(folder / "consensus.manifest"),
+            str(folder / "errors.jsonl"),
+            str(folder / "workers.csv"),
+        )
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
+    return _consolidate(args)
