@@ -39,11 +39,10 @@ from gtconsensus.exceptions import InputError, OptionsError
 from gtconsensus.fusion import cluster_votes, fuse_instances
 from gtconsensus.matching import (
     InstanceStats,
-    Window,
     cluster_instances,
-    contingency,
     instance_stats,
-    iou_from_contingency,
+    intersections,
+    iou_from_intersections,
     match_pairs,
 )
 from gtconsensus.scoring import Agreement, WorkerTally, compare_label_images, score_leave_one_out
@@ -196,14 +195,6 @@ def _weights_for(ids: Sequence[str], weights: Mapping[str, float] | None) -> lis
     return values
 
 
-def _pair_window(a: Window, b: Window) -> Window:
-    boxes = [w for w in (a, b) if w[1] > 0]
-    if not boxes:
-        return (0, 0, 0, 0)
-    return (min(w[0] for w in boxes), max(w[1] for w in boxes),
-            min(w[2] for w in boxes), max(w[3] for w in boxes))  # fmt: skip
-
-
 def _clusters(
     annotations: Sequence[WorkerAnnotation], stats: Sequence[InstanceStats], iou_threshold: float
 ) -> list[tuple[tuple[int, int], ...]]:
@@ -212,11 +203,9 @@ def _clusters(
     for w1 in range(len(annotations)):
         for w2 in range(w1 + 1, len(annotations)):
             s1, s2 = stats[w1], stats[w2]
-            table = contingency(
-                annotations[w1].labels, annotations[w2].labels,
-                m=s1.n_instances, n=s2.n_instances, window=_pair_window(s1.window, s2.window),
-            )  # fmt: skip
-            matches[(w1, w2)] = match_pairs(iou_from_contingency(table), threshold=iou_threshold)
+            inter = intersections(annotations[w1].labels, s1, annotations[w2].labels, s2)
+            iou = iou_from_intersections(inter, s1.areas[1:], s2.areas[1:])
+            matches[(w1, w2)] = match_pairs(iou, threshold=iou_threshold)
     keys = [s.first_pixels[1:].tolist() for s in stats]
     clusters = cluster_instances([s.n_instances for s in stats], matches, keys)
     return [
@@ -267,7 +256,6 @@ def consolidate(
     ]
     fusion = fuse_instances(labels, classes, stats, votes, weights=worker_weights)
     consensus_classes = [f.label for f in fusion.instances]
-    consensus_window = instance_stats(fusion.labels, len(fusion.instances)).window
     alone = len(ordered) == 1
     total = sum(worker_weights)
     instances = tuple(
@@ -290,7 +278,7 @@ def consolidate(
                 fusion.labels,
                 consensus_classes,
                 threshold=iou_threshold,
-                window=_pair_window(stats[w].window, consensus_window),
+                stats=(stats[w], fusion.stats),
             ),
             instances=int(np.count_nonzero(stats[w].areas[1:])),
             stray_pixels=ordered[w].stray_pixels,

@@ -95,6 +95,7 @@ class FusionResult:
 
     labels: LabelImage
     instances: tuple[FusedInstance, ...]
+    stats: InstanceStats
 
 
 def _union_box(boxes: Sequence[np.ndarray]) -> Window:
@@ -183,7 +184,7 @@ def fuse_instances(
     """
     shape = labels[0].shape
     total = float(sum(weights))
-    owner = np.zeros(shape, dtype=np.int32)  # 1-based index into `kept`
+    owner = np.zeros(shape, dtype=_smallest_uint(len(votes)))  # 1-based index into `kept`
     best = np.zeros(shape, dtype=np.float64)
     kept: list[FusedInstance] = []
     for cluster in votes:
@@ -199,7 +200,7 @@ def fuse_instances(
             mean_iou=float(np.mean([mask_iou(m, fused) for m in cluster.masks])),
         ))  # fmt: skip
         r0, r1, c0, c1 = cluster.window
-        share = np.where(fused, cluster.votes / cluster.support, 0.0)
+        share = np.where(fused, cluster.votes / cluster.support, 0.0)  # in (0, 1] where fused
         region_best = best[r0:r1, c0:c1]
         wins = share > region_best
         region_best[wins] = share[wins]
@@ -207,13 +208,26 @@ def fuse_instances(
     return _ordered(owner, kept)
 
 
-def _ordered(owner: np.ndarray, kept: list[FusedInstance]) -> FusionResult:
+def _smallest_uint(n: int) -> type[np.unsignedinteger]:
+    return np.uint8 if n <= 255 else np.uint16 if n <= 65_535 else np.uint32
+
+
+def _ordered(owner: LabelImage, kept: list[FusedInstance]) -> FusionResult:
     """Relabel the painted clusters 1..K in raster order of their first pixel."""
     stats = instance_stats(owner, len(kept))
     survivors = [i for i in range(1, len(kept) + 1) if stats.areas[i] > 0]
     survivors.sort(key=lambda i: int(stats.first_pixels[i]))
-    lut = np.zeros(len(kept) + 1, dtype=np.uint8 if len(survivors) <= 255 else np.uint16)
-    lut[survivors] = np.arange(1, len(survivors) + 1)
-    consensus = lut[owner]
+    consensus = np.zeros(owner.shape, dtype=_smallest_uint(len(survivors)))
+    for new, old in enumerate(survivors, start=1):  # relabel box by box: cost follows objects
+        r0, r1, c0, c1 = stats.boxes[old]
+        consensus[r0:r1, c0:c1][owner[r0:r1, c0:c1] == old] = new
     consensus.flags.writeable = False
-    return FusionResult(consensus, tuple(kept[i - 1] for i in survivors))
+    order = [0, *survivors]
+    relabelled = InstanceStats(
+        n_instances=len(survivors),
+        areas=stats.areas[order],
+        boxes=stats.boxes[order],
+        first_pixels=stats.first_pixels[order],
+        window=stats.window,
+    )
+    return FusionResult(consensus, tuple(kept[i - 1] for i in survivors), relabelled)

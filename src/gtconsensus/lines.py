@@ -8,7 +8,7 @@ keeps its raw answers and carries ``consensus.error``.
 
 Examples
 --------
->>> result = consolidate_line('{"source-ref": "s3://b/1.jpg", "job": {}}')
+>>> result = consolidate_line('{"source-ref": "s3://b/1.jpg", "job": {}}', label_attribute="job")
 >>> result.error.code
 'missing_answers'
 >>> result.output[:60]
@@ -71,21 +71,29 @@ def dumps(value: Any) -> str:
 def infer_label_attribute(line: Mapping[str, Any]) -> str:
     """The label attribute of a line: the one key whose value holds answers.
 
-    Keys ending in ``-metadata`` and ``source-ref``/``source`` are ignored.
+    Keys ending in ``-metadata`` and ``source-ref``/``source`` are ignored. When
+    no key holds ``annotationsFromAllWorkers``, the only remaining key whose value
+    is an object is taken (``{}`` of jobs without a post-annotation Lambda), so
+    the caller can say what is missing there.
 
     Examples
     --------
     >>> infer_label_attribute({"source-ref": "s3://b/k", "gt": {"annotationsFromAllWorkers": []},
     ...                        "gt-17-metadata": {}})
     'gt'
+    >>> infer_label_attribute({"source-ref": "s3://b/k", "gt": {}, "gt-metadata": {}})
+    'gt'
     """
-    candidates = [
+    objects = [
         key for key, value in line.items()
         if not key.endswith("-metadata") and key not in ("source-ref", "source")
-        and isinstance(value, Mapping) and RAW_KEY in value
+        and isinstance(value, Mapping)
     ]  # fmt: skip
+    candidates = [key for key in objects if RAW_KEY in line[key]]
     if len(candidates) == 1:
         return candidates[0]
+    if not candidates and len(objects) == 1:
+        return objects[0]
     seen = [k for k in line if not k.endswith("-metadata") and k not in ("source-ref", "source")]
     what = "no key holds" if not candidates else f"{len(candidates)} keys hold"
     raise SchemaError(

@@ -107,7 +107,10 @@ def read_png_header(data: bytes) -> PngHeader:
         )
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
     if width == 0 or height == 0:
-        raise MaskError("bad_png", f"PNG header gives an empty image ({width}x{height})")
+        raise MaskError(
+            "bad_png",
+            f"`labeledImage.pngImageData` has an empty image in its header ({width}x{height})",
+        )
     return PngHeader(width, height, depth, colour, interlace == 1)
 
 
@@ -165,26 +168,27 @@ def _palette_lut(image: Image.Image, codes: np.ndarray) -> np.ndarray:
     return _lookup(codes, keys, background)
 
 
-def _apply_lut(indices: np.ndarray, lut: np.ndarray, n_instances: int) -> tuple[LabelImage, int]:
-    counts = np.bincount(indices.ravel(), minlength=len(lut))
-    stray = int(counts[: len(lut)][lut == _STRAY].sum())
+def _apply_lut(
+    indices: np.ndarray, lut: np.ndarray, n_instances: int, counts: np.ndarray | None = None
+) -> tuple[LabelImage, int]:
+    """Map colour indices to labels; ``counts`` is the indices' histogram when known."""
+    if counts is None:
+        counts = np.bincount(indices.ravel(), minlength=len(lut))
+    stray = int(counts[: len(lut)][lut[: len(counts)] == _STRAY].sum())
     dtype = np.uint8 if n_instances <= 255 else np.uint16
     table = np.where(lut == _STRAY, _BACKGROUND, lut).astype(dtype)
-    if (
-        indices.dtype == np.uint8
-        and np.array_equal(table[: n_instances + 1], np.arange(n_instances + 1))
-        and not table[n_instances + 1 :].any()
-    ):
+    identity = np.array_equal(table[: n_instances + 1], np.arange(n_instances + 1))
+    if indices.dtype == np.uint8 and identity and not table[n_instances + 1 :].any():
         return indices, stray  # palette already in instance order: no copy needed
-    return table[indices], stray
+    return np.take(table, indices), stray
 
 
 def _labels_from_image(image: Image.Image, codes: np.ndarray) -> tuple[LabelImage, int]:
     mode = image.mode
     k = len(codes)
     if mode == "P":
-        indices = np.asarray(image)
-        return _apply_lut(indices, _palette_lut(image, codes), k)
+        counts = np.array(image.histogram(), dtype=np.int64)  # C-fast, no int64 copy of pixels
+        return _apply_lut(np.asarray(image), _palette_lut(image, codes), k, counts)
     if mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "LA"):
         arr = np.asarray(image)
         alpha = None
@@ -250,8 +254,8 @@ def decode_label_png(
     if header.width * header.height > max_pixels:
         raise MaskError(
             "image_too_large",
-            f"PNG is {header.width}x{header.height} = {header.width * header.height:,} pixels, "
-            f"over the limit of {max_pixels:,}",
+            f"`labeledImage.pngImageData` is a PNG of {header.width}x{header.height} = "
+            f"{header.width * header.height:,} pixels, over the limit of {max_pixels:,}",
         )
     if expected_size is not None and (header.width, header.height) != tuple(expected_size):
         raise MaskError(

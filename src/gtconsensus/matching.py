@@ -31,7 +31,9 @@ __all__ = [
     "cluster_instances",
     "contingency",
     "instance_stats",
+    "intersections",
     "iou_from_contingency",
+    "iou_from_intersections",
     "iou_matrix",
     "linear_sum_assignment",
     "match_pairs",
@@ -68,17 +70,28 @@ class InstanceStats:
     window: Window
 
 
-def _span(flags: object) -> tuple[int, int]:
-    hits = np.flatnonzero(np.asarray(flags))
-    return (int(hits[0]), int(hits[-1]) + 1) if len(hits) else (0, 0)
+def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, np.ndarray]:
+    """Horizontal runs of equal non-zero labels: raster start, row, end column, label.
 
-
-def _presence_bounds(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and one-past-last index along axis 0 where ``counts`` is non-zero."""
-    present = counts > 0
-    first = present.argmax(axis=0)
-    last = len(present) - present[::-1].argmax(axis=0)
-    return first, last
+    Finding runs costs two cheap comparisons over the image; everything after
+    works on the (few thousand) runs rather than on the pixels.
+    """
+    height, width = labels.shape
+    starts_at = np.empty((height, width), dtype=bool)
+    starts_at[:, 0] = labels[:, 0] != 0
+    np.not_equal(labels[:, 1:], labels[:, :-1], out=starts_at[:, 1:])
+    ends_at = np.empty((height, width), dtype=bool)
+    ends_at[:, :-1] = starts_at[:, 1:]
+    ends_at[:, -1] = labels[:, -1] != 0
+    flat = labels.ravel()
+    starts = np.flatnonzero(starts_at)
+    ends = np.flatnonzero(ends_at)
+    run_labels = flat[starts]
+    starts = starts[run_labels != 0]
+    ends = ends[flat[ends] != 0]
+    run_labels = run_labels[run_labels != 0]
+    rows = starts // width
+    return starts, rows, ends - rows * width + 1, run_labels
 
 
 def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
@@ -100,40 +113,80 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     """
     k = n_instances
     width = labels.shape[1]
-    rows = _span(labels.any(axis=1))
-    cols = _span(labels[rows[0] : rows[1]].any(axis=0)) if rows[1] else (0, 0)
-    window: Window = (*rows, *cols)
     areas = np.zeros(k + 1, dtype=np.int64)
     boxes = np.zeros((k + 1, 4), dtype=np.int64)
     first_pixels = np.full(k + 1, -1, dtype=np.int64)
-    areas[0] = labels.size
-    if rows[1] == 0 or k == 0:
-        return InstanceStats(k, areas, boxes, first_pixels, window if rows[1] else _EMPTY_WINDOW)
-    crop = labels[rows[0] : rows[1], cols[0] : cols[1]]
-    ch, cw = crop.shape
-    wide = crop.astype(np.int64)
-    per_row = np.bincount(
-        (wide + (np.arange(ch, dtype=np.int64) * (k + 1))[:, None]).ravel(),
-        minlength=ch * (k + 1),
-    ).reshape(ch, k + 1)
-    per_col = np.bincount(
-        (wide + (np.arange(cw, dtype=np.int64) * (k + 1))[None, :]).ravel(),
-        minlength=cw * (k + 1),
-    ).reshape(cw, k + 1)
-    areas[:] = per_row.sum(axis=0)
+    starts, rows, col_stops, run_labels = _runs(labels)
+    if len(starts) == 0:
+        areas[0] = labels.size
+        return InstanceStats(k, areas, boxes, first_pixels, _EMPTY_WINDOW)
+    index = run_labels.astype(np.intp)
+    col_starts = starts - rows * width
+    areas[:] = np.bincount(index, weights=col_stops - col_starts, minlength=k + 1)[: k + 1]
     areas[0] = labels.size - int(areas[1:].sum())
-    r_first, r_last = _presence_bounds(per_row)
-    c_first, c_last = _presence_bounds(per_col)
-    drawn = np.flatnonzero(areas[1:]) + 1
-    boxes[drawn] = np.stack(
-        [r_first[drawn] + rows[0], r_last[drawn] + rows[0],
-         c_first[drawn] + cols[0], c_last[drawn] + cols[0]], axis=1,
+    drawn = areas > 0
+    drawn[0] = False
+    big = np.iinfo(np.int64).max
+    low = np.full((3, k + 1), big, dtype=np.int64)  # first raster index, first row, first column
+    high = np.full((2, k + 1), -1, dtype=np.int64)  # last row, last column (exclusive)
+    for target, values in zip(low, (starts, rows, col_starts), strict=True):
+        np.minimum.at(target, index, values)
+    for target, values in zip(high, (rows + 1, col_stops), strict=True):
+        np.maximum.at(target, index, values)
+    boxes[drawn] = np.stack([low[1], high[0], low[2], high[1]], axis=1)[drawn]
+    first_pixels[drawn] = low[0][drawn]
+    window: Window = (
+        int(low[1][drawn].min()), int(high[0][drawn].max()),
+        int(low[2][drawn].min()), int(high[1][drawn].max()),
     )  # fmt: skip
-    for label in drawn.tolist():
-        row = int(r_first[label])
-        col = int(np.argmax(crop[row] == label))
-        first_pixels[label] = (row + rows[0]) * width + col + cols[0]
     return InstanceStats(k, areas, boxes, first_pixels, window)
+
+
+def intersections(
+    a: LabelImage, a_stats: InstanceStats, b: LabelImage, b_stats: InstanceStats
+) -> IntArray:
+    """Pixel counts of every instance pair's intersection, shape ``(m, n)``.
+
+    Only pairs whose boxes overlap are counted, each inside the overlap of the
+    two boxes, so the cost follows the objects, not the image. When boxes
+    overlap so much that this would cost more than one pass over the two images'
+    foreground window, one contingency table is used instead.
+
+    Examples
+    --------
+    >>> a = np.array([[1, 1, 0, 2]], np.uint8); b = np.array([[1, 1, 1, 0]], np.uint8)
+    >>> intersections(a, instance_stats(a, 2), b, instance_stats(b, 1)).tolist()
+    [[2], [0]]
+    """
+    m, n = a_stats.n_instances, b_stats.n_instances
+    inter = np.zeros((m, n), dtype=np.int64)
+    if m == 0 or n == 0:
+        return inter
+    box_a, box_b = a_stats.boxes[1:, None, :], b_stats.boxes[None, 1:, :]
+    r0 = np.maximum(box_a[..., 0], box_b[..., 0])
+    r1 = np.minimum(box_a[..., 1], box_b[..., 1])
+    c0 = np.maximum(box_a[..., 2], box_b[..., 2])
+    c1 = np.minimum(box_a[..., 3], box_b[..., 3])
+    cost = np.clip(r1 - r0, 0, None) * np.clip(c1 - c0, 0, None)
+    window = _union_window(a_stats.window, b_stats.window)
+    if int(cost.sum()) > 2 * (window[1] - window[0]) * (window[3] - window[2]):
+        return contingency(a, b, m=m, n=n, window=window)[1:, 1:]
+    for i, j in zip(*np.nonzero(cost), strict=True):
+        rows, cols = slice(r0[i, j], r1[i, j]), slice(c0[i, j], c1[i, j])
+        inter[i, j] = np.count_nonzero((a[rows, cols] == i + 1) & (b[rows, cols] == j + 1))
+    return inter
+
+
+def iou_from_intersections(inter: IntArray, a_areas: IntArray, b_areas: IntArray) -> FloatArray:
+    """IoU of every instance pair from intersections and areas (without background).
+
+    Examples
+    --------
+    >>> iou_from_intersections(np.array([[2]]), np.array([3]), np.array([2])).tolist()
+    [[0.6666666666666666]]
+    """
+    union = a_areas[:, None] + b_areas[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
 
 
 def _union_window(a: Window, b: Window) -> Window:

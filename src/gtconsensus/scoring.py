@@ -24,9 +24,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from gtconsensus._typing import LabelImage
 from gtconsensus.fusion import ClusterVotes, fuse_class, fused_mask, mask_iou
-from gtconsensus.matching import Window, contingency, iou_from_contingency, match_pairs
+from gtconsensus.matching import (
+    InstanceStats,
+    instance_stats,
+    intersections,
+    iou_from_intersections,
+    match_pairs,
+)
 
 __all__ = [
     "Agreement",
@@ -102,7 +110,7 @@ def compare_label_images(
     reference_classes: Sequence[str],
     *,
     threshold: float = 0.5,
-    window: Window | None = None,
+    stats: tuple[InstanceStats, InstanceStats] | None = None,
 ) -> Agreement:
     """Match a label image against a reference and count the agreement.
 
@@ -112,8 +120,8 @@ def compare_label_images(
         Dense label images; ``classes[k - 1]`` is the class of label ``k``.
     threshold : float, default 0.5
         A pair matches when its IoU is above it.
-    window : Window, optional
-        A window holding all foreground of both images (saves time).
+    stats : (InstanceStats, InstanceStats), optional
+        The two images' instance statistics, when already computed.
 
     Examples
     --------
@@ -121,16 +129,21 @@ def compare_label_images(
     >>> compare_label_images(a, ["Car", "Car"], b, ["Bus"])
     Agreement(tp=1, fp=1, fn=0, iou_sum=0.6666666666666666, class_agreed=0)
     """
-    m, n = len(classes), len(reference_classes)
-    table = contingency(labels, reference, m=m, n=n, window=window)
-    present_a = table[1:, :].sum(axis=1) > 0
-    present_b = table[:, 1:].sum(axis=0) > 0
-    pairs = match_pairs(iou_from_contingency(table), threshold=threshold)
+    if stats is None:
+        stats = (
+            instance_stats(labels, len(classes)),
+            instance_stats(reference, len(reference_classes)),
+        )
+    own, ref = stats
+    inter = intersections(labels, own, reference, ref)
+    pairs = match_pairs(
+        iou_from_intersections(inter, own.areas[1:], ref.areas[1:]), threshold=threshold
+    )
     tp = len(pairs)
     return Agreement(
         tp=tp,
-        fp=int(present_a.sum()) - tp,
-        fn=int(present_b.sum()) - tp,
+        fp=int(np.count_nonzero(own.areas[1:])) - tp,
+        fn=int(np.count_nonzero(ref.areas[1:])) - tp,
         iou_sum=float(sum(iou for _, _, iou in pairs)),
         class_agreed=sum(classes[i] == reference_classes[j] for i, j, _ in pairs),
     )
