@@ -1,0 +1,1 @@
+"""Data shipped with gtconsensus: ``example.manifest``, the job behind ``gtconsensus demo``."""
