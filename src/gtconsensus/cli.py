@@ -177,6 +177,7 @@ def _print_workers(summary: RunSummary, limit: int = 20) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
     if len(rows) > limit:
         print(f"... and {len(rows) - limit} more workers (see the worker table file)")
+    sys.stdout.flush()  # the table before the summary that goes to stderr
 
 
 def _run(

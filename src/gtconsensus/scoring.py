@@ -164,7 +164,10 @@ def _score_one(
         slot = next((s for s, (w, _) in enumerate(cluster.members) if w == worker), None)
         own_weight = cluster.weights[slot] if slot is not None else 0.0
         support = cluster.support - own_weight
-        exists = support > 0 and support * 2 > total * (1 + 1e-12)
+        balance = support * 2 - total  # > 0: the others keep it; < 0: they drop it
+        if abs(balance) <= 1e-9 * total:
+            continue  # the others are split evenly: no evidence either way
+        exists = balance > 0
         if slot is None:
             fn += exists and exists_with_all
             continue
@@ -205,8 +208,13 @@ def score_leave_one_out(
 
     For worker ``w`` and each cluster, the others' consensus keeps the cluster
     when the other members' weight is a strict majority of the other workers'
-    weight, and fuses it from their votes alone. ``w``'s instance in the cluster
-    is a true positive when its IoU with that fused shape is above ``threshold``.
+    weight, drops it when it is a strict minority, and fuses it from their votes
+    alone. ``w``'s instance in a kept cluster is a true positive when its IoU
+    with that fused shape is above ``threshold``. A cluster on which the others
+    are split evenly (one of two, say) is no evidence about ``w`` and is not
+    counted: with three workers, a strict majority of the other two would
+    otherwise need both, and a good worker paired with a poor one would be
+    charged with the poor one's misses.
 
     Returns
     -------
