@@ -178,7 +178,8 @@ def _apply_lut(
     dtype = np.uint8 if n_instances <= 255 else np.uint16
     table = np.where(lut == _STRAY, _BACKGROUND, lut).astype(dtype)
     identity = np.array_equal(table[: n_instances + 1], np.arange(n_instances + 1))
-    if indices.dtype == np.uint8 and identity and not table[n_instances + 1 :].any():
+    # Indices past the instances may be stray or background: the shortcut needs none used.
+    if indices.dtype == np.uint8 and identity and int(indices.max(initial=0)) <= n_instances:
         return indices, stray  # palette already in instance order: no copy needed
     return np.take(table, indices), stray
 

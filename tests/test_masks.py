@@ -1,0 +1,318 @@
+"""The mask codec: every PNG mode the tool or third parties write, and every bad PNG."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from gtconsensus import MaskError, OptionsError, decode_label_png, encode_label_png
+from gtconsensus.masks import CATEGORY10, instance_colours, read_png_header
+from gtconsensus.testing import strategies as gts
+from support import answer, png_chunk, png_of, png_with_header
+
+SMALL = st.integers(1, 24)
+
+
+def _save(image: Image.Image, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **params)
+    return buffer.getvalue()
+
+
+def _rgb_png(pixels: list[list[tuple[int, ...]]], mode: str = "RGB") -> bytes:
+    array = np.array(pixels, dtype=np.uint8)
+    return _save(Image.fromarray(array, mode=mode))
+
+
+def _colours(answer_dict: dict[str, object]) -> list[str]:
+    return [i["color"] for i in answer_dict["instances"]]  # type: ignore[attr-defined]
+
+
+# --- round trips -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("png_mode", gts.PNG_MODES)
+@given(data=st.data())
+def test_decode_gives_back_the_label_image_in_every_png_mode(
+    png_mode: str, data: st.DataObject
+) -> None:
+    labels, answer_dict = data.draw(
+        gts.labelled_answers(png_modes=[png_mode], height=SMALL, width=SMALL)
+    )
+    decoded = decode_label_png(
+        answer_dict["labeledImage"]["pngImageData"],
+        _colours(answer_dict),
+        expected_size=(labels.shape[1], labels.shape[0]),
+    )
+    assert decoded.labels.tolist() == labels.tolist()
+    assert decoded.stray_pixels == 0
+
+
+@given(gts.label_images(max_instances=20))
+def test_encode_then_decode_is_the_identity(labels: np.ndarray) -> None:
+    png = encode_label_png(labels)
+    colours = instance_colours(int(labels.max(initial=0)))
+    assert decode_label_png(png, colours).labels.tolist() == labels.tolist()
+
+
+def test_encode_writes_the_smallest_palette_bit_depth() -> None:
+    depths = [
+        read_png_header(encode_label_png(np.arange(k + 1, dtype=np.uint8)[None, :])).bit_depth
+        for k in (0, 1, 2, 3, 4, 15, 16, 255)
+    ]
+    assert depths == [1, 1, 2, 2, 4, 4, 8, 8]
+
+
+def test_encode_makes_index_zero_black_and_transparent() -> None:
+    with Image.open(io.BytesIO(encode_label_png(np.array([[0, 1]], np.uint8)))) as image:
+        assert image.mode == "P"
+        assert image.getpalette()[:6] == [0, 0, 0, 0x1F, 0x77, 0xB4]  # type: ignore[index]
+        assert image.info["transparency"] in (0, b"\x00")
+
+
+def test_encode_writes_rgba_above_255_instances_and_decodes_back() -> None:
+    labels = np.arange(301, dtype=np.uint16)[None, :]
+    png = encode_label_png(labels)
+    assert read_png_header(png).colour_type == 6
+    decoded = decode_label_png(png, instance_colours(300))
+    assert decoded.labels.dtype == np.uint16
+    assert decoded.labels.tolist() == labels.tolist()
+
+
+def test_encode_refuses_a_label_image_that_is_not_2d() -> None:
+    with pytest.raises(OptionsError, match="`labels` must be 2-D") as caught:
+        encode_label_png(np.zeros((2, 2, 2), np.uint8))
+    assert caught.value.code == "bad_option"
+
+
+def test_decode_accepts_png_bytes_as_well_as_base64_text() -> None:
+    png = encode_label_png(np.array([[1, 0]], np.uint8))
+    from_bytes = decode_label_png(png, ["#1f77b4"]).labels
+    from_text = decode_label_png(base64.b64encode(png).decode(), ["#1f77b4"]).labels
+    assert from_bytes.tolist() == from_text.tolist() == [[1, 0]]
+
+
+def test_decoded_labels_are_read_only() -> None:
+    decoded = decode_label_png(encode_label_png(np.array([[1, 0]], np.uint8)), ["#1f77b4"])
+    assert not decoded.labels.flags.writeable
+
+
+def test_instance_order_follows_the_listed_colours_not_the_palette_indices() -> None:
+    labels = np.array([[0, 1, 2, 3]], np.uint8)
+    answer_dict = gts.encode_answer(
+        labels, ["A", "B", "C"], ["#2ca02c", "#1f77b4", "#ff7f0e"], palette_order=[2, 0, 1]
+    )
+    with Image.open(io.BytesIO(png_of(answer_dict))) as image:
+        assert np.asarray(image).tolist() == [[0, 3, 1, 2]]  # indices really are shuffled
+    decoded = decode_label_png(answer_dict["labeledImage"]["pngImageData"], _colours(answer_dict))
+    assert decoded.labels.tolist() == [[0, 1, 2, 3]]
+
+
+def test_grey_level_reads_as_the_grey_colour() -> None:
+    png = _save(Image.fromarray(np.array([[0, 0x80, 0xFF]], np.uint8), mode="L"))
+    assert decode_label_png(png, ["#ffffff", "#808080"]).labels.tolist() == [[0, 2, 1]]
+
+
+def test_sixteen_bit_grey_reads_by_its_high_byte() -> None:
+    levels = np.array([[0, 0x8080, 0xFFFF]], dtype="<u2")
+    png = _save(Image.frombytes("I;16", (3, 1), levels.tobytes()))
+    assert read_png_header(png).bit_depth == 16
+    assert decode_label_png(png, ["#808080", "#ffffff"]).labels.tolist() == [[0, 1, 2]]
+
+
+def test_interlaced_png_decodes_like_the_plain_one() -> None:
+    labels = (np.arange(11 * 13).reshape(11, 13) % 4).astype(np.uint8)
+    colours = ["#2ca02c", "#1f77b4", "#ff7f0e"]
+    interlaced = gts.encode_answer(labels, ["A"] * 3, colours, png_mode="P8-interlaced")
+    assert read_png_header(png_of(interlaced)).interlaced
+    decoded = decode_label_png(interlaced["labeledImage"]["pngImageData"], colours)
+    assert decoded.labels.tolist() == labels.tolist()
+
+
+def test_rgba_pixels_with_alpha_zero_are_background_whatever_their_colour() -> None:
+    png = _rgb_png([[(0x1F, 0x77, 0xB4, 0), (0x1F, 0x77, 0xB4, 255)]], mode="RGBA")
+    decoded = decode_label_png(png, ["#1f77b4"])
+    assert decoded.labels.tolist() == [[0, 1]]
+    assert decoded.stray_pixels == 0
+
+
+def test_black_is_an_instance_colour_in_an_rgba_png() -> None:
+    png = _rgb_png([[(0, 0, 0, 0), (0, 0, 0, 255)]], mode="RGBA")
+    assert decode_label_png(png, ["#000000"]).labels.tolist() == [[0, 1]]
+
+
+def test_black_is_background_in_an_rgb_png() -> None:
+    png = _rgb_png([[(0, 0, 0), (0x1F, 0x77, 0xB4)]])
+    assert decode_label_png(png, ["#1f77b4"]).labels.tolist() == [[0, 1]]
+
+
+def test_upper_case_colours_match() -> None:
+    png = _rgb_png([[(0, 0, 0), (0x1F, 0x77, 0xB4)]])
+    assert decode_label_png(png, ["#1F77B4"]).labels.tolist() == [[0, 1]]
+
+
+# --- stray pixels: counted, not an error ----------------------------------------------------
+
+
+def test_stray_rgb_pixels_are_counted_and_read_as_background() -> None:
+    png = _rgb_png([[(0x1F, 0x77, 0xB4), (1, 2, 3), (1, 2, 3), (0, 0, 0)]])
+    decoded = decode_label_png(png, ["#1f77b4"])
+    assert decoded.labels.tolist() == [[1, 0, 0, 0]]
+    assert decoded.stray_pixels == 2
+
+
+def test_stray_palette_entries_are_counted_and_read_as_background() -> None:
+    image = Image.frombytes("P", (4, 1), bytes([0, 1, 2, 2]))
+    image.putpalette([0, 0, 0, 0x1F, 0x77, 0xB4, 9, 9, 9])
+    decoded = decode_label_png(_save(image, transparency=0), ["#1f77b4"])
+    assert decoded.labels.tolist() == [[0, 1, 0, 0]]
+    assert decoded.stray_pixels == 2
+
+
+def test_pixels_of_a_second_black_palette_entry_are_background() -> None:
+    image = Image.frombytes("P", (3, 1), bytes([0, 1, 2]))
+    image.putpalette([0, 0, 0, 0x1F, 0x77, 0xB4, 0, 0, 0])  # no tRNS: black is background
+    decoded = decode_label_png(_save(image), ["#1f77b4"])
+    assert decoded.labels.tolist() == [[0, 1, 0]]
+    assert decoded.stray_pixels == 0
+
+
+def test_pixels_of_an_unlisted_instance_colour_are_stray() -> None:
+    answer_dict = answer(np.array([[1, 2]], np.uint8), ["Car", "Bus"])
+    decoded = decode_label_png(answer_dict["labeledImage"]["pngImageData"], ["#2ca02c"])
+    assert decoded.labels.tolist() == [[1, 0]]
+    assert decoded.stray_pixels == 1
+
+
+# --- bad PNGs: each error has its type, its code, and names the field ---------------------
+
+
+def test_bad_base64_is_refused() -> None:
+    with pytest.raises(MaskError) as caught:
+        decode_label_png("iVBORw0K*not base64*", ["#1f77b4"])
+    assert (caught.value.code, isinstance(caught.value, ValueError)) == ("bad_base64", True)
+    assert "`labeledImage.pngImageData`" in caught.value.message
+
+
+def test_data_that_is_not_a_png_is_refused() -> None:
+    gif = base64.b64encode(b"GIF89a" + b"\x00" * 40).decode()
+    with pytest.raises(MaskError) as caught:
+        decode_label_png(gif, ["#1f77b4"])
+    assert caught.value.code == "not_png"
+    assert "`labeledImage.pngImageData`" in caught.value.message
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9])
+def test_truncated_png_is_refused(keep: float) -> None:
+    rng = np.random.default_rng(7)
+    png = encode_label_png(rng.integers(0, 4, size=(40, 40), dtype=np.uint8))
+    cut = png[: int(len(png) * keep)]
+    with pytest.raises(MaskError) as caught:
+        decode_label_png(cut, instance_colours(3))
+    assert caught.value.code == "bad_png"
+    assert "`labeledImage.pngImageData`" in caught.value.message
+
+
+def test_png_cut_inside_its_header_is_refused() -> None:
+    png = encode_label_png(np.zeros((3, 3), np.uint8))
+    with pytest.raises(MaskError) as caught:
+        decode_label_png(png[:20], [])
+    assert caught.value.code == "not_png"
+
+
+def test_png_with_a_corrupt_data_chunk_is_refused() -> None:
+    png = png_with_header(4, 4)
+    broken = png.replace(png_chunk(b"IDAT", zlib.compress(b"")),
+                         png_chunk(b"IDAT", b"not zlib data"))  # fmt: skip
+    with pytest.raises(MaskError) as caught:
+        decode_label_png(broken, ["#1f77b4"])
+    assert caught.value.code == "bad_png"
+
+
+def test_png_header_with_zero_width_is_refused() -> None:
+    with pytest.raises(MaskError) as caught:
+        decode_label_png(png_with_header(0, 5), ["#1f77b4"])
+    assert caught.value.code == "bad_png"
+    assert "`labeledImage.pngImageData`" in caught.value.message
+
+
+def test_size_different_from_input_image_properties_is_refused() -> None:
+    png = encode_label_png(np.zeros((2, 3), np.uint8))
+    with pytest.raises(MaskError) as caught:
+        decode_label_png(png, [], expected_size=(4, 2))
+    assert caught.value.code == "size_mismatch"
+    assert "`inputImageProperties`" in caught.value.message
+    assert "3x2" in caught.value.message
+    assert "4x2" in caught.value.message
+
+
+def test_huge_image_is_refused_from_its_header_before_decoding() -> None:
+    bomb = png_with_header(50_000, 50_000)  # 2.5 gigapixels claimed by a ~70-byte file
+    started = time.perf_counter()
+    with pytest.raises(MaskError) as caught:
+        decode_label_png(base64.b64encode(bomb).decode(), ["#1f77b4"])
+    assert time.perf_counter() - started < 0.5
+    assert caught.value.code == "image_too_large"
+    assert "`labeledImage.pngImageData`" in caught.value.message
+    assert "50000x50000" in caught.value.message
+
+
+def test_pixel_limit_is_inclusive() -> None:
+    png = encode_label_png(np.zeros((10, 10), np.uint8))
+    assert decode_label_png(png, [], max_pixels=100).labels.shape == (10, 10)
+    with pytest.raises(MaskError, match="over the limit of 99"):
+        decode_label_png(png, [], max_pixels=99)
+
+
+def test_duplicate_colours_are_refused() -> None:
+    png = encode_label_png(np.array([[1, 2]], np.uint8))
+    with pytest.raises(MaskError) as caught:
+        decode_label_png(png, ["#1f77b4", "#1F77B4"])
+    assert caught.value.code == "duplicate_colour"
+    assert "`instances`" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("png_mode", "colour"), [("RGB", "#1f77b4"), ("L", "#808080"), ("P8-opaque", "#1f77b4")]
+)
+def test_black_listed_in_a_png_without_alpha_is_refused(png_mode: str, colour: str) -> None:
+    answer_dict = gts.encode_answer(np.array([[0, 1]], np.uint8), ["Car"], [colour],
+                                    png_mode=png_mode)  # fmt: skip
+    with pytest.raises(MaskError) as caught:
+        decode_label_png(answer_dict["labeledImage"]["pngImageData"], [colour, "#000000"])
+    assert caught.value.code == "bad_colour"
+    assert "`instances`" in caught.value.message
+    assert "#000000" in caught.value.message
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def test_instance_colours_start_with_category10_in_order() -> None:
+    assert instance_colours(12)[:10] == CATEGORY10
+
+
+def test_instance_colours_are_distinct_and_never_black() -> None:
+    colours = instance_colours(1000)
+    assert len(set(colours)) == 1000
+    assert "#000000" not in colours
+
+
+def test_instance_colours_refuse_a_negative_count() -> None:
+    with pytest.raises(OptionsError) as caught:
+        instance_colours(-1)
+    assert caught.value.code == "bad_option"
+
+
+def test_read_png_header_reports_size_depth_and_interlace() -> None:
+    header = read_png_header(png_with_header(7, 3, bit_depth=8, colour_type=3))
+    assert (header.width, header.height, header.bit_depth, header.colour_type) == (7, 3, 8, 3)
+    assert not header.interlaced
