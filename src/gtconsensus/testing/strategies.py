@@ -1,0 +1,558 @@
+"""Hypothesis strategies for gtconsensus inputs (needs the ``testing`` extra).
+
+Use them in your own property-based tests::
+
+    from hypothesis import given
+    from gtconsensus.testing import strategies as gts
+
+    @given(gts.panels())
+    def test_my_step(panel):
+        result = gtconsensus.consolidate(panel)
+        ...
+
+- :func:`label_images`: dense ``(H, W)`` uint8 label images, 0 background,
+  every label 1..K present;
+- :func:`worker_answers` and :func:`panels`: lists of
+  :class:`~gtconsensus.WorkerAnnotation` with distinct worker ids and one size,
+  independent (``worker_answers``) or noisy copies of one truth (``panels``);
+- :func:`annotated_results`, :func:`labelled_answers`, :func:`panel_answers`:
+  Ground Truth answers (the value under ``annotatedResult``) as the annotation
+  tool writes them, in every PNG mode the codec reads (:data:`PNG_MODES`);
+- :func:`encode_answer` and :func:`recipe_line`: the same, as plain functions.
+
+Examples stay small on purpose (images up to 32x32 by default, a handful of
+instances), so a property runs its examples in seconds. Everything shrinks
+towards simple cases: single-pixel shapes in the top-left corner, workers that
+copy the truth exactly.
+
+Examples
+--------
+>>> labels = np.array([[0, 1], [2, 2]], np.uint8)
+>>> answer = encode_answer(labels, ["Car", "Bus"], ["#2ca02c", "#1f77b4"], png_mode="P2")
+>>> answer["instances"]
+[{'color': '#2ca02c', 'label': 'Car'}, {'color': '#1f77b4', 'label': 'Bus'}]
+>>> from gtconsensus import decode_label_png
+>>> decode_label_png(answer["labeledImage"]["pngImageData"], ["#2ca02c", "#1f77b4"]
+...                  ).labels.tolist()
+[[0, 1], [2, 2]]
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from hypothesis import reject
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from PIL import Image
+
+from gtconsensus._typing import LabelImage
+from gtconsensus.consensus import WorkerAnnotation
+from gtconsensus.masks import CATEGORY10, instance_colours
+
+__all__ = [
+    "DEFAULT_CLASSES",
+    "GREY_PNG_MODES",
+    "PNG_MODES",
+    "annotated_results",
+    "encode_answer",
+    "label_images",
+    "labelled_answers",
+    "panel_answers",
+    "panels",
+    "png_mode_capacity",
+    "recipe_line",
+    "worker_answers",
+]
+
+#: The small class alphabet the strategies draw from by default.
+DEFAULT_CLASSES = ("Car", "Person", "Bus")
+
+#: PNG modes :func:`encode_answer` writes. ``P1``..``P8``: palette PNG of that
+#: bit depth with index 0 black and transparent (the annotation tool's own form);
+#: ``-opaque``: the same without a tRNS chunk (black is background);
+#: ``P8-interlaced``: 8-bit palette, Adam7 interlaced (written by hand, Pillow
+#: cannot); ``RGB``; ``RGBA`` (background alpha 0, painted in the first
+#: instance's colour to show that alpha alone decides); ``L``, ``LA`` and
+#: ``I;16`` (16-bit) greyscale, whose instance colours are grey ``#gggggg``.
+PNG_MODES = (
+    "P1", "P2", "P4", "P8",
+    "P1-opaque", "P2-opaque", "P4-opaque", "P8-opaque",
+    "P8-interlaced", "RGB", "RGBA", "L", "LA", "I;16",
+)  # fmt: skip
+#: The modes that can only hold grey colours.
+GREY_PNG_MODES = frozenset({"L", "LA", "I;16"})
+
+_SIDES = st.integers(1, 32)
+_WORKER_IDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
+# Adam7 passes: (row_start, col_start, row_step, col_step).
+_ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2),
+          (1, 0, 2, 1))  # fmt: skip
+
+
+def png_mode_capacity(png_mode: str) -> int:
+    """The most instances a PNG of ``png_mode`` holds (besides the background).
+
+    Examples
+    --------
+    >>> png_mode_capacity("P1"), png_mode_capacity("P4-opaque"), png_mode_capacity("RGB")
+    (1, 15, 255)
+    """
+    if png_mode not in PNG_MODES:
+        raise InvalidArgument(f"png_mode must be one of {PNG_MODES}, got {png_mode!r}")
+    if png_mode.startswith("P"):
+        return min((1 << int(png_mode[1])) - 1, 255)
+    return 255
+
+
+def _draw_int(draw: st.DrawFn, value: int | st.SearchStrategy[int]) -> int:
+    return value if isinstance(value, int) else draw(value)
+
+
+def _dense(labels: np.ndarray) -> tuple[LabelImage, list[int]]:
+    """Relabel to 1..K in label order; also return the old label of each new one."""
+    present = [int(v) for v in np.unique(labels) if v > 0]
+    lut = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.uint8)
+    lut[present] = np.arange(1, len(present) + 1)
+    return lut[labels], present
+
+
+@st.composite
+def _shape_masks(draw: st.DrawFn, rows: int, cols: int) -> np.ndarray:
+    """A non-empty rectangle or inscribed ellipse, as an ``(H, W)`` boolean mask."""
+    r0 = draw(st.integers(0, rows - 1))
+    r1 = draw(st.integers(r0 + 1, rows))
+    c0 = draw(st.integers(0, cols - 1))
+    c1 = draw(st.integers(c0 + 1, cols))
+    mask = np.zeros((rows, cols), dtype=bool)
+    if draw(st.sampled_from(("rectangle", "ellipse"))) == "rectangle":
+        mask[r0:r1, c0:c1] = True
+        return mask
+    rr, cc = np.mgrid[r0:r1, c0:c1]
+    centre_r, centre_c = (r0 + r1 - 1) / 2, (c0 + c1 - 1) / 2
+    radius_r, radius_c = (r1 - r0) / 2, (c1 - c0) / 2
+    # The centre pixel is always inside, so the ellipse is never empty.
+    mask[r0:r1, c0:c1] = ((rr - centre_r) / radius_r) ** 2 + ((cc - centre_c) / radius_c) ** 2 <= 1
+    return mask
+
+
+@st.composite
+def label_images(
+    draw: st.DrawFn,
+    *,
+    height: int | st.SearchStrategy[int] = _SIDES,
+    width: int | st.SearchStrategy[int] = _SIDES,
+    min_instances: int = 0,
+    max_instances: int = 6,
+) -> LabelImage:
+    """Dense ``(H, W)`` uint8 label images: 0 background, every label 1..K present.
+
+    Rectangles and ellipses are painted in order, later ones over earlier ones,
+    then the labels still visible are renumbered 1..K in painting order.
+
+    Parameters
+    ----------
+    height, width : int or strategy of int
+        Image size; default 1 to 32 each.
+    min_instances, max_instances : int
+        Bounds on K (at most 255). Shapes hidden by later ones are dropped, and
+        examples that end up with fewer than ``min_instances`` are rejected.
+    """
+    if not 0 <= min_instances <= max_instances <= 255:
+        raise InvalidArgument(
+            f"need 0 <= min_instances <= max_instances <= 255, got {min_instances}, {max_instances}"
+        )
+    rows, cols = _draw_int(draw, height), _draw_int(draw, width)
+    if rows < 1 or cols < 1:
+        raise InvalidArgument(f"height and width must be >= 1, got {rows}x{cols} (H x W)")
+    labels = np.zeros((rows, cols), dtype=np.uint8)
+    for label in range(1, draw(st.integers(min_instances, max_instances)) + 1):
+        labels[draw(_shape_masks(rows, cols))] = label
+    dense, _ = _dense(labels)
+    if int(dense.max(initial=0)) < min_instances:
+        reject()
+    return dense
+
+
+def _class_lists(k: int, classes: Sequence[str]) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(tuple(classes)), min_size=k, max_size=k)
+
+
+def _ids(draw: st.DrawFn, n: int, worker_ids: st.SearchStrategy[str]) -> list[str]:
+    return draw(st.lists(worker_ids, min_size=n, max_size=n, unique=True))
+
+
+@st.composite
+def worker_answers(
+    draw: st.DrawFn,
+    *,
+    min_workers: int = 1,
+    max_workers: int = 4,
+    height: int | st.SearchStrategy[int] = _SIDES,
+    width: int | st.SearchStrategy[int] = _SIDES,
+    max_instances: int = 4,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    worker_ids: st.SearchStrategy[str] = _WORKER_IDS,
+) -> list[WorkerAnnotation]:
+    """Independent workers' answers for one image: distinct ids, one size.
+
+    Each worker draws its own :func:`label_images` and classes from ``classes``,
+    so the workers mostly disagree; see :func:`panels` for workers who agree.
+    """
+    n = draw(st.integers(min_workers, max_workers))
+    ids = _ids(draw, n, worker_ids)
+    rows, cols = _draw_int(draw, height), _draw_int(draw, width)
+    answers = []
+    for worker_id in ids:
+        labels = draw(label_images(height=rows, width=cols, max_instances=max_instances))
+        names = draw(_class_lists(int(labels.max(initial=0)), classes))
+        answers.append(WorkerAnnotation(worker_id, labels, tuple(names)))
+    return answers
+
+
+def _shifted(labels: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``labels`` moved by (rows, cols) pixels, filling with background."""
+    out = np.zeros_like(labels)
+    h, w = labels.shape
+    src_r, dst_r = slice(max(-rows, 0), h - max(rows, 0)), slice(max(rows, 0), h - max(-rows, 0))
+    src_c, dst_c = slice(max(-cols, 0), w - max(cols, 0)), slice(max(cols, 0), w - max(-cols, 0))
+    out[dst_r, dst_c] = labels[src_r, src_c]
+    return out
+
+
+@st.composite
+def _noisy_copy(
+    draw: st.DrawFn,
+    worker_id: str,
+    truth: np.ndarray,
+    truth_classes: Sequence[str],
+    max_instances: int,
+    classes: Sequence[str],
+) -> WorkerAnnotation:
+    rows, cols = truth.shape
+    k = len(truth_classes)
+    if draw(st.booleans()):  # a worker who ignores the truth (a spammer)
+        labels = draw(label_images(height=rows, width=cols, max_instances=max_instances))
+        names = draw(_class_lists(int(labels.max(initial=0)), classes))
+        return WorkerAnnotation(worker_id, labels, tuple(names))
+    names = list(truth_classes)
+    labels = truth.copy()
+    for label in range(1, k + 1):
+        if draw(st.booleans()):  # missed
+            labels[labels == label] = 0
+        if draw(st.booleans()):  # wrong class
+            names[label - 1] = draw(st.sampled_from(tuple(classes)))
+    labels = _shifted(labels, draw(st.integers(-1, 1)), draw(st.integers(-1, 1)))
+    if k < 255 and draw(st.booleans()):  # a false positive, painted over the rest
+        labels[draw(_shape_masks(rows, cols))] = k + 1
+        names.append(draw(st.sampled_from(tuple(classes))))
+    dense, old = _dense(labels)
+    order = draw(st.permutations(range(len(old))))  # each worker numbers instances its own way
+    lut = np.zeros(len(old) + 1, dtype=np.uint8)
+    lut[1:] = np.asarray(order, dtype=np.uint8) + 1
+    final_names = [""] * len(old)
+    for dense_index, final_index in enumerate(order):
+        final_names[final_index] = names[old[dense_index] - 1]
+    return WorkerAnnotation(worker_id, lut[dense], tuple(final_names))
+
+
+@st.composite
+def panels(
+    draw: st.DrawFn,
+    *,
+    min_workers: int = 1,
+    max_workers: int = 5,
+    height: int | st.SearchStrategy[int] = _SIDES,
+    width: int | st.SearchStrategy[int] = _SIDES,
+    max_instances: int = 4,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    worker_ids: st.SearchStrategy[str] = _WORKER_IDS,
+) -> list[WorkerAnnotation]:
+    """A panel of workers labelling one image: noisy copies of one drawn truth.
+
+    Each worker copies the truth, then may miss instances, pick a wrong class,
+    shift everything by one pixel, add a false positive, or ignore the truth and
+    draw at random; and numbers its instances in its own order. Examples shrink
+    to workers who copy the truth exactly.
+    """
+    n = draw(st.integers(min_workers, max_workers))
+    ids = _ids(draw, n, worker_ids)
+    rows, cols = _draw_int(draw, height), _draw_int(draw, width)
+    truth = draw(label_images(height=rows, width=cols, max_instances=max_instances))
+    truth_classes = draw(_class_lists(int(truth.max(initial=0)), classes))
+    return [
+        draw(_noisy_copy(worker_id, truth, truth_classes, max_instances, classes))
+        for worker_id in ids
+    ]
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    code = int(colour[1:], 16)
+    return code >> 16, (code >> 8) & 0xFF, code & 0xFF
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def _interlaced_palette_png(
+    indices: np.ndarray, palette: Sequence[tuple[int, int, int]], transparent_background: bool
+) -> bytes:
+    """An 8-bit palette PNG with Adam7 interlacing (Pillow writes none)."""
+    height, width = indices.shape
+    raw = bytearray()
+    for row_start, col_start, row_step, col_step in _ADAM7:
+        reduced = np.ascontiguousarray(indices[row_start::row_step, col_start::col_step])
+        if reduced.size == 0:
+            continue  # an empty pass has no scanlines at all, not even filter bytes
+        for scanline in reduced:
+            raw += b"\x00" + scanline.tobytes()  # filter type 0 (None)
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 1)
+    chunks = [_chunk(b"IHDR", header), _chunk(b"PLTE", bytes(v for rgb in palette for v in rgb))]
+    if transparent_background:
+        chunks.append(_chunk(b"tRNS", b"\x00"))
+    chunks += [_chunk(b"IDAT", zlib.compress(bytes(raw))), _chunk(b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def _palette_png(
+    labels: np.ndarray, rgb: Sequence[tuple[int, int, int]], png_mode: str, order: Sequence[int]
+) -> bytes:
+    bits = int(png_mode[1])
+    index_of = np.zeros(len(rgb) + 1, dtype=np.uint8)
+    index_of[1:] = np.asarray(order, dtype=np.uint8) + 1
+    indices = index_of[labels]
+    palette = [(0, 0, 0)] * (1 << bits)  # Pillow picks the bit depth from the palette length
+    for label, colour in enumerate(rgb, start=1):
+        palette[int(index_of[label])] = colour
+    transparent = not png_mode.endswith("-opaque")
+    if png_mode.endswith("-interlaced"):
+        return _interlaced_palette_png(indices, palette, transparent)
+    image = Image.frombytes("P", (labels.shape[1], labels.shape[0]), indices.tobytes())
+    image.putpalette([v for colour in palette for v in colour])
+    buffer = io.BytesIO()
+    if transparent:
+        image.save(buffer, format="PNG", transparency=0)
+    else:
+        image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _direct_png(labels: np.ndarray, rgb: Sequence[tuple[int, int, int]], png_mode: str) -> bytes:
+    k = len(rgb)
+    size = (labels.shape[1], labels.shape[0])
+    colours = np.array([(0, 0, 0), *rgb], dtype=np.uint16).reshape(k + 1, 3)
+    grey = colours[:, 0]
+    opaque = np.full(k + 1, 255, dtype=np.uint8)
+    opaque[0] = 0
+    if png_mode == "RGB":
+        image = Image.frombytes("RGB", size, colours.astype(np.uint8)[labels].tobytes())
+    elif png_mode == "RGBA":
+        if k:  # background painted in an instance's colour: only alpha 0 makes it background
+            colours[0] = colours[1]
+        table = np.concatenate([colours.astype(np.uint8), opaque[:, None]], axis=1)
+        image = Image.frombytes("RGBA", size, table[labels].tobytes())
+    elif png_mode == "L":
+        image = Image.frombytes("L", size, grey.astype(np.uint8)[labels].tobytes())
+    elif png_mode == "LA":
+        if k:
+            grey[0] = grey[1]
+        table = np.stack([grey.astype(np.uint8), opaque], axis=1)
+        image = Image.frombytes("LA", size, table[labels].tobytes())
+    else:  # "I;16": level g is written as g * 257, so its high byte is g
+        image = Image.frombytes("I;16", size, (grey * 257).astype("<u2")[labels].tobytes())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode_answer(
+    labels: LabelImage,
+    classes: Sequence[str],
+    colours: Sequence[str],
+    *,
+    png_mode: str = "P8",
+    palette_order: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """One worker's answer (the value under ``annotatedResult``), as the tool writes it.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (H, W)
+        Labels 0..K; label ``k`` is painted in ``colours[k - 1]``.
+    classes, colours : sequence of str
+        Per instance, K each. Greyscale modes need grey colours ``#gggggg``.
+    png_mode : str, default "P8"
+        One of :data:`PNG_MODES`.
+    palette_order : sequence of int, optional
+        Palette modes: instance ``i`` gets palette index ``palette_order[i] + 1``
+        (default in order), to check that colours, not indices, identify instances.
+
+    Returns
+    -------
+    dict
+        ``{"inputImageProperties", "instances", "labeledImage"}``.
+    """
+    labels = np.asarray(labels)
+    k = len(classes)
+    if labels.ndim != 2 or labels.dtype.kind != "u":
+        raise InvalidArgument(f"labels must be a 2-D unsigned int array, got {labels.shape}")
+    if len(colours) != k or int(labels.max(initial=0)) > k or k > png_mode_capacity(png_mode):
+        raise InvalidArgument(
+            f"need one colour per class, labels <= {k} and at most "
+            f"{png_mode_capacity(png_mode)} instances for {png_mode}; got {len(colours)} "
+            f"colours, labels up to {int(labels.max(initial=0))}"
+        )
+    rgb = [_rgb(c) for c in colours]
+    if png_mode in GREY_PNG_MODES and any(len(set(c)) != 1 for c in rgb):
+        raise InvalidArgument(f"{png_mode} holds grey colours only, got {list(colours)}")
+    order = list(range(k)) if palette_order is None else list(palette_order)
+    if sorted(order) != list(range(k)):
+        raise InvalidArgument(f"palette_order must permute range({k}), got {order}")
+    if png_mode.startswith("P"):
+        png = _palette_png(labels, rgb, png_mode, order)
+    else:
+        png = _direct_png(labels, rgb, png_mode)
+    return {
+        "inputImageProperties": {"height": int(labels.shape[0]), "width": int(labels.shape[1])},
+        "instances": [{"color": c, "label": n} for c, n in zip(colours, classes, strict=True)],
+        "labeledImage": {"pngImageData": base64.b64encode(png).decode("ascii")},
+    }
+
+
+def _colour_lists(k: int, png_mode: str) -> st.SearchStrategy[list[str]]:
+    if png_mode in GREY_PNG_MODES:
+        levels = st.lists(st.integers(1, 255), min_size=k, max_size=k, unique=True)
+        return levels.map(lambda gs: [f"#{g:02x}{g:02x}{g:02x}" for g in gs])
+    extra = list(instance_colours(k)[len(CATEGORY10) :])
+    return st.permutations(CATEGORY10).map(lambda p: (list(p) + extra)[:k])
+
+
+def _encode_drawn(
+    draw: st.DrawFn,
+    labels: np.ndarray,
+    classes: Sequence[str],
+    png_modes: Sequence[str],
+) -> dict[str, Any]:
+    k = len(classes)
+    fitting = [m for m in png_modes if png_mode_capacity(m) >= k]
+    if not fitting:
+        reject()
+    png_mode = draw(st.sampled_from(fitting))
+    colours = draw(_colour_lists(k, png_mode))
+    order = draw(st.permutations(range(k)))
+    return encode_answer(labels, classes, colours, png_mode=png_mode, palette_order=order)
+
+
+@st.composite
+def labelled_answers(
+    draw: st.DrawFn,
+    *,
+    labels: st.SearchStrategy[LabelImage] | None = None,
+    png_modes: Sequence[str] = PNG_MODES,
+    height: int | st.SearchStrategy[int] = _SIDES,
+    width: int | st.SearchStrategy[int] = _SIDES,
+    max_instances: int = 4,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+) -> tuple[LabelImage, dict[str, Any]]:
+    """A label image and the answer that encodes it: ``(labels, annotatedResult)``.
+
+    Decoding the answer's PNG with its ``instances`` colours gives ``labels`` back.
+    The PNG mode is drawn from ``png_modes``; colours are category10 in a random
+    order (grey levels in greyscale modes) and palette indices are shuffled.
+    """
+    modes = list(png_modes)
+    if not modes or any(m not in PNG_MODES for m in modes):
+        raise InvalidArgument(f"png_modes must be a non-empty subset of {PNG_MODES}")
+    if labels is None:
+        png_mode = draw(st.sampled_from(modes))
+        cap = min(max_instances, png_mode_capacity(png_mode))
+        image = draw(label_images(height=height, width=width, max_instances=cap))
+        modes = [png_mode]
+    else:
+        image = draw(labels)
+    names = draw(_class_lists(int(image.max(initial=0)), classes))
+    return image, _encode_drawn(draw, image, names, modes)
+
+
+@st.composite
+def annotated_results(
+    draw: st.DrawFn,
+    *,
+    labels: st.SearchStrategy[LabelImage] | None = None,
+    png_modes: Sequence[str] = PNG_MODES,
+    height: int | st.SearchStrategy[int] = _SIDES,
+    width: int | st.SearchStrategy[int] = _SIDES,
+    max_instances: int = 4,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+) -> dict[str, Any]:
+    """One worker's answer (the ``annotatedResult`` dict), see :func:`labelled_answers`."""
+    _, answer = draw(
+        labelled_answers(
+            labels=labels, png_modes=png_modes, height=height, width=width,
+            max_instances=max_instances, classes=classes,
+        )
+    )  # fmt: skip
+    return answer
+
+
+@st.composite
+def panel_answers(
+    draw: st.DrawFn,
+    *,
+    panel: st.SearchStrategy[list[WorkerAnnotation]] | None = None,
+    png_modes: Sequence[str] = PNG_MODES,
+) -> list[tuple[str, dict[str, Any]]]:
+    """A panel's answers as ``(worker_id, annotatedResult)``, each in its own PNG mode.
+
+    ``panel`` defaults to :func:`panels`; feed the result to :func:`recipe_line`.
+    """
+    workers = draw(panels() if panel is None else panel)
+    return [
+        (worker.worker_id, _encode_drawn(draw, worker.labels, worker.classes, png_modes))
+        for worker in workers
+    ]
+
+
+def recipe_line(
+    answers: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    label_attribute: str = "gt-label",
+    element: str = "annotatedResult",
+    source_ref: str = "s3://bucket/images/image.png",
+) -> str:
+    """An output-manifest line as the recipe's pass-through Lambda writes it.
+
+    Each answer is wrapped as ``{"workerId", "annotationData": {"content": "<JSON
+    string>"}}`` under ``<label_attribute>.annotationsFromAllWorkers``.
+
+    Examples
+    --------
+    >>> line = recipe_line([("w1", {"instances": []})], label_attribute="job")
+    >>> json.loads(line)["job"]["annotationsFromAllWorkers"][0]["annotationData"]["content"]
+    '{"annotatedResult": {"instances": []}}'
+    """
+    entries = [
+        {"workerId": worker_id, "annotationData": {"content": json.dumps({element: answer})}}
+        for worker_id, answer in answers
+    ]
+    return json.dumps(
+        {
+            "source-ref": source_ref,
+            label_attribute: {"annotationsFromAllWorkers": entries},
+            f"{label_attribute}-metadata": {
+                "type": "groundtruth/custom",
+                "job-name": label_attribute,
+                "human-annotated": "yes",
+                "creation-date": "2019-04-01T05:21:34+0000",
+            },
+        }
+    )
