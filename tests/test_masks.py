@@ -36,7 +36,7 @@ def _colours(answer_dict: dict[str, object]) -> list[str]:
     return [i["color"] for i in answer_dict["instances"]]  # type: ignore[attr-defined]
 
 
-# --- round trips -------------------------------------------------------------------------
+# --- round trips ---
 
 
 @pytest.mark.parametrize("png_mode", gts.PNG_MODES)
@@ -159,7 +159,7 @@ def test_upper_case_colours_match() -> None:
     assert decode_label_png(png, ["#1F77B4"]).labels.tolist() == [[0, 1]]
 
 
-# --- stray pixels: counted, not an error ----------------------------------------------------
+# --- stray pixels: counted, not an error ---
 
 
 def test_stray_rgb_pixels_are_counted_and_read_as_background() -> None:
@@ -192,7 +192,7 @@ def test_pixels_of_an_unlisted_instance_colour_are_stray() -> None:
     assert decoded.stray_pixels == 1
 
 
-# --- bad PNGs: each error has its type, its code, and names the field ---------------------
+# --- bad PNGs: each error has its type, its code, and names the field ---
 
 
 def test_bad_base64_is_refused() -> None:
@@ -293,7 +293,7 @@ def test_black_listed_in_a_png_without_alpha_is_refused(png_mode: str, colour: s
     assert "#000000" in caught.value.message
 
 
-# --- helpers ----------------------------------------------------------------------------------
+# --- helpers ---
 
 
 def test_instance_colours_start_with_category10_in_order() -> None:

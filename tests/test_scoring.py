@@ -1,0 +1,160 @@
+"""Scoring: agreement counts, PQ, exact comparison, leave-one-out, job-level tallies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gtconsensus import Agreement, WorkerAnnotation, WorkerTally, consolidate
+from gtconsensus.fusion import cluster_votes
+from gtconsensus.matching import instance_stats
+from gtconsensus.scoring import compare_label_images, score_leave_one_out
+from support import bar
+
+agreements = st.builds(
+    Agreement,
+    tp=st.integers(0, 5),
+    fp=st.integers(0, 5),
+    fn=st.integers(0, 5),
+    iou_sum=st.integers(0, 5).map(float),
+    class_agreed=st.integers(0, 5),
+)
+
+WORKER_TABLE_COLUMNS = [
+    "worker_id", "score", "reliability", "objects", "instances", "tp", "fp", "fn",
+    "precision", "recall", "mean_iou", "class_accuracy", "pq",
+]  # fmt: skip
+
+
+def test_pq_is_sq_times_rq() -> None:
+    agreement = Agreement(tp=3, fp=1, fn=2, iou_sum=2.4)
+    assert agreement.sq == pytest.approx(0.8)
+    assert agreement.rq == pytest.approx(3 / 4.5)
+    assert agreement.pq == pytest.approx(agreement.sq * agreement.rq)
+
+
+def test_pq_is_one_when_both_sides_are_empty() -> None:
+    empty = Agreement()
+    assert (empty.pq, empty.rq, empty.precision, empty.recall) == (1.0, 1.0, 1.0, 1.0)
+    assert empty.sq is None
+    assert empty.class_accuracy is None
+
+
+def test_pq_is_zero_when_nothing_matches() -> None:
+    assert Agreement(fp=1, fn=2).pq == 0.0
+
+
+def test_precision_recall_and_class_accuracy_count_matches() -> None:
+    agreement = Agreement(tp=2, fp=2, fn=6, iou_sum=1.0, class_agreed=1)
+    assert (agreement.precision, agreement.recall, agreement.class_accuracy) == (0.5, 0.25, 0.5)
+
+
+@given(agreements, agreements, agreements)
+def test_agreements_add_up_associatively_with_an_identity(
+    a: Agreement, b: Agreement, c: Agreement
+) -> None:
+    assert (a + b) + c == a + (b + c)
+    assert a + Agreement() == a
+
+
+@given(st.builds(WorkerTally, objects=st.integers(0, 3), compared=st.integers(0, 3),
+                 instances=st.integers(0, 3), versus_others=agreements,
+                 versus_consensus=agreements))  # fmt: skip
+def test_worker_tallies_add_up_with_an_identity(tally: WorkerTally) -> None:
+    assert tally + WorkerTally() == tally
+    doubled = tally + tally
+    assert doubled.versus_others == tally.versus_others + tally.versus_others
+    assert doubled.objects == 2 * tally.objects
+
+
+def test_worker_table_row_has_the_documented_columns_in_order() -> None:
+    row = WorkerTally(objects=2, compared=2, instances=3,
+                      versus_others=Agreement(tp=2, fp=1, iou_sum=1.7)).row("w1", 0.9)  # fmt: skip
+    assert list(row) == WORKER_TABLE_COLUMNS
+    assert (row["worker_id"], row["score"], row["reliability"]) == ("w1", 0.6800, 0.9)
+
+
+def test_worker_table_row_rounds_floats_to_four_places() -> None:
+    row = WorkerTally(objects=1, compared=1, versus_others=Agreement(tp=3, iou_sum=2.0)).row("w")
+    assert row["score"] == 0.6667
+    assert row["mean_iou"] == 0.6667
+
+
+def test_worker_table_row_has_no_score_for_a_worker_never_compared() -> None:
+    row = WorkerTally(objects=4, compared=0).row("alone")
+    assert (row["score"], row["precision"], row["recall"]) == (None, None, None)
+
+
+# --- exact comparison ---
+
+
+def test_compare_counts_matches_misses_and_extras() -> None:
+    labels = bar(10, (0, 3), (4, 6), (8, 10))
+    reference = bar(10, (0, 3), (5, 6), (7, 10))  # IoUs: 1, 1/2 (not above 1/2), 2/3
+    agreement = compare_label_images(labels, ["Car", "Car", "Bus"], reference, ["Car", "X", "Bus"])
+    assert (agreement.tp, agreement.fp, agreement.fn) == (2, 1, 1)
+    assert agreement.iou_sum == pytest.approx(1.0 + 2 / 3)
+    assert agreement.class_agreed == 2
+
+
+def test_compare_ignores_listed_instances_without_pixels() -> None:
+    labels = bar(4, (0, 2))
+    agreement = compare_label_images(labels, ["Car", "Car"], labels, ["Car", "Car", "Car"])
+    assert (agreement.tp, agreement.fp, agreement.fn) == (1, 0, 0)
+
+
+def test_compare_two_empty_images_scores_one() -> None:
+    assert compare_label_images(bar(3), [], bar(3), []).pq == 1.0
+
+
+def test_compare_below_one_half_matches_one_to_one() -> None:
+    whole, halves = bar(10, (0, 10)), bar(10, (0, 5), (5, 10))
+    agreement = compare_label_images(whole, ["Car"], halves, ["Car", "Car"], threshold=0.3)
+    assert (agreement.tp, agreement.fp, agreement.fn) == (1, 0, 1)
+
+
+# --- leave-one-out ---
+
+
+def _leave_one_out(labels: list[np.ndarray], threshold: float = 0.5) -> list[Agreement | None]:
+    answers = [WorkerAnnotation(f"w{i}", x, ("Car",) * int(x.max(initial=0)))
+               for i, x in enumerate(labels)]  # fmt: skip
+    return [w.versus_others for w in consolidate(answers, iou_threshold=threshold).workers]
+
+
+def test_leave_one_out_of_a_single_worker_is_none() -> None:
+    labels = bar(4, (0, 2))
+    stats = [instance_stats(labels, 1)]
+    votes = [cluster_votes([labels], stats, ((0, 1),), [1.0])]
+    assert score_leave_one_out(votes, [("Car",)], weights=[1.0]) == [None]
+
+
+def test_leave_one_out_charges_an_extra_instance_to_its_author_only() -> None:
+    shared = bar(10, (0, 4))
+    extra = bar(10, (0, 4), (6, 9))
+    scores = _leave_one_out([shared, shared, extra])
+    assert [(s.tp, s.fp, s.fn) for s in scores if s] == [(1, 0, 0), (1, 0, 0), (1, 1, 0)]
+
+
+def test_leave_one_out_charges_a_miss_to_the_worker_who_missed() -> None:
+    drawn = bar(10, (0, 4))
+    scores = _leave_one_out([drawn, drawn, drawn, bar(10)])
+    assert [(s.tp, s.fp, s.fn) for s in scores if s] == [(1, 0, 0)] * 3 + [(0, 0, 1)]
+
+
+def test_leave_one_out_uses_the_others_fused_shape() -> None:
+    scores = _leave_one_out([bar(10, (0, 4)), bar(10, (0, 4)), bar(10, (0, 5))])
+    last = scores[2]
+    assert last is not None
+    assert last.tp == 1
+    assert last.iou_sum == pytest.approx(4 / 5)
+
+
+def test_leave_one_out_ignores_a_cluster_on_which_the_others_split_evenly() -> None:
+    # w0's partner w1 missed the object that w2 drew as well: the others of w0 are split.
+    scores = _leave_one_out([bar(10, (0, 4)), bar(10), bar(10, (0, 4))])
+    first = scores[0]
+    assert first is not None
+    assert (first.tp, first.fp, first.fn) == (0, 0, 0)
