@@ -143,8 +143,11 @@ def _describe(exc: ValidationError, prefix: str) -> str:
             f"[{p}]" if isinstance(p, int) else str(p) for p in (prefix, *error["loc"]) if p != ""
         ).replace(".[", "[")
         got = error.get("input")
-        shown = "" if isinstance(got, (dict, list)) else f", got {str(got)[:80]!r}"
-        parts.append(f"`{path}`: {error['msg']}{shown}")
+        text = repr(got)  # repr, so that the number 5 and the string '5' read differently
+        text = text if len(text) <= 80 else text[:77] + "..."
+        shown = "" if isinstance(got, (dict, list)) else f", got {text}"
+        field = f"`{path}`" if path else "an `annotationsFromAllWorkers` entry"
+        parts.append(f"{field}: {error['msg']}{shown}")
     return "; ".join(parts)
 
 
