@@ -210,11 +210,11 @@ def test_data_that_is_not_a_png_is_refused() -> None:
     assert "`labeledImage.pngImageData`" in caught.value.message
 
 
-@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9])
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9, -4, -12, -20])
 def test_truncated_png_is_refused(keep: float) -> None:
     rng = np.random.default_rng(7)
     png = encode_label_png(rng.integers(0, 4, size=(40, 40), dtype=np.uint8))
-    cut = png[: int(len(png) * keep)]
+    cut = png[: int(len(png) * keep)] if keep > 0 else png[: int(keep)]
     with pytest.raises(MaskError) as caught:
         decode_label_png(cut, instance_colours(3))
     assert caught.value.code == "bad_png"

@@ -55,6 +55,7 @@ CATEGORY10 = (
 )  # fmt: skip
 _MAX_INSTANCES = 65_535
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: always these 12 bytes
 _BACKGROUND = 0
 _STRAY = _MAX_INSTANCES + 1  # marker in colour lookup tables, never a label
 
@@ -267,6 +268,10 @@ def decode_label_png(
             "size_mismatch",
             f"PNG is {header.width}x{header.height}, expected {expected_size[0]}x"
             f"{expected_size[1]} (width x height) from `inputImageProperties`",
+        )
+    if data.rfind(_PNG_END) == -1:  # Pillow decodes a PNG cut after its last row silently
+        raise MaskError(
+            "bad_png", "`labeledImage.pngImageData` is a truncated PNG: its IEND chunk is missing"
         )
     codes = _colour_codes(colours)
     try:
