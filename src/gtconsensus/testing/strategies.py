@@ -227,6 +227,11 @@ def _shifted(labels: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out
 
 
+def _sometimes(draw: st.DrawFn) -> bool:
+    """True one time in four; shrinks to False."""
+    return draw(st.integers(0, 3)) == 3
+
+
 @st.composite
 def _noisy_copy(
     draw: st.DrawFn,
@@ -238,19 +243,20 @@ def _noisy_copy(
 ) -> WorkerAnnotation:
     rows, cols = truth.shape
     k = len(truth_classes)
-    if draw(st.booleans()):  # a worker who ignores the truth (a spammer)
+    if _sometimes(draw):  # a worker who ignores the truth (a spammer)
         labels = draw(label_images(height=rows, width=cols, max_instances=max_instances))
         names = draw(_class_lists(int(labels.max(initial=0)), classes))
         return WorkerAnnotation(worker_id, labels, tuple(names))
     names = list(truth_classes)
     labels = truth.copy()
     for label in range(1, k + 1):
-        if draw(st.booleans()):  # missed
+        if _sometimes(draw):  # missed
             labels[labels == label] = 0
-        if draw(st.booleans()):  # wrong class
+        if _sometimes(draw):  # wrong class
             names[label - 1] = draw(st.sampled_from(tuple(classes)))
-    labels = _shifted(labels, draw(st.integers(-1, 1)), draw(st.integers(-1, 1)))
-    if k < 255 and draw(st.booleans()):  # a false positive, painted over the rest
+    if _sometimes(draw):  # sloppy: everything one pixel off
+        labels = _shifted(labels, draw(st.integers(-1, 1)), draw(st.integers(-1, 1)))
+    if k < 255 and _sometimes(draw):  # a false positive, painted over the rest
         labels[draw(_shape_masks(rows, cols))] = k + 1
         names.append(draw(st.sampled_from(tuple(classes))))
     dense, old = _dense(labels)

@@ -1,0 +1,132 @@
+"""The shipped Hypothesis strategies produce what they promise."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import find, given
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from gtconsensus import WorkerAnnotation, consolidate_line
+from gtconsensus.masks import CATEGORY10, read_png_header
+from gtconsensus.testing import strategies as gts
+from support import png_of
+
+# Per PNG mode: bit depth, colour type, interlaced, has a tRNS chunk.
+HEADERS = {
+    "P1": (1, 3, False, True),
+    "P2": (2, 3, False, True),
+    "P4": (4, 3, False, True),
+    "P8": (8, 3, False, True),
+    "P1-opaque": (1, 3, False, False),
+    "P2-opaque": (2, 3, False, False),
+    "P4-opaque": (4, 3, False, False),
+    "P8-opaque": (8, 3, False, False),
+    "P8-interlaced": (8, 3, True, True),
+    "RGB": (8, 2, False, False),
+    "RGBA": (8, 6, False, False),
+    "L": (8, 0, False, False),
+    "LA": (8, 4, False, False),
+    "I;16": (16, 0, False, False),
+}
+
+
+@given(gts.label_images(height=st.integers(1, 12), width=7, min_instances=1, max_instances=5))
+def test_label_images_are_dense_uint8_of_the_asked_size(labels: np.ndarray) -> None:
+    k = int(labels.max())
+    assert labels.dtype == np.uint8
+    assert labels.shape[1] == 7
+    assert 1 <= labels.shape[0] <= 12
+    assert 1 <= k <= 5
+    assert set(np.unique(labels).tolist()) - {0} == set(range(1, k + 1))
+
+
+@pytest.mark.parametrize(("low", "high"), [(-1, 3), (4, 3), (0, 256)])
+def test_label_images_refuse_bad_instance_bounds(low: int, high: int) -> None:
+    @given(gts.label_images(min_instances=low, max_instances=high))
+    def draw(labels: np.ndarray) -> None:
+        pass
+
+    with pytest.raises(InvalidArgument):
+        draw()
+
+
+@pytest.mark.parametrize("strategy", [gts.worker_answers, gts.panels])
+@given(data=st.data())
+def test_panels_have_distinct_workers_one_size_and_known_classes(
+    strategy: Any, data: st.DataObject
+) -> None:
+    panel = data.draw(strategy(min_workers=2, max_workers=4, classes=("a", "b")))
+    assert 2 <= len(panel) <= 4
+    assert all(isinstance(w, WorkerAnnotation) for w in panel)
+    assert len({w.worker_id for w in panel}) == len(panel)
+    assert len({w.labels.shape for w in panel}) == 1
+    for worker in panel:
+        assert set(worker.classes) <= {"a", "b"}
+        assert int(worker.labels.max(initial=0)) == len(worker.classes)
+
+
+def test_minimal_panel_is_identical_workers() -> None:
+    panel = find(gts.panels(min_workers=3, height=4, width=4), lambda p: len(p) == 3)
+    assert all(np.array_equal(w.labels, panel[0].labels) for w in panel)
+
+
+@pytest.mark.parametrize("png_mode", gts.PNG_MODES)
+@given(data=st.data())
+def test_answers_are_written_in_the_asked_png_mode(png_mode: str, data: st.DataObject) -> None:
+    answer = data.draw(gts.annotated_results(png_modes=[png_mode], height=9, width=10))
+    png = png_of(answer)
+    header = read_png_header(png)
+    expected = HEADERS[png_mode]
+    assert (header.bit_depth, header.colour_type, header.interlaced) == expected[:3]
+    assert (b"tRNS" in png) == expected[3]
+    assert answer["inputImageProperties"] == {"height": 9, "width": 10}
+
+
+@given(gts.annotated_results(max_instances=10))
+def test_answers_use_distinct_tool_colours(answer: dict[str, Any]) -> None:
+    colours = [i["color"] for i in answer["instances"]]
+    assert len(set(colours)) == len(colours)
+    grey = all(c[1:3] == c[3:5] == c[5:7] for c in colours)
+    assert grey or set(colours) <= set(CATEGORY10)
+    assert all(i["label"] in gts.DEFAULT_CLASSES for i in answer["instances"])
+
+
+def test_answer_colours_are_not_always_in_category10_order() -> None:
+    shuffled = find(
+        gts.annotated_results(png_modes=["RGB"]),
+        lambda a: bool(a["instances"]) and a["instances"][0]["color"] != CATEGORY10[0],
+    )
+    assert shuffled["instances"][0]["color"] in CATEGORY10
+
+
+def test_encode_answer_refuses_a_colour_count_that_does_not_match() -> None:
+    with pytest.raises(InvalidArgument):
+        gts.encode_answer(np.array([[1]], np.uint8), ["Car"], [])
+
+
+def test_encode_answer_refuses_colours_a_grey_png_cannot_hold() -> None:
+    with pytest.raises(InvalidArgument, match="grey"):
+        gts.encode_answer(np.array([[1]], np.uint8), ["Car"], ["#1f77b4"], png_mode="L")
+
+
+def test_encode_answer_refuses_more_instances_than_the_palette_holds() -> None:
+    with pytest.raises(InvalidArgument):
+        gts.encode_answer(np.array([[1, 2]], np.uint8), ["a", "b"], list(CATEGORY10[:2]),
+                          png_mode="P1")  # fmt: skip
+
+
+def test_recipe_line_is_a_line_gtconsensus_consolidates() -> None:
+    labels = np.array([[0, 1]], np.uint8)
+    answer = gts.encode_answer(labels, ["Car"], ["#2ca02c"])
+    text = gts.recipe_line([("a", answer), ("b", answer)], label_attribute="job", element="seg")
+    parsed = json.loads(text)
+    assert parsed["job-metadata"]["job-name"] == "job"
+    result = consolidate_line(text)
+    assert result.error is None
+    assert result.consensus is not None
+    assert result.consensus.labels.tolist() == [[0, 1]]
