@@ -1,0 +1,72 @@
+"""The core imports numpy, Pillow and pydantic only (the Lambda size budget depends on it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gtconsensus
+
+CORE_MODULES = [
+    "gtconsensus",
+    "gtconsensus._typing",
+    "gtconsensus._version",
+    "gtconsensus.adapters",
+    "gtconsensus.answers",
+    "gtconsensus.consensus",
+    "gtconsensus.contract",
+    "gtconsensus.exceptions",
+    "gtconsensus.fusion",
+    "gtconsensus.lines",
+    "gtconsensus.masks",
+    "gtconsensus.matching",
+    "gtconsensus.schema",
+    "gtconsensus.scoring",
+]
+FORBIDDEN = [
+    "boto3", "botocore", "scipy", "skimage", "hypothesis", "dask", "distributed", "rich",
+    "gtconsensus.cli", "gtconsensus.testing",
+]  # fmt: skip
+
+
+def _modules_after_importing(modules: list[str]) -> set[str]:
+    """``sys.modules`` of a fresh interpreter after importing ``modules``."""
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    source_root = str(Path(gtconsensus.__file__).resolve().parent.parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([source_root, os.environ.get("PYTHONPATH", "")]),
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+        timeout=60,
+    )  # fmt: skip
+    return set(json.loads(completed.stdout))
+
+
+def _loaded(forbidden: str, modules: set[str]) -> bool:
+    return forbidden in modules or any(m.startswith(forbidden + ".") for m in modules)
+
+
+def test_core_modules_load_no_optional_dependency() -> None:
+    modules = _modules_after_importing(CORE_MODULES)
+    assert [name for name in FORBIDDEN if _loaded(name, modules)] == []
+
+
+def test_core_modules_exist_where_the_check_expects_them() -> None:
+    modules = _modules_after_importing(CORE_MODULES)
+    assert set(CORE_MODULES) <= modules
+    assert {"numpy", "PIL", "pydantic"} <= modules
+
+
+def test_the_check_would_see_an_optional_dependency() -> None:
+    modules = _modules_after_importing(["gtconsensus.testing.strategies"])
+    assert _loaded("hypothesis", modules)
