@@ -154,6 +154,33 @@ def test_black_is_background_in_an_rgb_png() -> None:
     assert decode_label_png(png, ["#1f77b4"]).labels.tolist() == [[0, 1]]
 
 
+def test_transparent_grey_level_is_background_and_black_is_paint() -> None:
+    grey = Image.fromarray(np.array([[0, 0x80, 0xFF]], np.uint8), mode="L")
+    png = _save(grey, transparency=0x80)
+    decoded = decode_label_png(png, ["#000000", "#808080", "#ffffff"])
+    assert decoded.labels.tolist() == [[1, 0, 3]]
+
+
+def test_transparent_sixteen_bit_grey_is_background() -> None:
+    levels = np.array([[0, 0x8080, 0xFFFF]], dtype="<u2")
+    png = _save(Image.frombytes("I;16", (3, 1), levels.tobytes()), transparency=0xFFFF)
+    assert decode_label_png(png, ["#808080", "#ffffff"]).labels.tolist() == [[0, 1, 0]]
+
+
+def test_transparent_rgb_colour_is_background_and_black_is_paint() -> None:
+    pixels = np.array([[(0, 0, 0), (0x1F, 0x77, 0xB4), (1, 2, 3)]], np.uint8)
+    png = _save(Image.fromarray(pixels, mode="RGB"), transparency=(1, 2, 3))
+    decoded = decode_label_png(png, ["#1f77b4", "#000000"])
+    assert decoded.labels.tolist() == [[2, 1, 0]]
+    assert decoded.stray_pixels == 0
+
+
+def test_one_bit_greyscale_reads_white_as_the_grey_colour() -> None:
+    png = _save(Image.fromarray(np.array([[0, 255]], np.uint8), mode="L").convert("1"))
+    assert read_png_header(png).bit_depth == 1
+    assert decode_label_png(png, ["#ffffff"]).labels.tolist() == [[0, 1]]
+
+
 def test_upper_case_colours_match() -> None:
     png = _rgb_png([[(0, 0, 0), (0x1F, 0x77, 0xB4)]])
     assert decode_label_png(png, ["#1F77B4"]).labels.tolist() == [[0, 1]]

@@ -185,9 +185,14 @@ def _apply_lut(
     return np.take(table, indices), stray
 
 
-def _labels_from_image(image: Image.Image, codes: np.ndarray) -> tuple[LabelImage, int]:
+def _labels_from_image(
+    image: Image.Image, codes: np.ndarray, bit_depth: int
+) -> tuple[LabelImage, int]:
     mode = image.mode
     k = len(codes)
+    # A tRNS chunk in a grey or RGB PNG makes one colour transparent: that colour is
+    # background (like alpha 0), and black becomes paint.
+    transparent = image.info.get("transparency")
     if mode == "P":
         lut = _palette_lut(image, codes)
         if (lut == _STRAY).any():  # count stray pixels only when the palette has such colours
@@ -198,6 +203,8 @@ def _labels_from_image(image: Image.Image, codes: np.ndarray) -> tuple[LabelImag
     if mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "LA"):
         arr = np.asarray(image)
         alpha = None
+        if isinstance(transparent, int) and mode != "LA":
+            alpha = np.where(arr == transparent, 0, 255).astype(np.uint8)
         if mode == "LA":
             arr, alpha = arr[..., 0], arr[..., 1]
         elif mode == "1":
@@ -217,7 +224,14 @@ def _labels_from_image(image: Image.Image, codes: np.ndarray) -> tuple[LabelImag
         arr = np.asarray(image)
         rgb = arr[..., :3].astype(np.uint32)
         packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-        background = arr[..., 3] == 0 if mode == "RGBA" else packed == 0
+        if mode == "RGBA":
+            background = arr[..., 3] == 0
+        elif isinstance(transparent, tuple) and len(transparent) == 3:
+            shift = 8 if bit_depth == 16 else 0  # Pillow reads 16-bit RGB as its high bytes
+            red, green, blue = (int(v) >> shift for v in transparent)
+            background = packed == ((red << 16) | (green << 8) | blue)
+        else:
+            background = packed == 0
         mapped = _lookup(codes, packed, background)
         stray = int(np.count_nonzero(mapped == _STRAY))
         mapped[mapped == _STRAY] = _BACKGROUND
@@ -283,7 +297,7 @@ def decode_label_png(
                     "bad_colour",
                     "`instances` lists #000000, which is background in a PNG without alpha",
                 )
-            labels, stray = _labels_from_image(image, codes)
+            labels, stray = _labels_from_image(image, codes, header.bit_depth)
     except (
         OSError,
         SyntaxError,
