@@ -372,6 +372,24 @@ def test_line_of_invalid_utf8_is_not_json() -> None:
     assert (result.output, result.error and result.error.code) == (None, "bad_json")
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": NaN}', '{"a": -Infinity}', '{"a": 1e999}', '{"a": ' + "[" * 5000 + "]" * 5000 + "}"],
+)
+def test_line_that_python_parses_but_json_cannot_write_back_is_not_json(text: str) -> None:
+    result = consolidate_line(text)
+    assert (result.output, result.error and result.error.code) == (None, "bad_json")
+
+
+def test_answer_content_nested_too_deeply_is_rejected() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    result = consolidate_line(
+        raw_line([entry("a", deep), entry("b", {"annotatedResult": answer(BOX, ("Car",))})])
+    )
+    assert [(r.worker_id, r.code) for r in result.rejected] == [("a", "bad_json")]
+    assert "`annotationData.content`" in result.rejected[0].message
+
+
 def test_line_that_is_json_but_not_an_object_has_no_output() -> None:
     result = consolidate_line("[1, 2]")
     assert result.output is None

@@ -6,7 +6,8 @@
 - a single worker gets its answer back, with confidence 0;
 - workers who all drew nothing agree perfectly;
 - the consensus label image is dense, numbered in raster order of first pixels;
-- confidences and scores lie in [0, 1].
+- confidences and scores lie in [0, 1];
+- no JSON value anywhere in a line makes consolidate_line raise.
 """
 
 from __future__ import annotations
@@ -188,3 +189,41 @@ def test_instance_support_names_each_answering_worker_at_most_once(
 @given(panels)
 def test_consolidating_twice_gives_the_same_result(panel: list[WorkerAnnotation]) -> None:
     assert summary(consolidate(panel)) == summary(consolidate(panel))
+
+
+# --- hostile input ---
+
+KEYS = st.sampled_from([
+    "workerId", "annotationData", "content", "s3Uri", "annotatedResult", "instances", "color",
+    "label", "labeledImage", "pngImageData", "inputImageProperties", "height", "width", "x",
+])  # fmt: skip
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _placed(value: object, where: str) -> str:
+    """A line with ``value`` at one level of the recipe form."""
+
+    def content(inner: object) -> str:
+        return json.dumps({"gt": {"annotationsFromAllWorkers": [
+            {"workerId": "a", "annotationData": {"content": json.dumps(inner)}}]}})  # fmt: skip
+
+    return {
+        "line": lambda: json.dumps(value),
+        "value": lambda: json.dumps({"gt": value}),
+        "list": lambda: json.dumps({"gt": {"annotationsFromAllWorkers": value}}),
+        "entry": lambda: json.dumps({"gt": {"annotationsFromAllWorkers": [value]}}),
+        "content": lambda: content(value),
+        "answer": lambda: content({"annotatedResult": value}),
+    }[where]()
+
+
+@given(json_values, st.sampled_from(["line", "value", "list", "entry", "content", "answer"]))
+def test_no_json_value_anywhere_makes_consolidate_line_raise(value: object, where: str) -> None:
+    result = consolidate_line(_placed(value, where))
+    assert result.output is not None or result.error is not None
+    if result.output is not None:
+        json.loads(result.output)

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,18 @@ class LineResult:
 def dumps(value: Any) -> str:
     """Compact, deterministic JSON (UTF-8 text, keys in insertion order)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; ``1e999`` would become infinity, which JSON cannot write."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is too large for a double")
+    return value
 
 
 def infer_label_attribute(line: Mapping[str, Any]) -> str:
@@ -177,8 +190,8 @@ def consolidate_line(
     LineResult
     """
     try:
-        parsed = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        parsed = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:  # ValueError covers JSON and UTF-8 errors
         return LineResult(None, error=SchemaError("bad_json", f"line is not JSON: {exc}"))
     if not isinstance(parsed, dict):
         return LineResult(

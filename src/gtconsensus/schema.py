@@ -237,6 +237,8 @@ def parse_answer_content(
             raise SchemaError(
                 "bad_json", f"`annotationData.content` is not JSON: {exc.msg} at {exc.pos}"
             ) from exc
+        except RecursionError as exc:
+            raise SchemaError("bad_json", "`annotationData.content` is nested too deeply") from exc
     if not isinstance(content, Mapping):
         raise SchemaError(
             "bad_schema",
