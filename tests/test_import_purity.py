@@ -41,10 +41,8 @@ def _modules_after_importing(modules: list[str]) -> set[str]:
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     source_root = str(Path(gtconsensus.__file__).resolve().parent.parent)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([source_root, os.environ.get("PYTHONPATH", "")]),
-    }
+    paths = [source_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     completed = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
         timeout=60,
