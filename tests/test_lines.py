@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -256,43 +257,45 @@ def test_answer_given_by_s3_uri_is_read_through_fetch() -> None:
 # --- one bad answer among several ---
 
 
+def _bad(result: object) -> dict[str, Any]:
+    """The entry of worker "bad" answering ``result``."""
+    return entry("bad", {"annotatedResult": result})
+
+
 def _corruptions() -> dict[str, tuple[object, str, str]]:
-    """Per failure: (the bad entry of worker "bad", expected code, field named)."""
+    """Per failure: (the entry of worker "bad", expected code, field the message names)."""
     good = answer(BOX, ("Car",))
     png = png_of(good)
+    no_image = {k: v for k, v in good.items() if k != "labeledImage"}
+    wide = {**good, "inputImageProperties": {"height": 6, "width": 9}}
+    bomb = {
+        **_with_png(good, png_with_header(50_000, 50_000)),
+        "inputImageProperties": {"height": 50_000, "width": 50_000},
+    }
+    twice = {**good, "instances": [*good["instances"], *good["instances"]]}
+    black = {
+        **answer(BOX, ("Car",), png_mode="RGB"),
+        "instances": [{"color": "#000000", "label": "Car"}],
+    }
+    unnamed = {"annotationData": {"content": json.dumps({"annotatedResult": good})}}
+    by_reference = {"workerId": "bad", "annotationData": {"s3Uri": "s3://b/k"}}
+    field = "`labeledImage.pngImageData`"
     return {
         "content not JSON": (entry("bad", '{"annotatedResult": {'), "bad_json",
                              "`annotationData.content`"),
-        "missing key": (entry("bad", {"annotatedResult": {k: v for k, v in good.items()
-                                                          if k != "labeledImage"}}),
-                        "bad_schema", "`annotatedResult.labeledImage`"),
-        "wrong type": (entry("bad", {"annotatedResult": {**good, "instances": {"a": 1}}}),
-                       "bad_schema", "`annotatedResult.instances`"),
-        "bad base64": (entry("bad", {"annotatedResult": {**good, "labeledImage": {
-                           "pngImageData": "%%%not base64%%%"}}}),
-                       "bad_base64", "`labeledImage.pngImageData`"),
-        "not a PNG": (entry("bad", {"annotatedResult": _with_png(good, b"GIF89a" + bytes(40))}),
-                      "not_png", "`labeledImage.pngImageData`"),
-        "truncated PNG": (entry("bad", {"annotatedResult": _with_png(good, png[:-20])}),
-                          "bad_png", "`labeledImage.pngImageData`"),
-        "size mismatch": (entry("bad", {"annotatedResult": {
-                              **good, "inputImageProperties": {"height": 6, "width": 9}}}),
-                          "size_mismatch", "`inputImageProperties`"),
-        "over the pixel limit": (entry("bad", {"annotatedResult": {
-                                     **_with_png(good, png_with_header(50_000, 50_000)),
-                                     "inputImageProperties": {"height": 50_000, "width": 50_000}}}),
-                                 "image_too_large", "`labeledImage.pngImageData`"),
-        "duplicate colours": (entry("bad", {"annotatedResult": {**good, "instances": [
-                                  *good["instances"], good["instances"][0]]}}),
-                              "duplicate_colour", "`instances`"),
-        "black in RGB": (entry("bad", {"annotatedResult": {
-                             **answer(BOX, ("Car",), png_mode="RGB"),
-                             "instances": [{"color": "#000000", "label": "Car"}]}}),
-                         "bad_colour", "`instances`"),
-        "no workerId": ({"annotationData": {"content": json.dumps({"annotatedResult": good})}},
-                        "bad_schema", "`workerId`"),
-        "answer by reference": ({"workerId": "bad", "annotationData": {"s3Uri": "s3://b/k"}},
-                                "answer_by_reference", "`annotationData.s3Uri`"),
+        "missing key": (_bad(no_image), "bad_schema", "`annotatedResult.labeledImage`"),
+        "wrong type": (_bad({**good, "instances": {"a": 1}}), "bad_schema",
+                       "`annotatedResult.instances`"),
+        "bad base64": (_bad({**good, "labeledImage": {"pngImageData": "%%not base64%%"}}),
+                       "bad_base64", field),
+        "not a PNG": (_bad(_with_png(good, b"GIF89a" + bytes(40))), "not_png", field),
+        "truncated PNG": (_bad(_with_png(good, png[:-20])), "bad_png", field),
+        "size mismatch": (_bad(wide), "size_mismatch", "`inputImageProperties`"),
+        "over the pixel limit": (_bad(bomb), "image_too_large", field),
+        "duplicate colours": (_bad(twice), "duplicate_colour", "`instances`"),
+        "black in RGB": (_bad(black), "bad_colour", "`instances`"),
+        "no workerId": (unnamed, "bad_schema", "`workerId`"),
+        "answer by reference": (by_reference, "answer_by_reference", "`annotationData.s3Uri`"),
     }  # fmt: skip
 
 
@@ -317,8 +320,6 @@ def test_one_bad_answer_is_rejected_and_the_others_consolidated(failure: str) ->
 
 
 def test_huge_answer_is_refused_quickly() -> None:
-    import time
-
     bad, _, _ = _corruptions()["over the pixel limit"]
     started = time.perf_counter()
     result = consolidate_line(raw_line([bad]))
