@@ -201,3 +201,16 @@ def test_module_runs_from_stdin_to_stdout() -> None:
     value = json.loads(done.stdout)[ATTR]
     assert [i["label"] for i in value["annotatedResult"]["instances"]] == ["Car", "Person"]
     assert value["consensus"]["instances"][1]["support"] == ["alice", "bob", "carol"]
+
+
+def test_demo_consolidates_the_shipped_example(tmp_path: Path) -> None:
+    assert _run("demo", "-o", str(tmp_path), "--quiet") == cli.EXIT_OK
+    lines = (tmp_path / "consensus.manifest").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 24
+    values = [next(v for k, v in json.loads(x).items() if k == "gt-label") for x in lines]
+    assert all("annotatedResult" in v for v in values)
+    rejected = [r for v in values for r in v["consensus"]["rejected"]]
+    assert [r["code"] for r in rejected] == ["bad_base64"]
+    with (tmp_path / "workers.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 5
