@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gtconsensus import InputError, OptionsError, WorkerAnnotation, consolidate
+from gtconsensus.consensus import decide, gather
 from support import bar
 
 
@@ -187,3 +188,50 @@ def test_default_threshold_does_not_match_an_iou_of_exactly_one_half() -> None:
     whole, halves = bar(10, (0, 10)), bar(10, (0, 5), (5, 10))
     result = consolidate(_workers(whole, halves, whole))
     assert [i.support for i in result.instances] == [("w0", "w2")]
+
+
+# --- gather / decide: the weight-free pass and the weighted decision ---
+
+
+def _three_workers() -> list[WorkerAnnotation]:
+    one = np.zeros((6, 8), np.uint8)
+    one[1:4, 1:4] = 1
+    two = one.copy()
+    two[4:6, 5:8] = 2
+    return [
+        WorkerAnnotation("a", one, ("Car",)),
+        WorkerAnnotation("b", two, ("Car", "Bus")),
+        WorkerAnnotation("c", one, ("Car",)),
+    ]
+
+
+def test_decide_on_gathered_evidence_equals_consolidate_with_the_same_weights() -> None:
+    answers = _three_workers()
+    weights = {"b": 5.0}
+    direct = consolidate(answers, weights=weights)
+    later = decide(gather(answers), weights=weights)
+    assert np.array_equal(direct.labels, later.labels)
+    assert [i.support for i in direct.instances] == [i.support for i in later.instances]
+    assert [w.score for w in direct.workers] == [w.score for w in later.workers]
+
+
+def test_gathered_evidence_holds_one_candidate_per_cluster_and_no_full_image() -> None:
+    evidence = gather(_three_workers())
+    assert [c.members for c in evidence.candidates] == [((0, 1), (1, 1), (2, 1)), ((1, 2),)]
+    assert all(m.shape == (3, 3) for m in evidence.candidates[0].masks)
+    assert evidence.candidates[1].window == (4, 6, 5, 8)
+
+
+def test_existence_probabilities_replace_the_majority_rule() -> None:
+    evidence = gather(_three_workers())
+    kept = decide(evidence, existence=[0.9, 0.8], method="job-level")
+    assert [i.label for i in kept.instances] == ["Car", "Bus"]
+    assert kept.instances[1].confidence == pytest.approx(0.8)
+    assert kept.method == "job-level"
+    dropped = decide(evidence, existence=[0.4, 0.8])
+    assert [i.label for i in dropped.instances] == ["Bus"]
+
+
+def test_existence_needs_one_probability_per_candidate() -> None:
+    with pytest.raises(OptionsError, match="one probability per candidate"):
+        decide(gather(_three_workers()), existence=[0.9])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gtconsensus import WorkerAnnotation, consolidate
-from gtconsensus.fusion import cluster_votes, fuse_class, fuse_instances, fused_mask, mask_iou
+from gtconsensus.fusion import fuse_class, fuse_instances, fused_mask, gather_candidate, mask_iou
 from gtconsensus.matching import instance_stats
 from support import bar
 
@@ -15,9 +15,9 @@ def _fuse(labels: list[np.ndarray], members: list[tuple[tuple[int, int], ...]]) 
     """Fuse hand-picked clusters of 1-row label images with weight 1 each."""
     stats = [instance_stats(x, int(x.max(initial=0))) for x in labels]
     weights = [1.0] * len(labels)
-    votes = [cluster_votes(labels, stats, m, weights) for m in members]
     classes = [("Car",) * int(x.max(initial=0)) for x in labels]
-    return fuse_instances(labels, classes, stats, votes, weights=weights).labels
+    candidates = [gather_candidate(labels, stats, classes, m) for m in members]
+    return fuse_instances(candidates, shape=labels[0].shape, weights=weights).labels
 
 
 def test_fused_mask_includes_pixels_with_exactly_half_the_votes() -> None:

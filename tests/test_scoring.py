@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gtconsensus import Agreement, WorkerAnnotation, WorkerTally, consolidate
-from gtconsensus.fusion import cluster_votes
+from gtconsensus.fusion import gather_candidate
 from gtconsensus.matching import instance_stats
 from gtconsensus.scoring import compare_label_images, score_leave_one_out
 from support import bar
@@ -127,8 +127,8 @@ def _leave_one_out(labels: list[np.ndarray], threshold: float = 0.5) -> list[Agr
 def test_leave_one_out_of_a_single_worker_is_none() -> None:
     labels = bar(4, (0, 2))
     stats = [instance_stats(labels, 1)]
-    votes = [cluster_votes([labels], stats, ((0, 1),), [1.0])]
-    assert score_leave_one_out(votes, [("Car",)], weights=[1.0]) == [None]
+    candidates = [gather_candidate([labels], stats, [("Car",)], ((0, 1),))]
+    assert score_leave_one_out(candidates, weights=[1.0]) == [None]
 
 
 def test_leave_one_out_charges_an_extra_instance_to_its_author_only() -> None:

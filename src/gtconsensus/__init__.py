@@ -22,9 +22,12 @@ from gtconsensus.answers import Rejection, read_answers
 from gtconsensus.consensus import (
     Consensus,
     ConsensusInstance,
+    ObjectEvidence,
     WorkerAnnotation,
     WorkerScore,
     consolidate,
+    decide,
+    gather,
 )
 from gtconsensus.exceptions import (
     ConsolidationError,
@@ -47,6 +50,7 @@ __all__ = [
     "InputError",
     "LineResult",
     "MaskError",
+    "ObjectEvidence",
     "OptionsError",
     "Rejection",
     "SchemaError",
@@ -56,7 +60,9 @@ __all__ = [
     "__version__",
     "consolidate",
     "consolidate_line",
+    "decide",
     "decode_label_png",
     "encode_label_png",
+    "gather",
     "read_answers",
 ]

@@ -36,7 +36,7 @@ import numpy as np
 
 from gtconsensus._typing import LabelImage
 from gtconsensus.exceptions import InputError, OptionsError
-from gtconsensus.fusion import cluster_votes, fuse_instances
+from gtconsensus.fusion import Candidate, fuse_instances, gather_candidate
 from gtconsensus.matching import (
     InstanceStats,
     cluster_instances,
@@ -45,15 +45,23 @@ from gtconsensus.matching import (
     iou_from_intersections,
     match_pairs,
 )
-from gtconsensus.scoring import Agreement, WorkerTally, compare_label_images, score_leave_one_out
+from gtconsensus.scoring import (
+    Agreement,
+    WorkerTally,
+    score_against_fusion,
+    score_leave_one_out,
+)
 
 __all__ = [
     "METHOD_MAJORITY",
     "Consensus",
     "ConsensusInstance",
+    "ObjectEvidence",
     "WorkerAnnotation",
     "WorkerScore",
     "consolidate",
+    "decide",
+    "gather",
 ]
 
 #: ``consensus.method`` of the per-image method.
@@ -215,13 +223,169 @@ def _clusters(
     ]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class ObjectEvidence:
+    """What one object's answers say, before any weighting: the output of :func:`gather`.
+
+    Holds no full-size image: only each candidate's member masks cropped to its
+    window, so it is small enough to keep or spool for a second pass.
+
+    Attributes
+    ----------
+    worker_ids : tuple of str
+        The workers who answered, sorted; candidates refer to them by index.
+    shape : (int, int)
+        ``(H, W)`` of the image.
+    candidates : tuple of Candidate
+        Clusters of matched instances, in raster order of their first pixel.
+    instances : tuple of int
+        Instances drawn (with at least one pixel), per worker.
+    stray_pixels : tuple of int
+        Per worker.
+    iou_threshold : float
+    """
+
+    worker_ids: tuple[str, ...]
+    shape: tuple[int, int]
+    candidates: tuple[Candidate, ...]
+    instances: tuple[int, ...]
+    stray_pixels: tuple[int, ...]
+    iou_threshold: float
+
+
+def gather(
+    annotations: Sequence[WorkerAnnotation], *, iou_threshold: float = 0.5
+) -> ObjectEvidence:
+    """Match the workers' instances and crop every candidate (the weight-free pass).
+
+    Parameters
+    ----------
+    annotations : sequence of WorkerAnnotation
+        One per worker, all of one size; any order.
+    iou_threshold : float, default 0.5
+        Instances match when their IoU is above it.
+
+    Returns
+    -------
+    ObjectEvidence
+
+    Raises
+    ------
+    InputError
+        ``no_answers``, ``size_disagreement``, ``duplicate_worker``.
+    OptionsError
+        A threshold outside (0, 1).
+
+    Examples
+    --------
+    >>> labels = np.zeros((3, 3), np.uint8); labels[0, :2] = 1
+    >>> evidence = gather([WorkerAnnotation("b", labels, ("Car",)),
+    ...                    WorkerAnnotation("a", labels, ("Car",))])
+    >>> evidence.worker_ids, [c.members for c in evidence.candidates]
+    (('a', 'b'), [((0, 1), (1, 1))])
+    """
+    _check(annotations, iou_threshold)
+    ordered = sorted(annotations, key=lambda a: a.worker_id)
+    labels = [a.labels for a in ordered]
+    classes = [a.classes for a in ordered]
+    stats = [instance_stats(a.labels, len(a.classes)) for a in ordered]
+    candidates = tuple(
+        gather_candidate(labels, stats, classes, members)
+        for members in _clusters(ordered, stats, iou_threshold)
+    )
+    height, width = ordered[0].labels.shape
+    return ObjectEvidence(
+        worker_ids=tuple(a.worker_id for a in ordered),
+        shape=(height, width),
+        candidates=candidates,
+        instances=tuple(int(np.count_nonzero(s.areas[1:])) for s in stats),
+        stray_pixels=tuple(a.stray_pixels for a in ordered),
+        iou_threshold=iou_threshold,
+    )
+
+
+def decide(
+    evidence: ObjectEvidence,
+    *,
+    weights: Mapping[str, float] | None = None,
+    existence: Sequence[float] | None = None,
+    method: str = METHOD_MAJORITY,
+) -> Consensus:
+    """Fuse an object's candidates into the consensus and score the workers.
+
+    Parameters
+    ----------
+    evidence : ObjectEvidence
+        From :func:`gather`.
+    weights : mapping of str to float, optional
+        Per worker id; workers not listed weigh 1.0. Default: all 1.0 (majority).
+    existence : sequence of float, optional
+        Per candidate, the probability that it exists (from a job-level model);
+        it replaces the majority rule and the support share in the confidence.
+    method : str
+        Recorded as ``Consensus.method``.
+
+    Returns
+    -------
+    Consensus
+    """
+    ids = evidence.worker_ids
+    worker_weights = _weights_for(ids, weights)
+    if existence is not None and len(existence) != len(evidence.candidates):
+        raise OptionsError(
+            "bad_option",
+            f"`existence` needs one probability per candidate "
+            f"({len(evidence.candidates)}), got {len(existence)}",
+        )
+    threshold = evidence.iou_threshold
+    fusion = fuse_instances(
+        evidence.candidates, shape=evidence.shape, weights=worker_weights, existence=existence
+    )
+    alone = len(ids) == 1
+    total = sum(worker_weights)
+    instances = tuple(
+        ConsensusInstance(
+            label=f.label,
+            confidence=0.0
+            if alone
+            else (f.support / total if f.existence is None else f.existence) * f.mean_iou,
+            support=tuple(ids[w] for w, _ in f.members),
+            mean_iou=f.mean_iou,
+        )
+        for f in fusion.instances
+    )
+    others = score_leave_one_out(evidence.candidates, weights=worker_weights, threshold=threshold)
+    against = score_against_fusion(
+        evidence.candidates, fusion, n_workers=len(ids), threshold=threshold
+    )
+    workers = tuple(
+        WorkerScore(
+            worker_id=ids[w],
+            versus_others=others[w],
+            versus_consensus=against[w],
+            instances=evidence.instances[w],
+            stray_pixels=evidence.stray_pixels[w],
+        )
+        for w in range(len(ids))
+    )
+    scores = [s.score for s in workers if s.score is not None]
+    return Consensus(
+        labels=fusion.labels,
+        instances=instances,
+        confidence=0.0 if alone else float(np.mean(scores)),
+        workers=workers,
+        method=method,
+        iou_threshold=threshold,
+    )
+
+
 def consolidate(
     annotations: Sequence[WorkerAnnotation],
     *,
     weights: Mapping[str, float] | None = None,
     iou_threshold: float = 0.5,
 ) -> Consensus:
-    """Consolidate several workers' answers for one image.
+    """Consolidate several workers' answers for one image: :func:`gather` then :func:`decide`.
 
     Parameters
     ----------
@@ -243,54 +407,5 @@ def consolidate(
     OptionsError
         A threshold outside (0, 1) or a weight that is not positive.
     """
-    _check(annotations, iou_threshold)
-    ordered = sorted(annotations, key=lambda a: a.worker_id)
-    ids = [a.worker_id for a in ordered]
-    worker_weights = _weights_for(ids, weights)
-    labels = [a.labels for a in ordered]
-    classes = [a.classes for a in ordered]
-    stats = [instance_stats(a.labels, len(a.classes)) for a in ordered]
-    votes = [
-        cluster_votes(labels, stats, members, worker_weights)
-        for members in _clusters(ordered, stats, iou_threshold)
-    ]
-    fusion = fuse_instances(labels, classes, stats, votes, weights=worker_weights)
-    consensus_classes = [f.label for f in fusion.instances]
-    alone = len(ordered) == 1
-    total = sum(worker_weights)
-    instances = tuple(
-        ConsensusInstance(
-            label=f.label,
-            confidence=0.0 if alone else f.support / total * f.mean_iou,
-            support=tuple(ids[w] for w, _ in f.members),
-            mean_iou=f.mean_iou,
-        )
-        for f in fusion.instances
-    )
-    others = score_leave_one_out(votes, classes, weights=worker_weights, threshold=iou_threshold)
-    workers = tuple(
-        WorkerScore(
-            worker_id=ids[w],
-            versus_others=others[w],
-            versus_consensus=compare_label_images(
-                labels[w],
-                classes[w],
-                fusion.labels,
-                consensus_classes,
-                threshold=iou_threshold,
-                stats=(stats[w], fusion.stats),
-            ),
-            instances=int(np.count_nonzero(stats[w].areas[1:])),
-            stray_pixels=ordered[w].stray_pixels,
-        )
-        for w in range(len(ordered))
-    )
-    scores = [s.score for s in workers if s.score is not None]
-    return Consensus(
-        labels=fusion.labels,
-        instances=instances,
-        confidence=0.0 if alone else float(np.mean(scores)),
-        workers=workers,
-        method=METHOD_MAJORITY,
-        iou_threshold=iou_threshold,
-    )
+    evidence = gather(annotations, iou_threshold=iou_threshold)
+    return decide(evidence, weights=weights)

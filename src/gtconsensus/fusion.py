@@ -1,15 +1,20 @@
-"""Fusion: decide which candidate clusters exist, fuse their shapes and classes.
+"""Fusion: decide which candidates exist, fuse their shapes and classes.
 
-Everything happens inside each cluster's window (the union of its members'
-boxes); no ``(K, H, W)`` stack is built.
+A *candidate* is one cluster of matched instances (at most one per worker),
+kept as its members' boolean masks cropped to the cluster's window (the union
+of the members' boxes). Candidates carry no weights, so the same candidates can
+be fused again with other worker weights (the job-level method's second pass)
+without decoding any PNG. No ``(K, H, W)`` stack is ever built.
 
-- **Existence**: a cluster is kept when the summed weight of its members is a
-  strict majority of the summed weight of the workers who answered.
+- **Existence**: a candidate is kept when the summed weight of its members is a
+  strict majority of the summed weight of the workers who answered, or, when
+  existence probabilities are given, when its probability is above 0.5.
 - **Shape**: a pixel belongs to the fused instance when the weighted votes of
   the members cover at least half of the members' weight (ties included).
-- **Contested pixels** (claimed by two kept clusters) go to the higher vote
-  share; equal shares go to the cluster whose first member pixel comes first in
-  raster order, a label-free and worker-order-free rule.
+- **Contested pixels** (claimed by two kept candidates) go to the higher vote
+  share; equal shares go to the candidate that comes first (candidates are in
+  raster order of their first member pixel, a label-free and worker-order-free
+  rule).
 - **Class**: weighted vote of the members' classes; ties go to the class name
   that sorts first.
 
@@ -19,8 +24,9 @@ Examples
 >>> from gtconsensus.matching import instance_stats
 >>> a = np.array([[1, 1, 0]], np.uint8); b = np.array([[1, 1, 1]], np.uint8)
 >>> stats = [instance_stats(x, 1) for x in (a, b)]
->>> votes = cluster_votes([a, b], stats, ((0, 1), (1, 1)), [1.0, 1.0])
->>> fused_mask(votes.votes, votes.support).astype(int).tolist()
+>>> candidate = gather_candidate([a, b], stats, [("Car",), ("Car",)], ((0, 1), (1, 1)))
+>>> votes, support = weighted_votes(candidate, [1.0, 1.0])
+>>> fused_mask(votes, support).astype(int).tolist()
 [[1, 1, 1]]
 """
 
@@ -35,67 +41,78 @@ from gtconsensus._typing import BoolMask, FloatArray, LabelImage
 from gtconsensus.matching import InstanceStats, Window, instance_stats
 
 __all__ = [
-    "ClusterVotes",
+    "Candidate",
     "FusedInstance",
     "FusionResult",
-    "cluster_votes",
     "fuse_class",
     "fuse_instances",
     "fused_mask",
+    "gather_candidate",
     "mask_iou",
+    "weighted_votes",
 ]
 
 Member = tuple[int, int]  # (worker index, label 1..K)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class ClusterVotes:
-    """The pixel votes of one cluster inside its window.
+class Candidate:
+    """One cluster of matched instances, cropped to its window.
 
     Attributes
     ----------
     members : tuple of (int, int)
         ``(worker index, label)`` per member, sorted by worker.
     window : Window
-        Union of the members' boxes.
+        Union of the members' boxes, ``(row_start, row_stop, col_start, col_stop)``.
     masks : tuple of ndarray
-        Each member's boolean mask inside ``window``.
-    weights : tuple of float
-        Each member's worker weight.
-    votes : ndarray
-        Weighted vote count per pixel of ``window``.
-    support : float
-        Summed weight of the members.
+        Each member's boolean mask inside ``window`` (read-only).
+    classes : tuple of str
+        Each member's class.
     """
 
     members: tuple[Member, ...]
     window: Window
     masks: tuple[BoolMask, ...]
-    weights: tuple[float, ...]
-    votes: FloatArray
-    support: float
+    classes: tuple[str, ...]
+
+    @property
+    def workers(self) -> tuple[int, ...]:
+        """The worker index of each member."""
+        return tuple(w for w, _ in self.members)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class FusedInstance:
-    """One kept cluster after fusion (before contested pixels are settled)."""
+    """One kept candidate after fusion (before contested pixels are settled).
 
+    ``mask`` is the fused shape inside the candidate's window; ``support`` the
+    members' summed weight; ``existence`` the probability used to keep it
+    (``None`` under the majority rule).
+    """
+
+    candidate: int
     members: tuple[Member, ...]
     label: str
     support: float
     mean_iou: float
+    mask: BoolMask
+    existence: float | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class FusionResult:
     """The consensus label image and its instances, in raster order of first pixel.
 
-    ``labels`` uses 1..K for ``instances[0..K-1]``; it is read-only.
+    ``labels`` uses 1..K for ``instances[0..K-1]``; it is read-only. ``kept``
+    holds every kept candidate by index, including any that lost all its pixels
+    to its neighbours.
     """
 
     labels: LabelImage
     instances: tuple[FusedInstance, ...]
     stats: InstanceStats
+    kept: dict[int, FusedInstance]
 
 
 def _union_box(boxes: Sequence[np.ndarray]) -> Window:
@@ -104,20 +121,34 @@ def _union_box(boxes: Sequence[np.ndarray]) -> Window:
             int(stacked[:, 2].min()), int(stacked[:, 3].max()))  # fmt: skip
 
 
-def cluster_votes(
+def gather_candidate(
     labels: Sequence[LabelImage],
     stats: Sequence[InstanceStats],
+    classes: Sequence[Sequence[str]],
     members: tuple[Member, ...],
-    weights: Sequence[float],
-) -> ClusterVotes:
-    """Masks and weighted votes of one cluster's members inside its window."""
+) -> Candidate:
+    """Crop the members of one cluster to the cluster's window."""
     r0, r1, c0, c1 = window = _union_box([stats[w].boxes[k] for w, k in members])
-    masks = tuple(labels[w][r0:r1, c0:c1] == k for w, k in members)
-    member_weights = tuple(float(weights[w]) for w, _ in members)
+    masks = []
+    for w, k in members:
+        mask = labels[w][r0:r1, c0:c1] == k
+        mask.flags.writeable = False
+        masks.append(mask)
+    return Candidate(members, window, tuple(masks), tuple(classes[w][k - 1] for w, k in members))
+
+
+def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[FloatArray, float]:
+    """Per-pixel weighted votes of a candidate's members, and their summed weight.
+
+    ``weights`` is indexed by worker.
+    """
+    r0, r1, c0, c1 = candidate.window
     votes = np.zeros((r1 - r0, c1 - c0), dtype=np.float64)
-    for mask, weight in zip(masks, member_weights, strict=True):
-        votes += mask * weight
-    return ClusterVotes(members, window, masks, member_weights, votes, sum(member_weights))
+    support = 0.0
+    for (w, _), mask in zip(candidate.members, candidate.masks, strict=True):
+        votes += mask * float(weights[w])
+        support += float(weights[w])
+    return votes, support
 
 
 def fused_mask(votes: FloatArray, support: float) -> BoolMask:
@@ -156,51 +187,56 @@ def fuse_class(classes: Sequence[str], weights: Sequence[float]) -> str:
 
 
 def fuse_instances(
-    labels: Sequence[LabelImage],
-    classes: Sequence[Sequence[str]],
-    stats: Sequence[InstanceStats],
-    votes: Sequence[ClusterVotes],
+    candidates: Sequence[Candidate],
     *,
+    shape: tuple[int, int],
     weights: Sequence[float],
+    existence: Sequence[float] | None = None,
 ) -> FusionResult:
-    """Keep the clusters with a majority, fuse them and paint the consensus.
+    """Keep the candidates that exist, fuse them and paint the consensus.
 
     Parameters
     ----------
-    labels : sequence of ndarray, shape (H, W)
-        One label image per worker.
-    classes : sequence of sequences of str
-        Per worker, the class of label ``k`` at index ``k - 1``.
-    stats : sequence of InstanceStats
-        Per worker (gives the image shape when there is no cluster).
-    votes : sequence of ClusterVotes
-        Per cluster, in canonical order (earlier wins equal shares).
+    candidates : sequence of Candidate
+        In canonical order (earlier wins equal shares of a contested pixel).
+    shape : (int, int)
+        ``(H, W)`` of the image.
     weights : sequence of float
         Per worker; the strict majority is of their sum.
+    existence : sequence of float, optional
+        Per candidate, the probability that it exists; when given it replaces
+        the majority rule (kept when above 0.5).
 
     Returns
     -------
     FusionResult
     """
-    shape = labels[0].shape
     total = float(sum(weights))
-    owner = np.zeros(shape, dtype=_smallest_uint(len(votes)))  # 1-based index into `kept`
+    owner = np.zeros(shape, dtype=_smallest_uint(len(candidates)))  # 1-based into `kept`
     best = np.zeros(shape, dtype=np.float64)
     kept: list[FusedInstance] = []
-    for cluster in votes:
-        if not cluster.support * 2 > total * (1 + 1e-12):
+    for index, candidate in enumerate(candidates):
+        votes, support = weighted_votes(candidate, weights)
+        probability = None if existence is None else float(existence[index])
+        if probability is None and not support * 2 > total * (1 + 1e-12):
             continue
-        fused = fused_mask(cluster.votes, cluster.support)
+        if probability is not None and not probability > 0.5:
+            continue
+        fused = fused_mask(votes, support)
         if not fused.any():
             continue
+        fused.flags.writeable = False
         kept.append(FusedInstance(
-            members=cluster.members,
-            label=fuse_class([classes[w][k - 1] for w, k in cluster.members], cluster.weights),
-            support=cluster.support,
-            mean_iou=float(np.mean([mask_iou(m, fused) for m in cluster.masks])),
+            candidate=index,
+            members=candidate.members,
+            label=fuse_class(candidate.classes, [weights[w] for w in candidate.workers]),
+            support=support,
+            mean_iou=float(np.mean([mask_iou(m, fused) for m in candidate.masks])),
+            mask=fused,
+            existence=probability,
         ))  # fmt: skip
-        r0, r1, c0, c1 = cluster.window
-        share = np.where(fused, cluster.votes / cluster.support, 0.0)  # in (0, 1] where fused
+        r0, r1, c0, c1 = candidate.window
+        share = np.where(fused, votes / support, 0.0)  # in (0, 1] where fused
         region_best = best[r0:r1, c0:c1]
         wins = share > region_best
         region_best[wins] = share[wins]
@@ -213,7 +249,7 @@ def _smallest_uint(n: int) -> type[np.unsignedinteger]:
 
 
 def _ordered(owner: LabelImage, kept: list[FusedInstance]) -> FusionResult:
-    """Relabel the painted clusters 1..K in raster order of their first pixel."""
+    """Relabel the painted candidates 1..K in raster order of their first pixel."""
     stats = instance_stats(owner, len(kept))
     survivors = [i for i in range(1, len(kept) + 1) if stats.areas[i] > 0]
     survivors.sort(key=lambda i: int(stats.first_pixels[i]))
@@ -230,4 +266,9 @@ def _ordered(owner: LabelImage, kept: list[FusedInstance]) -> FusionResult:
         first_pixels=stats.first_pixels[order],
         window=stats.window,
     )
-    return FusionResult(consensus, tuple(kept[i - 1] for i in survivors), relabelled)
+    return FusionResult(
+        consensus,
+        tuple(kept[i - 1] for i in survivors),
+        relabelled,
+        {f.candidate: f for f in kept},
+    )

@@ -26,8 +26,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gtconsensus._typing import LabelImage
-from gtconsensus.fusion import ClusterVotes, fuse_class, fused_mask, mask_iou
+from gtconsensus._typing import BoolMask, FloatArray, LabelImage
+from gtconsensus.fusion import (
+    Candidate,
+    FusionResult,
+    fuse_class,
+    fused_mask,
+    mask_iou,
+    weighted_votes,
+)
 from gtconsensus.matching import (
     InstanceStats,
     instance_stats,
@@ -40,6 +47,7 @@ __all__ = [
     "Agreement",
     "WorkerTally",
     "compare_label_images",
+    "score_against_fusion",
     "score_leave_one_out",
 ]
 
@@ -149,72 +157,78 @@ def compare_label_images(
     )
 
 
+def _match_member(
+    own: BoolMask, own_class: str, reference: BoolMask, reference_class: str, threshold: float
+) -> Agreement:
+    """One worker instance against one reference shape of the same candidate."""
+    iou = mask_iou(own, reference)
+    if iou > threshold:
+        return Agreement(tp=1, iou_sum=iou, class_agreed=int(own_class == reference_class))
+    return Agreement(fp=1, fn=1)
+
+
 def _score_one(
     worker: int,
-    votes: Sequence[ClusterVotes],
-    full_exists: Sequence[bool],
-    classes: Sequence[Sequence[str]],
+    candidates: Sequence[Candidate],
+    votes: Sequence[tuple[FloatArray, float]],
     weights: Sequence[float],
     threshold: float,
 ) -> Agreement:
     total = float(sum(weights)) - float(weights[worker])
-    tp = fp = fn = agreed = 0
-    iou_sum = 0.0
-    for cluster, exists_with_all in zip(votes, full_exists, strict=True):
-        slot = next((s for s, (w, _) in enumerate(cluster.members) if w == worker), None)
-        own_weight = cluster.weights[slot] if slot is not None else 0.0
-        support = cluster.support - own_weight
+    own_weight = float(weights[worker])
+    agreement = Agreement()
+    for candidate, (all_votes, all_support) in zip(candidates, votes, strict=True):
+        slot = candidate.workers.index(worker) if worker in candidate.workers else None
+        support = all_support - (own_weight if slot is not None else 0.0)
         balance = support * 2 - total  # > 0: the others keep it; < 0: they drop it
         if abs(balance) <= 1e-9 * total:
             continue  # the others are split evenly: no evidence either way
-        exists = balance > 0
         if slot is None:
-            fn += exists and exists_with_all
+            if balance > 0 and fused_mask(all_votes, support).any():
+                agreement += Agreement(fn=1)
             continue
-        others = [i for i in range(len(cluster.members)) if i != slot]
-        loo = (
-            fused_mask(cluster.votes - cluster.masks[slot] * own_weight, support)
-            if exists
+        reference = (
+            fused_mask(all_votes - candidate.masks[slot] * own_weight, support)
+            if balance > 0
             else None
         )
-        if loo is None or not loo.any():
-            fp += 1
+        if reference is None or not reference.any():
+            agreement += Agreement(fp=1)
             continue
-        iou = mask_iou(cluster.masks[slot], loo)
-        if iou > threshold:
-            w, k = cluster.members[slot]
-            reference_class = fuse_class(
-                [classes[cluster.members[i][0]][cluster.members[i][1] - 1] for i in others],
-                [cluster.weights[i] for i in others],
-            )
-            tp, iou_sum, agreed = (
-                tp + 1,
-                iou_sum + iou,
-                agreed + (classes[w][k - 1] == reference_class),
-            )
-        else:
-            fp, fn = fp + 1, fn + 1
-    return Agreement(tp, fp, fn, iou_sum, agreed)
+        others = [i for i in range(len(candidate.members)) if i != slot]
+        reference_class = fuse_class(
+            [candidate.classes[i] for i in others], [weights[candidate.workers[i]] for i in others]
+        )
+        agreement += _match_member(
+            candidate.masks[slot], candidate.classes[slot], reference, reference_class, threshold
+        )
+    return agreement
 
 
 def score_leave_one_out(
-    votes: Sequence[ClusterVotes],
-    classes: Sequence[Sequence[str]],
+    candidates: Sequence[Candidate],
     *,
     weights: Sequence[float],
     threshold: float = 0.5,
 ) -> list[Agreement | None]:
-    """Compare each worker with the consensus of the others, cluster by cluster.
+    """Compare each worker with the consensus of the others, candidate by candidate.
 
-    For worker ``w`` and each cluster, the others' consensus keeps the cluster
+    For worker ``w`` and each candidate, the others' consensus keeps the candidate
     when the other members' weight is a strict majority of the other workers'
     weight, drops it when it is a strict minority, and fuses it from their votes
-    alone. ``w``'s instance in a kept cluster is a true positive when its IoU
-    with that fused shape is above ``threshold``. A cluster on which the others
+    alone. ``w``'s instance in a kept candidate is a true positive when its IoU
+    with that fused shape is above ``threshold``. A candidate on which the others
     are split evenly (one of two, say) is no evidence about ``w`` and is not
     counted: with three workers, a strict majority of the other two would
     otherwise need both, and a good worker paired with a poor one would be
     charged with the poor one's misses.
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate
+    weights : sequence of float
+        Per worker (its length is the number of workers who answered).
+    threshold : float, default 0.5
 
     Returns
     -------
@@ -224,10 +238,44 @@ def score_leave_one_out(
     n_workers = len(weights)
     if n_workers < 2:
         return [None] * n_workers
-    full_exists = [bool(fused_mask(v.votes, v.support).any()) for v in votes]
-    return [
-        _score_one(w, votes, full_exists, classes, weights, threshold) for w in range(n_workers)
-    ]
+    votes = [weighted_votes(c, weights) for c in candidates]
+    return [_score_one(w, candidates, votes, weights, threshold) for w in range(n_workers)]
+
+
+def score_against_fusion(
+    candidates: Sequence[Candidate],
+    fusion: FusionResult,
+    *,
+    n_workers: int,
+    threshold: float = 0.5,
+) -> list[Agreement]:
+    """Compare each worker with the fused consensus, candidate by candidate.
+
+    A worker's instance in a kept candidate is a true positive when its IoU with
+    the fused shape is above ``threshold`` (else a false positive and a false
+    negative); in a dropped candidate, a false positive; a kept candidate the
+    worker did not draw is a false negative.
+    """
+    totals = [Agreement() for _ in range(n_workers)]
+    for index, candidate in enumerate(candidates):
+        fused = fusion.kept.get(index)
+        drew = set(candidate.workers)
+        for slot, worker in enumerate(candidate.workers):
+            if fused is None:
+                totals[worker] += Agreement(fp=1)
+            else:
+                totals[worker] += _match_member(
+                    candidate.masks[slot],
+                    candidate.classes[slot],
+                    fused.mask,
+                    fused.label,
+                    threshold,
+                )
+        if fused is not None:
+            for worker in range(n_workers):
+                if worker not in drew:
+                    totals[worker] += Agreement(fn=1)
+    return totals
 
 
 @dataclass(frozen=True, slots=True)
