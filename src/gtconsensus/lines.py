@@ -19,23 +19,26 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gtconsensus.answers import Fetch, Rejection, read_answers
-from gtconsensus.consensus import METHOD_MAJORITY, Consensus, consolidate
-from gtconsensus.contract import (
-    RAW_KEY,
-    annotated_result,
-    consensus_summary,
-    error_summary,
-    label_value,
-)
+from gtconsensus.answers import Fetch, Rejection
+from gtconsensus.consensus import METHOD_MAJORITY, Consensus, ObjectEvidence
+from gtconsensus.contract import RAW_KEY
 from gtconsensus.exceptions import ConsolidationError, GtConsensusError, SchemaError
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
+from gtconsensus.objects import PreparedObject, failed_object, finish_object, prepare_object
 
-__all__ = ["LineResult", "consolidate_line", "dumps", "infer_label_attribute"]
+__all__ = [
+    "LineResult",
+    "PreparedLine",
+    "consolidate_line",
+    "dumps",
+    "finish_line",
+    "infer_label_attribute",
+    "prepare_line",
+]
 
 #: Top-level key that carries the error of a line whose label attribute is unknown.
 ORPHAN_ERROR_KEY = "gtconsensus-error"
@@ -142,20 +145,81 @@ def _answers_of(line: Mapping[str, Any], attribute: str) -> tuple[Mapping[str, A
     return value, raws
 
 
-def _failed(
-    line: dict[str, Any],
-    attribute: str | None,
-    error: GtConsensusError,
-    rejected: tuple[Rejection, ...] = (),
+@dataclass(frozen=True, slots=True, eq=False)
+class PreparedLine:
+    """A manifest line after pass 1 (see :func:`prepare_line`).
+
+    ``parsed`` is ``None`` when the line is not a JSON object; ``obj`` is
+    ``None`` when the line failed before its answers could be read (``error``).
+    """
+
+    parsed: dict[str, Any] | None
+    attribute: str | None
+    obj: PreparedObject | None
+    error: GtConsensusError | None
+
+    @property
+    def evidence(self) -> ObjectEvidence | None:
+        """The object's evidence, when it could be gathered."""
+        return None if self.obj is None else self.obj.evidence
+
+
+def prepare_line(
+    line: str | bytes,
+    *,
+    label_attribute: str | None = None,
+    element: str | None = None,
+    iou_threshold: float = 0.5,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    fetch: Fetch | None = None,
+) -> PreparedLine:
+    """Parse a line, read its answers and gather its evidence (pass 1)."""
+    try:
+        parsed = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:  # ValueError covers JSON and UTF-8 errors
+        return PreparedLine(None, None, None, SchemaError("bad_json", f"line is not JSON: {exc}"))
+    if not isinstance(parsed, dict):
+        message = f"line must be a JSON object, got {type(parsed).__name__}"
+        return PreparedLine(None, None, None, SchemaError("bad_line", message))
+    attribute = label_attribute
+    try:
+        attribute = attribute or infer_label_attribute(parsed)
+        original, raws = _answers_of(parsed, attribute)
+    except GtConsensusError as exc:
+        return PreparedLine(parsed, attribute, None, exc)
+    obj = prepare_object(
+        raws,
+        original=original,
+        element=element,
+        iou_threshold=iou_threshold,
+        max_pixels=max_pixels,
+        fetch=fetch,
+    )
+    return PreparedLine(parsed, attribute, obj, obj.error)
+
+
+def finish_line(
+    prepared: PreparedLine,
+    *,
+    weights: Mapping[str, float] | None = None,
+    existence: Sequence[float] | None = None,
+    method: str = METHOD_MAJORITY,
 ) -> LineResult:
+    """Decide and write the output line of a prepared line (pass 2)."""
+    parsed, attribute = prepared.parsed, prepared.attribute
+    if parsed is None:
+        return LineResult(None, error=prepared.error)
     if attribute is None:
-        out = {**line, ORPHAN_ERROR_KEY: error.to_dict()}
+        error = prepared.error or SchemaError("unknown_label_attribute", "no label attribute")
+        return LineResult(dumps({**parsed, ORPHAN_ERROR_KEY: error.to_dict()}), error=error)
+    if prepared.obj is None:
+        original = parsed.get(attribute)
+        error = prepared.error or SchemaError("bad_schema", "no answers")
+        result = failed_object(original if isinstance(original, Mapping) else None, error)
     else:
-        original = line.get(attribute)
-        summary = error_summary(error, rejected, method=METHOD_MAJORITY)
-        value = label_value(original if isinstance(original, Mapping) else None, summary=summary)
-        out = {**line, attribute: value}
-    return LineResult(dumps(out), None, error, rejected)
+        result = finish_object(prepared.obj, weights=weights, existence=existence, method=method)
+    output = dumps({**parsed, attribute: result.value})
+    return LineResult(output, result.consensus, result.error, result.rejected)
 
 
 def consolidate_line(
@@ -169,6 +233,8 @@ def consolidate_line(
     fetch: Fetch | None = None,
 ) -> LineResult:
     """Consolidate one output-manifest line (recipe form, ``annotationsFromAllWorkers``).
+
+    :func:`prepare_line` then :func:`finish_line`, with the per-image method.
 
     Parameters
     ----------
@@ -189,39 +255,12 @@ def consolidate_line(
     -------
     LineResult
     """
-    try:
-        parsed = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError) as exc:  # ValueError covers JSON and UTF-8 errors
-        return LineResult(None, error=SchemaError("bad_json", f"line is not JSON: {exc}"))
-    if not isinstance(parsed, dict):
-        return LineResult(
-            None,
-            error=SchemaError(
-                "bad_line", f"line must be a JSON object, got {type(parsed).__name__}"
-            ),
-        )
-    attribute = label_attribute
-    try:
-        attribute = attribute or infer_label_attribute(parsed)
-        original, raws = _answers_of(parsed, attribute)
-    except GtConsensusError as exc:
-        return _failed(parsed, attribute, exc)
-    answers = read_answers(raws, element=element, fetch=fetch, max_pixels=max_pixels)
-    if not answers.annotations:
-        first = answers.rejected[0] if answers.rejected else None
-        reason = f"; first: [{first.code}] {first.message}" if first else ""
-        error = ConsolidationError(
-            "no_valid_answer", f"none of the {len(raws)} answers could be read{reason}"
-        )
-        return _failed(parsed, attribute, error, answers.rejected)
-    try:
-        consensus = consolidate(answers.annotations, weights=weights, iou_threshold=iou_threshold)
-    except GtConsensusError as exc:
-        return _failed(parsed, attribute, exc, answers.rejected)
-    value = label_value(
-        original,
-        element=answers.element,
-        result=annotated_result(consensus),
-        summary=consensus_summary(consensus, answers.rejected),
+    prepared = prepare_line(
+        line,
+        label_attribute=label_attribute,
+        element=element,
+        iou_threshold=iou_threshold,
+        max_pixels=max_pixels,
+        fetch=fetch,
     )
-    return LineResult(dumps({**parsed, attribute: value}), consensus, None, answers.rejected)
+    return finish_line(prepared, weights=weights)

@@ -1,0 +1,189 @@
+"""One data object, from its raw answers to the value written under the label attribute.
+
+The same steps serve a manifest line (:mod:`gtconsensus.lines`), an object of
+a Lambda payload and the two passes of the job-level method:
+
+- :func:`prepare_object` reads every answer (rejecting bad ones one by one) and
+  gathers the weight-free evidence (:func:`gtconsensus.consensus.gather`);
+- :func:`finish_object` decides with weights or existence probabilities and
+  builds the output value of the contract (:mod:`gtconsensus.contract`).
+
+Neither raises for bad data: a failure comes back as ``error`` with a value that
+keeps the raw answers and carries ``consensus.error``.
+
+Examples
+--------
+>>> done = consolidate_answers([{"workerId": "w1", "annotationData": {"content": "{}"}}])
+>>> done.error.code, done.value["consensus"]["rejected"][0]["code"]
+('no_valid_answer', 'missing_element')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gtconsensus.answers import Answers, Fetch, Rejection, read_answers
+from gtconsensus.consensus import METHOD_MAJORITY, Consensus, ObjectEvidence, decide, gather
+from gtconsensus.contract import (
+    RAW_KEY,
+    annotated_result,
+    consensus_summary,
+    error_summary,
+    label_value,
+)
+from gtconsensus.exceptions import ConsolidationError, GtConsensusError
+from gtconsensus.masks import DEFAULT_MAX_PIXELS
+
+__all__ = [
+    "ObjectResult",
+    "PreparedObject",
+    "consolidate_answers",
+    "failed_object",
+    "finish_object",
+    "prepare_object",
+]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PreparedObject:
+    """An object after pass 1: its answers read and its evidence gathered.
+
+    Attributes
+    ----------
+    original : mapping or None
+        The label attribute's original value (kept in the output), if any.
+    answers : Answers or None
+        Decoded answers and rejections; ``None`` when none could be read.
+    evidence : ObjectEvidence or None
+        ``None`` when the object failed; then ``error`` says why.
+    error : GtConsensusError or None
+    """
+
+    original: Mapping[str, Any] | None
+    answers: Answers | None
+    evidence: ObjectEvidence | None
+    error: GtConsensusError | None
+
+    @property
+    def rejected(self) -> tuple[Rejection, ...]:
+        """Answers left out, with their reasons."""
+        return () if self.answers is None else self.answers.rejected
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ObjectResult:
+    """The new label-attribute value of an object, and what it is made of."""
+
+    value: dict[str, Any]
+    consensus: Consensus | None
+    error: GtConsensusError | None
+    rejected: tuple[Rejection, ...]
+
+
+def prepare_object(
+    raws: Sequence[object],
+    *,
+    original: Mapping[str, Any] | None = None,
+    element: str | None = None,
+    iou_threshold: float = 0.5,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    fetch: Fetch | None = None,
+) -> PreparedObject:
+    """Read an object's answers and gather its evidence (pass 1).
+
+    Parameters
+    ----------
+    raws : sequence
+        The object's raw answers (``annotationsFromAllWorkers`` entries).
+    original : mapping, optional
+        The original value of the label attribute, kept in the output.
+    element, iou_threshold, max_pixels, fetch
+        As for :func:`gtconsensus.consolidate_line`.
+    """
+    if not raws:
+        error = ConsolidationError("no_answers", f"`{RAW_KEY}` is empty")
+        return PreparedObject(original, None, None, error)
+    answers = read_answers(raws, element=element, fetch=fetch, max_pixels=max_pixels)
+    if not answers.annotations:
+        first = answers.rejected[0] if answers.rejected else None
+        reason = f"; first: [{first.code}] {first.message}" if first else ""
+        error = ConsolidationError(
+            "no_valid_answer", f"none of the {len(raws)} answers could be read{reason}"
+        )
+        return PreparedObject(original, answers, None, error)
+    try:
+        evidence = gather(answers.annotations, iou_threshold=iou_threshold)
+    except GtConsensusError as exc:
+        return PreparedObject(original, answers, None, exc)
+    return PreparedObject(original, answers, evidence, None)
+
+
+def failed_object(
+    original: Mapping[str, Any] | None,
+    error: GtConsensusError,
+    rejected: tuple[Rejection, ...] = (),
+    *,
+    method: str = METHOD_MAJORITY,
+) -> ObjectResult:
+    """The value of an object that could not be consolidated: raw answers plus the error."""
+    summary = error_summary(error, rejected, method=method)
+    return ObjectResult(label_value(original, summary=summary), None, error, rejected)
+
+
+def finish_object(
+    prepared: PreparedObject,
+    *,
+    weights: Mapping[str, float] | None = None,
+    existence: Sequence[float] | None = None,
+    method: str = METHOD_MAJORITY,
+) -> ObjectResult:
+    """Decide and build the output value of a prepared object (pass 2).
+
+    Parameters
+    ----------
+    prepared : PreparedObject
+    weights : mapping, optional
+        Per-worker weights (default 1.0 each).
+    existence : sequence of float, optional
+        Per candidate, the probability that it exists (job-level model).
+    method : str
+        Recorded as ``consensus.method``.
+    """
+    if prepared.evidence is None or prepared.answers is None:
+        error = prepared.error or ConsolidationError("no_valid_answer", "nothing to consolidate")
+        return failed_object(prepared.original, error, prepared.rejected, method=method)
+    try:
+        consensus = decide(prepared.evidence, weights=weights, existence=existence, method=method)
+    except GtConsensusError as exc:
+        return failed_object(prepared.original, exc, prepared.rejected, method=method)
+    value = label_value(
+        prepared.original,
+        element=prepared.answers.element,
+        result=annotated_result(consensus),
+        summary=consensus_summary(consensus, prepared.rejected),
+    )
+    return ObjectResult(value, consensus, None, prepared.rejected)
+
+
+def consolidate_answers(
+    raws: Sequence[object],
+    *,
+    original: Mapping[str, Any] | None = None,
+    element: str | None = None,
+    weights: Mapping[str, float] | None = None,
+    iou_threshold: float = 0.5,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    fetch: Fetch | None = None,
+) -> ObjectResult:
+    """Both passes at once, with the per-image method: raw answers in, output value out."""
+    prepared = prepare_object(
+        raws,
+        original=original if original is not None else {RAW_KEY: list(raws)},
+        element=element,
+        iou_threshold=iou_threshold,
+        max_pixels=max_pixels,
+        fetch=fetch,
+    )
+    return finish_object(prepared, weights=weights)
