@@ -194,12 +194,14 @@ def _labels_from_image(
     # background (like alpha 0), and black becomes paint.
     transparent = image.info.get("transparency")
     if mode == "P":
+        indices = np.asarray(image)
         lut = _palette_lut(image, codes)
-        if (lut == _STRAY).any():  # count stray pixels only when the palette has such colours
+        lut[int(indices.max(initial=0)) + 1 :] = _BACKGROUND  # indices no pixel uses
+        if (lut == _STRAY).any():  # count stray pixels only when a used colour is unlisted
             counts = np.array(image.histogram(), dtype=np.int64)  # C-fast, no int64 copy
         else:
             counts = np.zeros(len(lut), dtype=np.int64)
-        return _apply_lut(np.asarray(image), lut, k, counts)
+        return _apply_lut(indices, lut, k, counts)
     if mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "LA"):
         arr = np.asarray(image)
         alpha = None

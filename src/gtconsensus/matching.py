@@ -70,28 +70,44 @@ class InstanceStats:
     window: Window
 
 
-def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, np.ndarray]:
-    """Horizontal runs of equal non-zero labels: raster start, row, end column, label.
+def _span(flags: object) -> tuple[int, int]:
+    hits = np.flatnonzero(np.asarray(flags))
+    return (int(hits[0]), int(hits[-1]) + 1) if len(hits) else (0, 0)
 
-    Finding runs costs two cheap comparisons over the image; everything after
-    works on the (few thousand) runs rather than on the pixels.
+
+def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, IntArray, np.ndarray]:
+    """Horizontal runs of equal non-zero labels inside the foreground window.
+
+    Returns the raster index of each run's first pixel, its row, first and
+    one-past-last column (all in image coordinates) and its label. Finding runs
+    costs one comparison over the foreground window and one ``flatnonzero``;
+    everything after works on the (few thousand) runs rather than on the pixels.
     """
-    height, width = labels.shape
-    starts_at = np.empty((height, width), dtype=bool)
-    starts_at[:, 0] = labels[:, 0] != 0
-    np.not_equal(labels[:, 1:], labels[:, :-1], out=starts_at[:, 1:])
-    ends_at = np.empty((height, width), dtype=bool)
-    ends_at[:, :-1] = starts_at[:, 1:]
-    ends_at[:, -1] = labels[:, -1] != 0
-    flat = labels.ravel()
-    starts = np.flatnonzero(starts_at)
-    ends = np.flatnonzero(ends_at)
-    run_labels = flat[starts]
-    starts = starts[run_labels != 0]
-    ends = ends[flat[ends] != 0]
-    run_labels = run_labels[run_labels != 0]
-    rows = starts // width
-    return starts, rows, ends - rows * width + 1, run_labels
+    width = labels.shape[1]
+    r0, r1 = _span(labels.any(axis=1))
+    if r1 == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty, np.zeros(0, dtype=labels.dtype)
+    c0, c1 = _span(labels[r0:r1].any(axis=0))
+    crop = labels[r0:r1, c0:c1]
+    ch, cw = crop.shape
+    boundary = np.empty((ch, cw), dtype=bool)
+    boundary[:, 0] = True  # every row starts a run, so a run ends where the next begins
+    np.not_equal(crop[:, 1:], crop[:, :-1], out=boundary[:, 1:])
+    starts = np.flatnonzero(boundary)
+    stops = np.empty_like(starts)
+    stops[:-1] = starts[1:]
+    stops[-1:] = crop.size
+    run_labels = crop.ravel()[starts]
+    drawn = run_labels != 0
+    starts, stops, run_labels = starts[drawn], stops[drawn], run_labels[drawn]
+    rows = starts // cw
+    col_starts = starts - rows * cw
+    col_stops = stops - rows * cw  # never past the row: the next row's first pixel is a start
+    rows += r0
+    col_starts += c0
+    col_stops += c0
+    return rows * width + col_starts, rows, col_starts, col_stops, run_labels
 
 
 def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
@@ -112,16 +128,14 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     ([6, 2, 1], [1, 2, 1, 3], [-1, 4, 6])
     """
     k = n_instances
-    width = labels.shape[1]
     areas = np.zeros(k + 1, dtype=np.int64)
     boxes = np.zeros((k + 1, 4), dtype=np.int64)
     first_pixels = np.full(k + 1, -1, dtype=np.int64)
-    starts, rows, col_stops, run_labels = _runs(labels)
+    starts, rows, col_starts, col_stops, run_labels = _runs(labels)
     if len(starts) == 0:
         areas[0] = labels.size
         return InstanceStats(k, areas, boxes, first_pixels, _EMPTY_WINDOW)
     index = run_labels.astype(np.intp)
-    col_starts = starts - rows * width
     areas[:] = np.bincount(index, weights=col_stops - col_starts, minlength=k + 1)[: k + 1]
     areas[0] = labels.size - int(areas[1:].sum())
     drawn = areas > 0
