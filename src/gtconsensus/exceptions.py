@@ -8,12 +8,13 @@ error files and logs repeat verbatim)::
     ├── InputError (ValueError)          bad data from a worker, a line or a file
     │   ├── SchemaError                  wrong JSON shape: missing key, wrong type
     │   ├── MaskError                    the PNG: base64, signature, size, colours
-    │   └── ConsolidationError           nothing left to consolidate
+    │   ├── ConsolidationError           nothing left to consolidate
+    │   └── FetchError                   a referenced object (S3 URI) cannot be read
     └── OptionsError (ValueError)        a caller passed a bad option
 
 Foreign exceptions (``binascii.Error``, ``PIL.UnidentifiedImageError``,
-``json.JSONDecodeError``, ``pydantic.ValidationError``) are wrapped where they
-enter, with ``raise ... from``.
+``json.JSONDecodeError``, ``pydantic.ValidationError``, ``botocore`` errors) are
+wrapped where they enter, with ``raise ... from``.
 
 Examples
 --------
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConsolidationError",
+    "FetchError",
     "GtConsensusError",
     "InputError",
     "MaskError",
@@ -74,6 +76,15 @@ class MaskError(InputError):
 
 class ConsolidationError(InputError):
     """The object cannot be consolidated (for example no valid answer is left)."""
+
+
+class FetchError(InputError):
+    """A referenced object cannot be read: an answer's ``s3Uri``, a ``-ref`` key, a payload.
+
+    Codes: ``not_found``, ``access_denied``, ``fetch_failed`` (anything else,
+    after the client's retries), ``bad_reference`` (not an ``s3://`` URI, or
+    not the JSON expected there).
+    """
 
 
 class OptionsError(GtConsensusError, ValueError):

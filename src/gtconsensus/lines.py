@@ -29,6 +29,7 @@ from gtconsensus.contract import RAW_KEY
 from gtconsensus.exceptions import ConsolidationError, GtConsensusError, SchemaError
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.objects import PreparedObject, failed_object, finish_object, prepare_object
+from gtconsensus.references import RAW_REF_KEY, resolve_references
 
 __all__ = [
     "LineResult",
@@ -105,7 +106,7 @@ def infer_label_attribute(line: Mapping[str, Any]) -> str:
         if not key.endswith("-metadata") and key not in ("source-ref", "source")
         and isinstance(value, Mapping)
     ]  # fmt: skip
-    candidates = [key for key in objects if RAW_KEY in line[key]]
+    candidates = [key for key in objects if RAW_KEY in line[key] or RAW_REF_KEY in line[key]]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates and len(objects) == 1:
@@ -143,6 +144,17 @@ def _answers_of(line: Mapping[str, Any], attribute: str) -> tuple[Mapping[str, A
     if not raws:
         raise ConsolidationError("no_answers", f"`{attribute}.{RAW_KEY}` is empty")
     return value, raws
+
+
+def _with_references_resolved(
+    line: dict[str, Any], attribute: str, fetch: Fetch | None
+) -> dict[str, Any]:
+    """The line with the Lambda's ``-ref`` keys read back (:mod:`gtconsensus.references`)."""
+    value = line.get(attribute)
+    if not isinstance(value, Mapping):
+        return line
+    resolved = resolve_references(value, attribute=attribute, fetch=fetch)
+    return line if resolved is value else {**line, attribute: resolved}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -184,6 +196,7 @@ def prepare_line(
     attribute = label_attribute
     try:
         attribute = attribute or infer_label_attribute(parsed)
+        parsed = _with_references_resolved(parsed, attribute, fetch)
         original, raws = _answers_of(parsed, attribute)
     except GtConsensusError as exc:
         return PreparedLine(parsed, attribute, None, exc)
