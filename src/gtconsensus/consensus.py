@@ -36,7 +36,7 @@ import numpy as np
 
 from gtconsensus._typing import LabelImage
 from gtconsensus.exceptions import InputError, OptionsError
-from gtconsensus.fusion import Candidate, fuse_instances, gather_candidate
+from gtconsensus.fusion import Candidate, fuse_instances, gather_candidate, weighted_votes
 from gtconsensus.matching import (
     InstanceStats,
     cluster_instances,
@@ -338,8 +338,13 @@ def decide(
             f"({len(evidence.candidates)}), got {len(existence)}",
         )
     threshold = evidence.iou_threshold
+    votes = [weighted_votes(c, worker_weights) for c in evidence.candidates]
     fusion = fuse_instances(
-        evidence.candidates, shape=evidence.shape, weights=worker_weights, existence=existence
+        evidence.candidates,
+        shape=evidence.shape,
+        weights=worker_weights,
+        existence=existence,
+        votes=votes,
     )
     alone = len(ids) == 1
     total = sum(worker_weights)
@@ -354,7 +359,9 @@ def decide(
         )
         for f in fusion.instances
     )
-    others = score_leave_one_out(evidence.candidates, weights=worker_weights, threshold=threshold)
+    others = score_leave_one_out(
+        evidence.candidates, weights=worker_weights, threshold=threshold, votes=votes
+    )
     against = score_against_fusion(
         evidence.candidates, fusion, n_workers=len(ids), threshold=threshold
     )

@@ -141,13 +141,25 @@ def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Floa
     """Per-pixel weighted votes of a candidate's members, and their summed weight.
 
     ``weights`` is indexed by worker.
+
+    Examples
+    --------
+    >>> mask = np.array([[True, False]])
+    >>> candidate = Candidate(((0, 1), (1, 1)), (0, 1, 0, 2), (mask, mask), ("Car", "Car"))
+    >>> votes, support = weighted_votes(candidate, [1.0, 2.0])
+    >>> votes.tolist(), support
+    ([[3.0, 0.0]], 3.0)
     """
-    r0, r1, c0, c1 = candidate.window
-    votes = np.zeros((r1 - r0, c1 - c0), dtype=np.float64)
-    support = 0.0
-    for (w, _), mask in zip(candidate.members, candidate.masks, strict=True):
-        votes += mask * float(weights[w])
-        support += float(weights[w])
+    member_weights = [float(weights[w]) for w in candidate.workers]
+    support = float(sum(member_weights))
+    if len(set(member_weights)) == 1:  # equal weights: count in bytes, scale once
+        counts = np.zeros(candidate.masks[0].shape, dtype=np.uint8)
+        for mask in candidate.masks:
+            counts += mask
+        return np.multiply(counts, member_weights[0], dtype=np.float64), support
+    votes = np.zeros(candidate.masks[0].shape, dtype=np.float64)
+    for mask, weight in zip(candidate.masks, member_weights, strict=True):
+        votes += mask * weight
     return votes, support
 
 
@@ -192,6 +204,7 @@ def fuse_instances(
     shape: tuple[int, int],
     weights: Sequence[float],
     existence: Sequence[float] | None = None,
+    votes: Sequence[tuple[FloatArray, float]] | None = None,
 ) -> FusionResult:
     """Keep the candidates that exist, fuse them and paint the consensus.
 
@@ -206,6 +219,8 @@ def fuse_instances(
     existence : sequence of float, optional
         Per candidate, the probability that it exists; when given it replaces
         the majority rule (kept when above 0.5).
+    votes : sequence of (ndarray, float), optional
+        Per candidate, :func:`weighted_votes` with these weights, when already computed.
 
     Returns
     -------
@@ -216,13 +231,13 @@ def fuse_instances(
     best = np.zeros(shape, dtype=np.float64)
     kept: list[FusedInstance] = []
     for index, candidate in enumerate(candidates):
-        votes, support = weighted_votes(candidate, weights)
+        pixel_votes, support = weighted_votes(candidate, weights) if votes is None else votes[index]
         probability = None if existence is None else float(existence[index])
         if probability is None and not support * 2 > total * (1 + 1e-12):
             continue
         if probability is not None and not probability > 0.5:
             continue
-        fused = fused_mask(votes, support)
+        fused = fused_mask(pixel_votes, support)
         if not fused.any():
             continue
         fused.flags.writeable = False
@@ -236,7 +251,7 @@ def fuse_instances(
             existence=probability,
         ))  # fmt: skip
         r0, r1, c0, c1 = candidate.window
-        share = np.where(fused, votes / support, 0.0)  # in (0, 1] where fused
+        share = np.where(fused, pixel_votes / support, 0.0)  # in (0, 1] where fused
         region_best = best[r0:r1, c0:c1]
         wins = share > region_best
         region_best[wins] = share[wins]

@@ -349,18 +349,24 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _pack_rows(labels: np.ndarray, bits: int) -> np.ndarray:
-    """Rows of ``bits``-bit palette indices packed into bytes, each led by filter byte 0."""
+    """Rows of ``bits``-bit palette indices packed into bytes, each led by filter byte 0.
+
+    Only the rows holding foreground are packed; the others stay zero.
+    """
     height, width = labels.shape
     per_byte = 8 // bits
     padded_width = -(-width // per_byte) * per_byte
-    values = labels.astype(np.uint8, copy=False)
+    rows = np.zeros((height, padded_width // per_byte + 1), dtype=np.uint8)
+    hits = np.flatnonzero(labels.any(axis=1))
+    if len(hits) == 0:
+        return rows
+    r0, r1 = int(hits[0]), int(hits[-1]) + 1
+    values = labels[r0:r1].astype(np.uint8, copy=False)
     if padded_width != width:
         values = np.pad(values, ((0, 0), (0, padded_width - width)))
-    packed = np.zeros((height, padded_width // per_byte), dtype=np.uint8)
+    packed = rows[r0:r1, 1:]
     for slot in range(per_byte):  # leftmost pixel in the high bits, as PNG wants
         packed |= values[:, slot::per_byte] << np.uint8(8 - bits * (slot + 1))
-    rows = np.zeros((height, packed.shape[1] + 1), dtype=np.uint8)
-    rows[:, 1:] = packed
     return rows
 
 

@@ -171,20 +171,23 @@ def _score_one(
     worker: int,
     candidates: Sequence[Candidate],
     votes: Sequence[tuple[FloatArray, float]],
+    kept_by_all: Sequence[bool],
     weights: Sequence[float],
     threshold: float,
 ) -> Agreement:
     total = float(sum(weights)) - float(weights[worker])
     own_weight = float(weights[worker])
     agreement = Agreement()
-    for candidate, (all_votes, all_support) in zip(candidates, votes, strict=True):
+    for candidate, (all_votes, all_support), nonempty in zip(
+        candidates, votes, kept_by_all, strict=True
+    ):
         slot = candidate.workers.index(worker) if worker in candidate.workers else None
         support = all_support - (own_weight if slot is not None else 0.0)
         balance = support * 2 - total  # > 0: the others keep it; < 0: they drop it
         if abs(balance) <= 1e-9 * total:
             continue  # the others are split evenly: no evidence either way
         if slot is None:
-            if balance > 0 and fused_mask(all_votes, support).any():
+            if balance > 0 and nonempty:
                 agreement += Agreement(fn=1)
             continue
         reference = (
@@ -210,6 +213,7 @@ def score_leave_one_out(
     *,
     weights: Sequence[float],
     threshold: float = 0.5,
+    votes: Sequence[tuple[FloatArray, float]] | None = None,
 ) -> list[Agreement | None]:
     """Compare each worker with the consensus of the others, candidate by candidate.
 
@@ -229,6 +233,8 @@ def score_leave_one_out(
     weights : sequence of float
         Per worker (its length is the number of workers who answered).
     threshold : float, default 0.5
+    votes : sequence of (ndarray, float), optional
+        Per candidate, :func:`~gtconsensus.fusion.weighted_votes`, when already computed.
 
     Returns
     -------
@@ -238,8 +244,12 @@ def score_leave_one_out(
     n_workers = len(weights)
     if n_workers < 2:
         return [None] * n_workers
-    votes = [weighted_votes(c, weights) for c in candidates]
-    return [_score_one(w, candidates, votes, weights, threshold) for w in range(n_workers)]
+    if votes is None:
+        votes = [weighted_votes(c, weights) for c in candidates]
+    nonempty = [bool(fused_mask(v, support).any()) for v, support in votes]
+    return [
+        _score_one(w, candidates, votes, nonempty, weights, threshold) for w in range(n_workers)
+    ]
 
 
 def score_against_fusion(

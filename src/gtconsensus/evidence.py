@@ -1,0 +1,288 @@
+"""The job-level evidence table: what every candidate says about the workers, without pixels.
+
+Pass 1 of the job-level method turns each object's :class:`~gtconsensus.ObjectEvidence`
+into a few rows of an :class:`EvidenceTable`:
+
+- per object: the workers who answered it;
+- per candidate: the object it belongs to and its members;
+- per member: the worker, its class, and its IoU with the shape the *other* members
+  fuse to (unweighted pixel vote, ties included; ``nan`` for a lone member).
+
+A table holds no pixel, so a job of a million objects fits in memory. Tables
+merge: :meth:`EvidenceTable.concat` of the tables of consecutive chunks is equal,
+array for array, to the table of the whole (worker ids and class names are kept
+in sorted vocabularies, rows in input order), so pass 1 can run on partitions.
+
+Examples
+--------
+>>> import numpy as np
+>>> from gtconsensus.consensus import WorkerAnnotation, gather
+>>> labels = np.zeros((4, 4), np.uint8); labels[1:3, 1:3] = 1
+>>> evidence = gather([WorkerAnnotation(w, labels, ("Car",)) for w in ("b", "a")])
+>>> table = EvidenceTable.from_evidence([evidence])
+>>> table.worker_ids, table.n_objects, table.n_candidates, table.member_iou.tolist()
+(('a', 'b'), 1, 1, [1.0, 1.0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gtconsensus._typing import FloatArray, IntArray
+from gtconsensus.consensus import ObjectEvidence
+from gtconsensus.exceptions import OptionsError
+from gtconsensus.fusion import Candidate, mask_iou
+
+__all__ = ["EvidenceTable", "TableBuilder", "candidate_rows", "member_ious"]
+
+
+def member_ious(candidate: Candidate) -> list[float]:
+    """Each member's IoU with the unweighted pixel vote of the *other* members.
+
+    A lone member gets ``nan`` (nobody to compare with); with two members it is
+    their IoU. Leaving the member out keeps a worker from agreeing with itself.
+
+    Examples
+    --------
+    >>> from gtconsensus.fusion import Candidate
+    >>> a = np.array([[True, True, False]]); b = np.array([[True, False, False]])
+    >>> member_ious(Candidate(((0, 1), (1, 1)), (0, 1, 0, 3), (a, b), ("Car", "Car")))
+    [0.5, 0.5]
+    """
+    masks = candidate.masks
+    if len(masks) == 1:
+        return [float("nan")]
+    votes = np.zeros(masks[0].shape, dtype=np.int32)
+    for mask in masks:
+        votes += mask
+    others = len(masks) - 1
+    return [mask_iou(mask, (votes - mask) * 2 >= others) for mask in masks]
+
+
+def candidate_rows(
+    evidence: ObjectEvidence,
+) -> tuple[list[tuple[str, ...]], list[list[float]], list[tuple[str, ...]]]:
+    """Per candidate of one object: member worker ids, member IoUs, member classes."""
+    ids = evidence.worker_ids
+    workers = [tuple(ids[w] for w in c.workers) for c in evidence.candidates]
+    ious = [member_ious(c) for c in evidence.candidates]
+    classes = [c.classes for c in evidence.candidates]
+    return workers, ious, classes
+
+
+def _readonly(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EvidenceTable:
+    """Compact per-candidate evidence of a job (ragged arrays, CSR style).
+
+    Attributes
+    ----------
+    worker_ids : tuple of str
+        Sorted; other arrays refer to workers by index into it.
+    class_names : tuple of str
+        Sorted; ``member_class`` indexes it.
+    object_offsets : ndarray, shape (n_objects + 1,)
+        Object ``o`` was answered by ``object_workers[object_offsets[o]:object_offsets[o + 1]]``.
+    object_workers : ndarray
+        Worker indices, sorted within each object.
+    candidate_object : ndarray, shape (n_candidates,)
+        The object of each candidate (non-decreasing).
+    member_offsets : ndarray, shape (n_candidates + 1,)
+        Candidate ``c``'s members are rows ``member_offsets[c]:member_offsets[c + 1]``.
+    member_worker, member_class : ndarray, shape (n_members,)
+    member_iou : ndarray, shape (n_members,)
+        IoU with the other members' fused shape; ``nan`` for a lone member.
+    """
+
+    worker_ids: tuple[str, ...]
+    class_names: tuple[str, ...]
+    object_offsets: IntArray
+    object_workers: IntArray
+    candidate_object: IntArray
+    member_offsets: IntArray
+    member_worker: IntArray
+    member_class: IntArray
+    member_iou: FloatArray
+
+    def __post_init__(self) -> None:
+        if self.object_offsets[-1] != len(self.object_workers) or (
+            self.member_offsets[-1] != len(self.member_worker)
+        ):
+            raise OptionsError("bad_option", "evidence table offsets do not match its rows")
+        for name in ("object_offsets", "object_workers", "candidate_object", "member_offsets",
+                     "member_worker", "member_class", "member_iou"):  # fmt: skip
+            _readonly(getattr(self, name))
+
+    @property
+    def n_objects(self) -> int:
+        """Objects in the table."""
+        return len(self.object_offsets) - 1
+
+    @property
+    def n_candidates(self) -> int:
+        """Candidates in the table."""
+        return len(self.candidate_object)
+
+    @property
+    def member_candidate(self) -> IntArray:
+        """The candidate of each member row."""
+        sizes = np.diff(self.member_offsets)
+        return np.repeat(np.arange(self.n_candidates, dtype=np.int64), sizes)
+
+    @property
+    def object_of_answer(self) -> IntArray:
+        """The object of each ``object_workers`` entry."""
+        sizes = np.diff(self.object_offsets)
+        return np.repeat(np.arange(self.n_objects, dtype=np.int64), sizes)
+
+    def objects_per_worker(self) -> IntArray:
+        """How many objects each worker answered, shape ``(len(worker_ids),)``."""
+        return np.bincount(self.object_workers, minlength=len(self.worker_ids)).astype(np.int64)
+
+    def equals(self, other: EvidenceTable) -> bool:
+        """Same vocabularies and the same arrays (``nan`` equal to ``nan``)."""
+        return (
+            self.worker_ids == other.worker_ids
+            and self.class_names == other.class_names
+            and all(
+                np.array_equal(getattr(self, n), getattr(other, n), equal_nan=n == "member_iou")
+                for n in ("object_offsets", "object_workers", "candidate_object",
+                          "member_offsets", "member_worker", "member_class", "member_iou")
+            )  # fmt: skip
+        )
+
+    @classmethod
+    def empty(cls) -> EvidenceTable:
+        """A table of no object (the identity of :meth:`concat`)."""
+        zero = np.zeros(1, dtype=np.int64)
+        none = np.zeros(0, dtype=np.int64)
+        return cls((), (), zero, none, none.copy(), zero.copy(), none.copy(), none.copy(),
+                   np.zeros(0, dtype=np.float64))  # fmt: skip
+
+    @classmethod
+    def from_evidence(cls, evidences: Iterable[ObjectEvidence]) -> EvidenceTable:
+        """The table of a sequence of objects (in order).
+
+        Parameters
+        ----------
+        evidences : iterable of ObjectEvidence
+            From :func:`gtconsensus.gather`; consumed once, streaming.
+        """
+        builder = TableBuilder()
+        for evidence in evidences:
+            builder.add(evidence)
+        return builder.build()
+
+    @classmethod
+    def concat(cls, tables: Sequence[EvidenceTable]) -> EvidenceTable:
+        """Merge tables of consecutive chunks into the table of the whole.
+
+        Examples
+        --------
+        >>> EvidenceTable.concat([EvidenceTable.empty()] * 2).n_objects
+        0
+        """
+        workers = tuple(sorted({w for t in tables for w in t.worker_ids}))
+        names = tuple(sorted({n for t in tables for n in t.class_names}))
+        worker_index = {w: i for i, w in enumerate(workers)}
+        class_index = {n: i for i, n in enumerate(names)}
+        parts: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in (
+            "object_offsets", "object_workers", "candidate_object", "member_offsets",
+            "member_worker", "member_class", "member_iou")}  # fmt: skip
+        objects = answers = candidates = members = 0
+        for t in tables:
+            w_map = np.array([worker_index[w] for w in t.worker_ids], dtype=np.int64)
+            c_map = np.array([class_index[n] for n in t.class_names], dtype=np.int64)
+            parts["object_offsets"].append(t.object_offsets[:-1] + answers)
+            parts["object_workers"].append(w_map[t.object_workers] if len(w_map) else
+                                           t.object_workers.copy())  # fmt: skip
+            parts["candidate_object"].append(t.candidate_object + objects)
+            parts["member_offsets"].append(t.member_offsets[:-1] + members)
+            parts["member_worker"].append(w_map[t.member_worker] if len(w_map) else
+                                          t.member_worker.copy())  # fmt: skip
+            parts["member_class"].append(c_map[t.member_class] if len(c_map) else
+                                         t.member_class.copy())  # fmt: skip
+            parts["member_iou"].append(t.member_iou)
+            objects += t.n_objects
+            answers += len(t.object_workers)
+            candidates += t.n_candidates
+            members += len(t.member_worker)
+        parts["object_offsets"].append(np.array([answers], dtype=np.int64))
+        parts["member_offsets"].append(np.array([members], dtype=np.int64))
+
+        def joined(name: str, dtype: type[np.generic]) -> npt.NDArray[np.generic]:
+            return np.concatenate(parts[name]).astype(dtype, copy=False) if parts[name] else (
+                np.zeros(0, dtype=dtype))  # fmt: skip
+
+        return cls(
+            workers, names,
+            joined("object_offsets", np.int64), joined("object_workers", np.int64),
+            joined("candidate_object", np.int64), joined("member_offsets", np.int64),
+            joined("member_worker", np.int64), joined("member_class", np.int64),
+            joined("member_iou", np.float64),
+        )  # fmt: skip
+
+
+class TableBuilder:
+    """Accumulates objects one at a time (pass 1) and builds the table once.
+
+    Memory is a few Python ints and floats per candidate member; pixels never
+    enter it.
+    """
+
+    def __init__(self) -> None:
+        self._workers: dict[str, int] = {}
+        self._classes: dict[str, int] = {}
+        self._object_sizes: list[int] = []
+        self._object_workers: list[int] = []
+        self._candidate_object: list[int] = []
+        self._member_sizes: list[int] = []
+        self._member_worker: list[int] = []
+        self._member_class: list[int] = []
+        self._member_iou: list[float] = []
+
+    def add(self, evidence: ObjectEvidence) -> None:
+        """Append one object's rows."""
+        local = [self._workers.setdefault(w, len(self._workers)) for w in evidence.worker_ids]
+        obj = len(self._object_sizes)
+        self._object_sizes.append(len(local))
+        self._object_workers.extend(local)
+        for candidate in evidence.candidates:
+            self._candidate_object.append(obj)
+            self._member_sizes.append(len(candidate.members))
+            self._member_worker.extend(local[w] for w in candidate.workers)
+            self._member_class.extend(
+                self._classes.setdefault(n, len(self._classes)) for n in candidate.classes
+            )
+            self._member_iou.extend(member_ious(candidate))
+
+    def build(self) -> EvidenceTable:
+        """The table, with sorted vocabularies (so it equals any merge of its chunks)."""
+        workers = sorted(self._workers)
+        names = sorted(self._classes)
+        w_map = np.zeros(len(workers), dtype=np.int64)
+        for new, w in enumerate(workers):
+            w_map[self._workers[w]] = new
+        c_map = np.zeros(len(names), dtype=np.int64)
+        for new, n in enumerate(names):
+            c_map[self._classes[n]] = new
+        object_workers = w_map[np.array(self._object_workers, dtype=np.int64)]
+        object_offsets = np.concatenate([[0], np.cumsum(self._object_sizes)]).astype(np.int64)
+        # Keep each object's workers sorted by (new) index: ids are sorted already per object.
+        return EvidenceTable(
+            tuple(workers), tuple(names),
+            object_offsets, object_workers,
+            np.array(self._candidate_object, dtype=np.int64),
+            np.concatenate([[0], np.cumsum(self._member_sizes)]).astype(np.int64),
+            w_map[np.array(self._member_worker, dtype=np.int64)],
+            c_map[np.array(self._member_class, dtype=np.int64)],
+            np.array(self._member_iou, dtype=np.float64),
+        )  # fmt: skip
