@@ -24,6 +24,7 @@ __all__ = [
     "png_of",
     "png_with_header",
     "raw_line",
+    "same_partition",
 ]
 
 COLOURS = ("#2ca02c", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd")
@@ -90,3 +91,11 @@ def png_with_header(width: int, height: int, *, bit_depth: int = 1, colour_type:
         + png_chunk(b"IDAT", zlib.compress(b""))
         + png_chunk(b"IEND", b"")
     )
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two label images split the pixels the same way (up to renumbering)."""
+    pairs = set(zip(a.ravel().tolist(), b.ravel().tolist(), strict=True))
+    forward = dict(pairs)
+    backward = {y: x for x, y in pairs}
+    return len(forward) == len(backward) == len(pairs) and forward.get(0, 0) == 0

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
 
 from gtconsensus import WorkerAnnotation, consolidate
-from gtconsensus.fusion import fuse_class, fuse_instances, fused_mask, gather_candidate, mask_iou
+from gtconsensus.consensus import decide, gather
+from gtconsensus.fusion import (
+    Candidate,
+    fuse_class,
+    fuse_instances,
+    fused_mask,
+    gather_candidate,
+    mask_iou,
+    weighted_votes,
+)
 from gtconsensus.matching import instance_stats
-from support import bar
+from gtconsensus.testing.strategies import panels
+from support import bar, same_partition
 
 
 def _fuse(labels: list[np.ndarray], members: list[tuple[tuple[int, int], ...]]) -> np.ndarray:
@@ -60,6 +71,17 @@ def test_contested_pixel_goes_to_the_higher_vote_share() -> None:
     assert fused.tolist() == [[1, 1, 1, 1, 2, 2]]
 
 
+def test_contested_pixel_goes_to_a_later_cluster_with_a_higher_share() -> None:
+    # Pixels 4-5: the left cluster claims them with 2 of its 4 members (1/2), the right
+    # one, which starts later, with all 3 of its members (3/3): the right one wins them.
+    wide, split, right = bar(10, (0, 6)), bar(10, (0, 4), (4, 10)), bar(10, (4, 10))
+    answers = [
+        WorkerAnnotation(w, x, ("Car",) * int(x.max()))
+        for w, x in zip("abcde", [wide, wide, split, split, right], strict=True)
+    ]
+    assert consolidate(answers).labels.tolist() == [[1, 1, 1, 1, 2, 2, 2, 2, 2, 2]]
+
+
 @pytest.mark.parametrize("flip", [False, True])
 def test_contested_pixel_with_equal_shares_goes_to_the_cluster_that_starts_first(
     flip: bool,
@@ -89,3 +111,36 @@ def test_fused_instances_are_numbered_in_raster_order_of_their_first_pixel() -> 
     labels = [bar(6, (4, 6), (0, 2))] * 3  # the workers numbered the right one first
     fused = _fuse(labels, [((0, 1), (1, 1), (2, 1)), ((0, 2), (1, 2), (2, 2))])
     assert fused.tolist() == [[1, 1, 0, 0, 2, 2]]
+
+
+def _painted_naively(candidates: list[Candidate], shape: tuple[int, int], weights: list[float]):
+    """The painting rule with full-size arrays of the best share (the obvious version)."""
+    total = sum(weights)
+    owner = np.zeros(shape, dtype=np.int64)
+    best = np.zeros(shape)
+    number = 0
+    for candidate in candidates:
+        votes, support = weighted_votes(candidate, weights)
+        fused = fused_mask(votes, support)
+        if not support * 2 > total * (1 + 1e-12) or not fused.any():
+            continue
+        number += 1
+        r0, r1, c0, c1 = candidate.window
+        share = np.where(fused, votes / support, 0.0)
+        wins = share > best[r0:r1, c0:c1]
+        best[r0:r1, c0:c1][wins] = share[wins]
+        owner[r0:r1, c0:c1][wins] = number
+    return owner
+
+
+@given(panel=panels(max_workers=5))
+def test_painting_by_window_overlaps_equals_painting_with_full_size_shares(
+    panel: list[WorkerAnnotation],
+) -> None:
+    evidence = gather(panel)
+    weights = [1.0 + 0.5 * (i % 3) for i in range(len(panel))]
+    by_id = dict(zip(evidence.worker_ids, weights, strict=True))
+    fused = fuse_instances(evidence.candidates, shape=evidence.shape, weights=weights)
+    naive = _painted_naively(list(evidence.candidates), evidence.shape, weights)
+    assert same_partition(fused.labels, naive)
+    assert np.array_equal(decide(evidence, weights=by_id).labels, fused.labels)

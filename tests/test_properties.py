@@ -21,17 +21,10 @@ from hypothesis import strategies as st
 from gtconsensus import Consensus, WorkerAnnotation, consolidate, consolidate_line
 from gtconsensus.lines import dumps
 from gtconsensus.testing import strategies as gts
+from support import same_partition
 
 SIDES = st.integers(1, 20)
 panels = gts.panels(height=SIDES, width=SIDES, max_workers=4)
-
-
-def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two label images split the pixels the same way (up to renumbering)."""
-    pairs = set(zip(a.ravel().tolist(), b.ravel().tolist(), strict=True))
-    forward = dict(pairs)
-    backward = {y: x for x, y in pairs}
-    return len(forward) == len(backward) == len(pairs) and forward.get(0, 0) == 0
 
 
 def classes_in_raster_order(labels: np.ndarray, classes: tuple[str, ...]) -> list[str]:

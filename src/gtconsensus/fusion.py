@@ -228,8 +228,8 @@ def fuse_instances(
     """
     total = float(sum(weights))
     owner = np.zeros(shape, dtype=_smallest_uint(len(candidates)))  # 1-based into `kept`
-    best = np.zeros(shape, dtype=np.float64)
     kept: list[FusedInstance] = []
+    shares: list[FloatArray] = []  # per kept candidate, its vote share inside its window
     for index, candidate in enumerate(candidates):
         pixel_votes, support = weighted_votes(candidate, weights) if votes is None else votes[index]
         probability = None if existence is None else float(existence[index])
@@ -250,13 +250,40 @@ def fuse_instances(
             mask=fused,
             existence=probability,
         ))  # fmt: skip
-        r0, r1, c0, c1 = candidate.window
-        share = np.where(fused, pixel_votes / support, 0.0)  # in (0, 1] where fused
-        region_best = best[r0:r1, c0:c1]
-        wins = share > region_best
-        region_best[wins] = share[wins]
-        owner[r0:r1, c0:c1][wins] = len(kept)
+        shares.append(pixel_votes / support)
+        windows = [candidates[k.candidate].window for k in kept]
+        _paint(owner, len(kept), fused, shares, windows)
     return _ordered(owner, kept)
+
+
+def _paint(
+    owner: np.ndarray,
+    number: int,
+    fused: BoolMask,
+    shares: Sequence[FloatArray],
+    windows: Sequence[Window],
+) -> None:
+    """Paint kept candidate ``number`` (1-based) where it wins.
+
+    Free pixels are taken; a pixel already painted goes to the new candidate only
+    when its vote share is higher than the owner's (equal shares: the earlier,
+    which comes first in raster order, keeps it). Only the overlaps of windows are
+    compared, so no full-size array of shares is needed.
+    """
+    r0, r1, c0, c1 = windows[number - 1]
+    region = owner[r0:r1, c0:c1]
+    wins = fused & (region == 0)
+    contested = fused & ~wins
+    if contested.any():
+        share = shares[number - 1]
+        for rival in np.unique(region[contested]).tolist():
+            o0, o1, p0, p1 = windows[rival - 1]
+            top, bottom, left, right = max(r0, o0), min(r1, o1), max(c0, p0), min(c1, p1)
+            here = (slice(top - r0, bottom - r0), slice(left - c0, right - c0))
+            theirs = shares[rival - 1][top - o0 : bottom - o0, left - p0 : right - p0]
+            lost = contested[here] & (region[here] == rival)
+            wins[here] |= lost & (share[here] > theirs)
+    region[wins] = number
 
 
 def _smallest_uint(n: int) -> type[np.unsignedinteger]:
