@@ -5,8 +5,8 @@ into a few rows of an :class:`EvidenceTable`:
 
 - per object: the workers who answered it;
 - per candidate: the object it belongs to and its members;
-- per member: the worker, its class, and its IoU with the shape the *other* members
-  fuse to (unweighted pixel vote, ties included; ``nan`` for a lone member).
+- per member: the worker and its class;
+- per pair of members of a candidate: their IoU.
 
 A table holds no pixel, so a job of a million objects fits in memory. Tables
 merge: :meth:`EvidenceTable.concat` of the tables of consecutive chunks is equal,
@@ -20,8 +20,8 @@ Examples
 >>> labels = np.zeros((4, 4), np.uint8); labels[1:3, 1:3] = 1
 >>> evidence = gather([WorkerAnnotation(w, labels, ("Car",)) for w in ("b", "a")])
 >>> table = EvidenceTable.from_evidence([evidence])
->>> table.worker_ids, table.n_objects, table.n_candidates, table.member_iou.tolist()
-(('a', 'b'), 1, 1, [1.0, 1.0])
+>>> table.worker_ids, table.n_objects, table.n_candidates, table.pair_iou.tolist()
+(('a', 'b'), 1, 1, [1.0])
 """
 
 from __future__ import annotations
@@ -37,41 +37,31 @@ from gtconsensus.consensus import ObjectEvidence
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.fusion import Candidate, mask_iou
 
-__all__ = ["EvidenceTable", "TableBuilder", "candidate_rows", "member_ious"]
+__all__ = ["EvidenceTable", "TableBuilder", "pair_ious"]
 
 
-def member_ious(candidate: Candidate) -> list[float]:
-    """Each member's IoU with the unweighted pixel vote of the *other* members.
-
-    A lone member gets ``nan`` (nobody to compare with); with two members it is
-    their IoU. Leaving the member out keeps a worker from agreeing with itself.
+def pair_ious(candidate: Candidate) -> list[tuple[int, int, float]]:
+    """IoU of every pair of a candidate's members, as ``(slot, slot, iou)``.
 
     Examples
     --------
     >>> from gtconsensus.fusion import Candidate
     >>> a = np.array([[True, True, False]]); b = np.array([[True, False, False]])
-    >>> member_ious(Candidate(((0, 1), (1, 1)), (0, 1, 0, 3), (a, b), ("Car", "Car")))
-    [0.5, 0.5]
+    >>> pair_ious(Candidate(((0, 1), (1, 1)), (0, 1, 0, 3), (a, b), ("Car", "Car")))
+    [(0, 1, 0.5)]
     """
     masks = candidate.masks
-    if len(masks) == 1:
-        return [float("nan")]
-    votes = np.zeros(masks[0].shape, dtype=np.int32)
-    for mask in masks:
-        votes += mask
-    others = len(masks) - 1
-    return [mask_iou(mask, (votes - mask) * 2 >= others) for mask in masks]
+    return [
+        (i, j, mask_iou(masks[i], masks[j]))
+        for i in range(len(masks))
+        for j in range(i + 1, len(masks))
+    ]
 
 
-def candidate_rows(
-    evidence: ObjectEvidence,
-) -> tuple[list[tuple[str, ...]], list[list[float]], list[tuple[str, ...]]]:
-    """Per candidate of one object: member worker ids, member IoUs, member classes."""
-    ids = evidence.worker_ids
-    workers = [tuple(ids[w] for w in c.workers) for c in evidence.candidates]
-    ious = [member_ious(c) for c in evidence.candidates]
-    classes = [c.classes for c in evidence.candidates]
-    return workers, ious, classes
+_ARRAYS = (
+    "object_offsets", "object_workers", "candidate_object", "member_offsets",
+    "member_worker", "member_class", "pair_first", "pair_second", "pair_iou",
+)  # fmt: skip
 
 
 def _readonly(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
@@ -98,8 +88,10 @@ class EvidenceTable:
     member_offsets : ndarray, shape (n_candidates + 1,)
         Candidate ``c``'s members are rows ``member_offsets[c]:member_offsets[c + 1]``.
     member_worker, member_class : ndarray, shape (n_members,)
-    member_iou : ndarray, shape (n_members,)
-        IoU with the other members' fused shape; ``nan`` for a lone member.
+    pair_first, pair_second : ndarray, shape (n_pairs,)
+        Member rows of each pair (of one candidate), first < second.
+    pair_iou : ndarray, shape (n_pairs,)
+        The pair's IoU.
     """
 
     worker_ids: tuple[str, ...]
@@ -110,15 +102,16 @@ class EvidenceTable:
     member_offsets: IntArray
     member_worker: IntArray
     member_class: IntArray
-    member_iou: FloatArray
+    pair_first: IntArray
+    pair_second: IntArray
+    pair_iou: FloatArray
 
     def __post_init__(self) -> None:
         if self.object_offsets[-1] != len(self.object_workers) or (
             self.member_offsets[-1] != len(self.member_worker)
         ):
             raise OptionsError("bad_option", "evidence table offsets do not match its rows")
-        for name in ("object_offsets", "object_workers", "candidate_object", "member_offsets",
-                     "member_worker", "member_class", "member_iou"):  # fmt: skip
+        for name in _ARRAYS:
             _readonly(getattr(self, name))
 
     @property
@@ -148,15 +141,11 @@ class EvidenceTable:
         return np.bincount(self.object_workers, minlength=len(self.worker_ids)).astype(np.int64)
 
     def equals(self, other: EvidenceTable) -> bool:
-        """Same vocabularies and the same arrays (``nan`` equal to ``nan``)."""
+        """Same vocabularies and the same arrays."""
         return (
             self.worker_ids == other.worker_ids
             and self.class_names == other.class_names
-            and all(
-                np.array_equal(getattr(self, n), getattr(other, n), equal_nan=n == "member_iou")
-                for n in ("object_offsets", "object_workers", "candidate_object",
-                          "member_offsets", "member_worker", "member_class", "member_iou")
-            )  # fmt: skip
+            and all(np.array_equal(getattr(self, n), getattr(other, n)) for n in _ARRAYS)
         )
 
     @classmethod
@@ -165,7 +154,7 @@ class EvidenceTable:
         zero = np.zeros(1, dtype=np.int64)
         none = np.zeros(0, dtype=np.int64)
         return cls((), (), zero, none, none.copy(), zero.copy(), none.copy(), none.copy(),
-                   np.zeros(0, dtype=np.float64))  # fmt: skip
+                   none.copy(), none.copy(), np.zeros(0, dtype=np.float64))  # fmt: skip
 
     @classmethod
     def from_evidence(cls, evidences: Iterable[ObjectEvidence]) -> EvidenceTable:
@@ -194,9 +183,7 @@ class EvidenceTable:
         names = tuple(sorted({n for t in tables for n in t.class_names}))
         worker_index = {w: i for i, w in enumerate(workers)}
         class_index = {n: i for i, n in enumerate(names)}
-        parts: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in (
-            "object_offsets", "object_workers", "candidate_object", "member_offsets",
-            "member_worker", "member_class", "member_iou")}  # fmt: skip
+        parts: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in _ARRAYS}
         objects = answers = candidates = members = 0
         for t in tables:
             w_map = np.array([worker_index[w] for w in t.worker_ids], dtype=np.int64)
@@ -210,7 +197,9 @@ class EvidenceTable:
                                           t.member_worker.copy())  # fmt: skip
             parts["member_class"].append(c_map[t.member_class] if len(c_map) else
                                          t.member_class.copy())  # fmt: skip
-            parts["member_iou"].append(t.member_iou)
+            parts["pair_first"].append(t.pair_first + members)
+            parts["pair_second"].append(t.pair_second + members)
+            parts["pair_iou"].append(t.pair_iou)
             objects += t.n_objects
             answers += len(t.object_workers)
             candidates += t.n_candidates
@@ -218,16 +207,15 @@ class EvidenceTable:
         parts["object_offsets"].append(np.array([answers], dtype=np.int64))
         parts["member_offsets"].append(np.array([members], dtype=np.int64))
 
-        def joined(name: str, dtype: type[np.generic]) -> npt.NDArray[np.generic]:
-            return np.concatenate(parts[name]).astype(dtype, copy=False) if parts[name] else (
-                np.zeros(0, dtype=dtype))  # fmt: skip
+        def joined(name: str) -> IntArray:
+            return np.concatenate(parts[name]).astype(np.int64, copy=False)
 
         return cls(
             workers, names,
-            joined("object_offsets", np.int64), joined("object_workers", np.int64),
-            joined("candidate_object", np.int64), joined("member_offsets", np.int64),
-            joined("member_worker", np.int64), joined("member_class", np.int64),
-            joined("member_iou", np.float64),
+            joined("object_offsets"), joined("object_workers"), joined("candidate_object"),
+            joined("member_offsets"), joined("member_worker"), joined("member_class"),
+            joined("pair_first"), joined("pair_second"),
+            np.concatenate(parts["pair_iou"]).astype(np.float64, copy=False),
         )  # fmt: skip
 
 
@@ -247,7 +235,9 @@ class TableBuilder:
         self._member_sizes: list[int] = []
         self._member_worker: list[int] = []
         self._member_class: list[int] = []
-        self._member_iou: list[float] = []
+        self._pair_first: list[int] = []
+        self._pair_second: list[int] = []
+        self._pair_iou: list[float] = []
 
     def add(self, evidence: ObjectEvidence) -> None:
         """Append one object's rows."""
@@ -257,12 +247,16 @@ class TableBuilder:
         self._object_workers.extend(local)
         for candidate in evidence.candidates:
             self._candidate_object.append(obj)
+            base = len(self._member_worker)
+            for i, j, iou in pair_ious(candidate):
+                self._pair_first.append(base + i)
+                self._pair_second.append(base + j)
+                self._pair_iou.append(iou)
             self._member_sizes.append(len(candidate.members))
             self._member_worker.extend(local[w] for w in candidate.workers)
             self._member_class.extend(
                 self._classes.setdefault(n, len(self._classes)) for n in candidate.classes
             )
-            self._member_iou.extend(member_ious(candidate))
 
     def build(self) -> EvidenceTable:
         """The table, with sorted vocabularies (so it equals any merge of its chunks)."""
@@ -284,5 +278,7 @@ class TableBuilder:
             np.concatenate([[0], np.cumsum(self._member_sizes)]).astype(np.int64),
             w_map[np.array(self._member_worker, dtype=np.int64)],
             c_map[np.array(self._member_class, dtype=np.int64)],
-            np.array(self._member_iou, dtype=np.float64),
+            np.array(self._pair_first, dtype=np.int64),
+            np.array(self._pair_second, dtype=np.int64),
+            np.array(self._pair_iou, dtype=np.float64),
         )  # fmt: skip
