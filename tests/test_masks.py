@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
 import time
 import zlib
 
@@ -343,3 +344,21 @@ def test_read_png_header_reports_size_depth_and_interlace() -> None:
     header = read_png_header(png_with_header(7, 3, bit_depth=8, colour_type=3))
     assert (header.width, header.height, header.bit_depth, header.colour_type) == (7, 3, 8, 3)
     assert not header.interlaced
+
+
+@pytest.mark.parametrize("height", [1, 2, 7, 64, 300])
+@pytest.mark.parametrize("band", [None, (0, 1), (3, 5), (0, -1)])
+def test_consensus_png_zlib_stream_is_valid_whatever_rows_are_blank(
+    height: int, band: tuple[int, int] | None
+) -> None:
+    labels = np.zeros((height, 37), np.uint8)
+    if band is not None:
+        start, stop = band[0] % height, (band[1] % height) + 1 if band[1] < 0 else band[1]
+        labels[start:stop, 3:30] = np.arange(27, dtype=np.uint8) % 6
+    png = encode_label_png(labels)
+    start = png.index(b"IDAT")
+    length = struct.unpack(">I", png[start - 4 : start])[0]
+    raw = zlib.decompress(png[start + 4 : start + 4 + length])  # checks the Adler-32 too
+    rows = np.frombuffer(raw, np.uint8).reshape(height, -1)
+    assert not rows[:, 0].any()  # filter byte 0 on every row
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), labels)

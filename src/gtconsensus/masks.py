@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import struct
 import zlib
@@ -348,10 +349,11 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _pack_rows(labels: np.ndarray, bits: int) -> np.ndarray:
+def _pack_rows(labels: np.ndarray, bits: int) -> tuple[np.ndarray, int, int]:
     """Rows of ``bits``-bit palette indices packed into bytes, each led by filter byte 0.
 
-    Only the rows holding foreground are packed; the others stay zero.
+    Only the rows holding foreground are packed; the others stay zero. Returns
+    the rows and the span ``(first, stop)`` of the foreground rows.
     """
     height, width = labels.shape
     per_byte = 8 // bits
@@ -359,7 +361,7 @@ def _pack_rows(labels: np.ndarray, bits: int) -> np.ndarray:
     rows = np.zeros((height, padded_width // per_byte + 1), dtype=np.uint8)
     hits = np.flatnonzero(labels.any(axis=1))
     if len(hits) == 0:
-        return rows
+        return rows, 0, 0
     r0, r1 = int(hits[0]), int(hits[-1]) + 1
     values = labels[r0:r1].astype(np.uint8, copy=False)
     if padded_width != width:
@@ -367,7 +369,54 @@ def _pack_rows(labels: np.ndarray, bits: int) -> np.ndarray:
     packed = rows[r0:r1, 1:]
     for slot in range(per_byte):  # leftmost pixel in the high bits, as PNG wants
         packed |= values[:, slot::per_byte] << np.uint8(8 - bits * (slot + 1))
-    return rows
+    return rows, r0, r1
+
+
+_ADLER_BASE = 65_521
+
+
+@functools.lru_cache(maxsize=512)
+def _deflated_zeros(size: int) -> bytes:
+    """Raw deflate data for ``size`` zero bytes, ending byte-aligned (a full flush)."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_RLE)
+    return compressor.compress(bytes(size)) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+def _zero_rows(count: int, row_bytes: int) -> list[bytes]:
+    """Deflate blocks for ``count`` zero rows, from a few cached power-of-two chunks."""
+    return [
+        _deflated_zeros(row_bytes << bit) for bit in range(count.bit_length()) if count >> bit & 1
+    ]
+
+
+def _adler_after_zeros(adler: int, count: int) -> int:
+    """Adler-32 of the data so far followed by ``count`` zero bytes."""
+    low, high = adler & 0xFFFF, adler >> 16
+    return ((high + count * low) % _ADLER_BASE) << 16 | low
+
+
+def _zlib_rows(rows: np.ndarray, first: int, stop: int, level: int) -> bytes:
+    """A zlib stream of ``rows`` that deflates only the foreground rows ``first:stop``.
+
+    Deflating a blank row costs as much as a painted one, and most rows of a street
+    scene's consensus are blank: those are stitched from cached deflate blocks
+    of zeros (each segment ends byte-aligned after a full flush), and the Adler-32
+    checksum of the zeros is computed arithmetically.
+    """
+    height, row_bytes = rows.shape
+    painted = rows[first:stop].tobytes()
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_RLE)
+    adler = _adler_after_zeros(1, first * row_bytes)
+    adler = zlib.adler32(painted, adler)
+    adler = _adler_after_zeros(adler, (height - stop) * row_bytes)
+    return b"".join([
+        b"\x78\x01",  # zlib header: deflate, 32 KiB window
+        *_zero_rows(first, row_bytes),
+        compressor.compress(painted) + compressor.flush(zlib.Z_FULL_FLUSH),
+        *_zero_rows(height - stop, row_bytes),
+        b"\x03\x00",  # an empty final block
+        struct.pack(">I", adler),
+    ])  # fmt: skip
 
 
 def _palette_png(labels: LabelImage, colours: Sequence[str], compress_level: int) -> bytes:
@@ -375,9 +424,8 @@ def _palette_png(labels: LabelImage, colours: Sequence[str], compress_level: int
     k = len(colours)
     bits = 1 if k <= 1 else 2 if k <= 3 else 4 if k <= 15 else 8
     palette = b"\x00\x00\x00" + b"".join(bytes.fromhex(c[1:]) for c in colours)
-    compressor = zlib.compressobj(compress_level, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    rows = _pack_rows(labels, bits).tobytes()
-    idat = compressor.compress(rows) + compressor.flush()
+    rows, first, stop = _pack_rows(labels, bits)
+    idat = _zlib_rows(rows, first, stop, compress_level)
     header = struct.pack(">IIBBBBB", width, height, bits, 3, 0, 0, 0)
     return b"".join([
         _PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"PLTE", palette),
