@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gtconsensus._typing import BoolMask, FloatArray, LabelImage
-from gtconsensus.matching import InstanceStats, Window, instance_stats
+from gtconsensus.matching import InstanceStats, Window
 
 __all__ = [
     "Candidate",
@@ -253,7 +253,7 @@ def fuse_instances(
         shares.append(pixel_votes / support)
         windows = [candidates[k.candidate].window for k in kept]
         _paint(owner, len(kept), fused, shares, windows)
-    return _ordered(owner, kept)
+    return _ordered(owner, kept, [candidates[k.candidate].window for k in kept])
 
 
 def _paint(
@@ -290,27 +290,48 @@ def _smallest_uint(n: int) -> type[np.unsignedinteger]:
     return np.uint8 if n <= 255 else np.uint16 if n <= 65_535 else np.uint32
 
 
-def _ordered(owner: LabelImage, kept: list[FusedInstance]) -> FusionResult:
-    """Relabel the painted candidates 1..K in raster order of their first pixel."""
-    stats = instance_stats(owner, len(kept))
-    survivors = [i for i in range(1, len(kept) + 1) if stats.areas[i] > 0]
-    survivors.sort(key=lambda i: int(stats.first_pixels[i]))
+def _region_stats(owner: np.ndarray, number: int, window: Window) -> tuple[int, list[int], int]:
+    """Area, box and first raster pixel of the pixels painted ``number`` inside ``window``."""
+    r0, r1, c0, c1 = window
+    region = owner[r0:r1, c0:c1] == number
+    rows = np.flatnonzero(region.any(axis=1))
+    if len(rows) == 0:
+        return 0, [0, 0, 0, 0], -1
+    cols = np.flatnonzero(region.any(axis=0))
+    first_col = int(np.argmax(region[rows[0]]))
+    box = [r0 + int(rows[0]), r0 + int(rows[-1]) + 1, c0 + int(cols[0]), c0 + int(cols[-1]) + 1]
+    return int(np.count_nonzero(region)), box, box[0] * owner.shape[1] + c0 + first_col
+
+
+def _ordered(
+    owner: LabelImage, kept: list[FusedInstance], windows: Sequence[Window]
+) -> FusionResult:
+    """Relabel the painted candidates 1..K in raster order of their first pixel.
+
+    Every candidate's pixels lie inside its window, so only windows are read.
+    """
+    found = [
+        _region_stats(owner, number, windows[number - 1]) for number in range(1, len(kept) + 1)
+    ]
+    survivors = sorted((first, number) for number, (area, _, first) in enumerate(found, 1) if area)
     consensus = np.zeros(owner.shape, dtype=_smallest_uint(len(survivors)))
-    for new, old in enumerate(survivors, start=1):  # relabel box by box: cost follows objects
-        r0, r1, c0, c1 = stats.boxes[old]
+    for new, (_, old) in enumerate(survivors, start=1):  # relabel box by box
+        r0, r1, c0, c1 = found[old - 1][1]
         consensus[r0:r1, c0:c1][owner[r0:r1, c0:c1] == old] = new
     consensus.flags.writeable = False
-    order = [0, *survivors]
-    relabelled = InstanceStats(
-        n_instances=len(survivors),
-        areas=stats.areas[order],
-        boxes=stats.boxes[order],
-        first_pixels=stats.first_pixels[order],
-        window=stats.window,
-    )
+    height, width = owner.shape
+    areas = np.array([0] + [found[old - 1][0] for _, old in survivors], dtype=np.int64)
+    areas[0] = height * width - int(areas.sum())
+    boxes = np.array([[0, 0, 0, 0]] + [found[old - 1][1] for _, old in survivors], dtype=np.int64)
+    firsts = np.array([-1] + [first for first, _ in survivors], dtype=np.int64)
+    window: Window = (
+        (int(boxes[1:, 0].min()), int(boxes[1:, 1].max()), int(boxes[1:, 2].min()),
+         int(boxes[1:, 3].max())) if survivors else (0, 0, 0, 0)
+    )  # fmt: skip
+    stats = InstanceStats(len(survivors), areas, boxes, firsts, window)
     return FusionResult(
         consensus,
-        tuple(kept[i - 1] for i in survivors),
-        relabelled,
+        tuple(kept[old - 1] for _, old in survivors),
+        stats,
         {f.candidate: f for f in kept},
     )
