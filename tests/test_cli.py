@@ -153,7 +153,7 @@ def test_interrupted_run_leaves_no_output_file(
     import gtconsensus.adapters.manifest as adapter
 
     calls = {"n": 0}
-    real = adapter.consolidate_line
+    real = adapter.finish_line
 
     def interrupted(*args: object, **kwargs: object) -> object:
         calls["n"] += 1
@@ -161,7 +161,7 @@ def test_interrupted_run_leaves_no_output_file(
             raise KeyboardInterrupt
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(adapter, "consolidate_line", interrupted)
+    monkeypatch.setattr(adapter, "finish_line", interrupted)
     path, _ = manifest
     with pytest.raises(KeyboardInterrupt):
         _run("consolidate", str(path), "-o", str(tmp_path / "out.manifest"), "-q")

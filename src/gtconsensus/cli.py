@@ -19,12 +19,15 @@ from pathlib import Path
 
 from gtconsensus._version import __version__
 from gtconsensus.adapters.manifest import (
+    METHODS,
     ManifestOptions,
     RunSummary,
     consolidate_manifest,
     write_worker_table,
 )
+from gtconsensus.exceptions import OptionsError
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
+from gtconsensus.worker_model import WorkerModel
 
 __all__ = ["main"]
 
@@ -44,6 +47,11 @@ output: each line is the input line with the label attribute replaced by
    "annotationsFromAllWorkers": <the raw answers, untouched>}
 A line that cannot be consolidated keeps its raw answers and gets
 consensus.error {code, message}; it is also recorded in the error file.
+
+method: with --method auto (the default) every worker's reliability is
+learned across the job (two passes, the input is read once) and used when the
+median worker answered at least 20 objects (consensus.method "job-level");
+otherwise each image is decided by majority ("per-image-majority").
 
 exit status: 0 all lines consolidated, 1 some lines failed, 2 usage error.
 
@@ -74,6 +82,21 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
         help="refuse PNGs larger than N pixels, judged from the header (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--method", choices=METHODS, default="auto",
+        help="job: learn every worker's reliability across the job and decide with it; "
+        "image: majority per image; auto: job when the median worker answered at least "
+        "20 objects, else image (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--worker-model", metavar="FILE", dest="worker_model",
+        help="decide with a saved worker model (JSON from --save-worker-model) instead of "
+        "learning one",
+    )  # fmt: skip
+    parser.add_argument(
+        "--save-worker-model", metavar="FILE", dest="save_worker_model",
+        help="write the learned worker model (JSON) to FILE",
     )  # fmt: skip
     parser.add_argument(
         "-q", "--quiet", action="store_true",
@@ -169,7 +192,8 @@ def _print_workers(summary: RunSummary, limit: int = 20) -> None:
     rows = sorted(summary.worker_rows(), key=lambda r: (-(r["score"] or -1.0), r["worker_id"]))  # type: ignore[operator]
     if not rows:
         return
-    shown = ("worker_id", "score", "objects", "instances", "tp", "fp", "fn", "mean_iou", "pq")
+    shown = ("worker_id", "score", "reliability", "objects", "instances", "precision", "recall",
+             "mean_iou", "pq")  # fmt: skip
     cells = [[_format(r[c]) for c in shown] for r in rows[:limit]]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(shown)]
     print("  ".join(c.ljust(w) for c, w in zip(shown, widths, strict=True)))
@@ -180,21 +204,38 @@ def _print_workers(summary: RunSummary, limit: int = 20) -> None:
     sys.stdout.flush()  # the table before the summary that goes to stderr
 
 
+def _load_model(path: str | None) -> WorkerModel | None:
+    if path is None:
+        return None
+    with open(path, "rb") as handle:
+        return WorkerModel.from_json(handle.read())
+
+
 def _run(
     args: argparse.Namespace, input_path: str, output: str, errors: str | None, workers: str | None
 ) -> int:
-    options = ManifestOptions(
-        label_attribute=getattr(args, "label_attribute", None),
-        element=getattr(args, "element", None),
-        iou_threshold=args.iou_threshold,
-        max_pixels=args.max_pixels,
-    )
+    save = getattr(args, "save_worker_model", None)
+    try:
+        options = ManifestOptions(
+            label_attribute=getattr(args, "label_attribute", None),
+            element=getattr(args, "element", None),
+            iou_threshold=args.iou_threshold,
+            max_pixels=args.max_pixels,
+            method=args.method,
+            worker_model=_load_model(getattr(args, "worker_model", None)),
+            fit_model=save is not None,
+        )
+    except (OSError, OptionsError) as exc:
+        print(f"gtconsensus: cannot use the worker model: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     started = time.perf_counter()
     try:
         with _progress_bar(input_path, args.quiet) as progress:
             summary = consolidate_manifest(
                 input_path, output, errors_path=errors, options=options, progress=progress
             )
+        if save and summary.model is not None:
+            Path(save).write_text(summary.model.to_json() + "\n", encoding="utf-8")
     except OSError as exc:
         print(f"gtconsensus: cannot read or write: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -205,8 +246,9 @@ def _run(
         if output != "-":
             _print_workers(summary)
         print(
-            f"{summary.consolidated} of {summary.lines} lines consolidated, {summary.failed} "
-            f"failed, {summary.rejected_answers} answers rejected, in {elapsed:.1f} s",
+            f"{summary.consolidated} of {summary.lines} lines consolidated ({summary.method}), "
+            f"{summary.failed} failed, {summary.rejected_answers} answers rejected, "
+            f"in {elapsed:.1f} s",
             file=sys.stderr,
         )
         where = [f"output: {output}"]
@@ -214,6 +256,8 @@ def _run(
             where.append(f"errors: {errors}")
         if workers:
             where.append(f"workers: {workers}")
+        if save:
+            where.append(f"worker model: {save}")
         print("; ".join(where), file=sys.stderr)
     return EXIT_FAILED_LINES if summary.failed else EXIT_OK
 

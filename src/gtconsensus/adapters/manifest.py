@@ -1,9 +1,25 @@
 """Consolidating a whole manifest file: stream lines in, write lines out, lose nothing.
 
-Lines are read one at a time and written in input order, so memory does not grow
-with the number of lines (only with the number of workers, for the job table).
-Output files are written to a temporary name beside the target and renamed at
-the end, so a partial run never leaves a file that looks complete.
+Lines are read one at a time and written in input order. Output files are
+written to a temporary name beside the target and renamed at the end, so a
+partial run never leaves a file that looks complete.
+
+Methods (``ManifestOptions.method``):
+
+- ``image``: one pass, each line decided on its own (per-image majority);
+- ``job``: two passes. Pass 1 reads every line once (decoding each PNG once),
+  gathers its evidence, adds a few numbers per candidate to the job's
+  :class:`~gtconsensus.evidence.EvidenceTable` and writes the prepared line to a
+  temporary :class:`~gtconsensus.adapters.spool.Spool` (masks cropped and
+  bit-packed). The worker model is fitted on the table; pass 2 replays the spool
+  in order and decides each line with the learned weights and existence
+  posteriors. Memory holds the table and one line; the input is read once, so
+  standard input works as well as a file;
+- ``auto`` (default): pass 1 as for ``job``, then the job-level method when the
+  median worker answered at least ``min_objects`` (20) objects, else per-image.
+
+With a saved model (``worker_model``) there is nothing to learn: one pass,
+job-level.
 
 Every non-blank input line ends up in the output (consolidated, or with
 ``consensus.error``) or, when it is not a JSON object, only in the error file;
@@ -25,11 +41,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from gtconsensus.lines import LineResult, consolidate_line, dumps
+import numpy as np
+
+from gtconsensus.adapters.spool import Spool
+from gtconsensus.consensus import METHOD_MAJORITY
+from gtconsensus.evidence import TableBuilder
+from gtconsensus.exceptions import OptionsError
+from gtconsensus.job import METHOD_JOB, fit_worker_model
+from gtconsensus.lines import LineResult, PreparedLine, dumps, finish_line, prepare_line
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.scoring import WorkerTally
+from gtconsensus.worker_model import WorkerModel
 
 __all__ = [
+    "METHODS",
     "WORKER_COLUMNS",
     "ManifestOptions",
     "RunSummary",
@@ -44,31 +69,65 @@ WORKER_COLUMNS = (
     "precision", "recall", "mean_iou", "class_accuracy", "pq",
 )  # fmt: skip
 _RAW_LIMIT = 10_000
+#: Values of ``ManifestOptions.method``.
+METHODS = ("auto", "job", "image")
 
 
 @dataclass(frozen=True, slots=True)
 class ManifestOptions:
-    """Options passed through to :func:`gtconsensus.consolidate_line` for every line."""
+    """How to consolidate a manifest.
+
+    Attributes
+    ----------
+    label_attribute, element, iou_threshold, max_pixels
+        Passed through to :func:`gtconsensus.lines.prepare_line` for every line.
+    method : {"auto", "job", "image"}, default "auto"
+        See the module docstring.
+    worker_model : WorkerModel, optional
+        A saved model: decide job-level with it, fitting nothing.
+    fit_model : bool, default False
+        Fit the model even when ``method="image"`` (to save it).
+    min_objects : int, default 20
+        ``auto`` picks the job-level method when the median worker answered at
+        least this many objects.
+    """
 
     label_attribute: str | None = None
     element: str | None = None
     iou_threshold: float = 0.5
     max_pixels: int = DEFAULT_MAX_PIXELS
+    method: str = "auto"
+    worker_model: WorkerModel | None = None
+    fit_model: bool = False
+    min_objects: int = 20
 
 
 @dataclass(slots=True)
 class RunSummary:
-    """Counts of one run; ``tallies`` holds each worker's job-level evidence."""
+    """Counts of one run; ``tallies`` holds each worker's job-level evidence.
+
+    ``method`` is the ``consensus.method`` used; ``model`` the worker model fitted
+    or loaded (``None`` when none was); ``objects_per_worker`` the median number
+    of objects a worker answered (what ``auto`` looks at).
+    """
 
     lines: int = 0
     consolidated: int = 0
     failed: int = 0
     rejected_answers: int = 0
     tallies: dict[str, WorkerTally] = field(default_factory=dict)
+    method: str = METHOD_MAJORITY
+    model: WorkerModel | None = None
+    objects_per_worker: float = 0.0
 
     def worker_rows(self) -> list[dict[str, object]]:
-        """One worker-table row per worker, sorted by worker id."""
-        return [self.tallies[w].row(w) for w in sorted(self.tallies)]
+        """One worker-table row per worker, sorted by worker id.
+
+        ``reliability`` is the weight the method used: the learned one with the
+        job-level method, 1.0 with the per-image method.
+        """
+        weights = self.model.weights() if self.model and self.method == METHOD_JOB else {}
+        return [self.tallies[w].row(w, weights.get(w, 1.0)) for w in sorted(self.tallies)]
 
 
 def error_record(number: int, result: LineResult, raw: str) -> dict[str, Any]:
@@ -152,37 +211,90 @@ def consolidate_manifest(
         JSON Lines file with one record per failed line (written only when given).
     options : ManifestOptions
     progress : callable, optional
-        Called with the number of bytes read after each line.
+        Called with the number of bytes read after each line (pass 1).
 
     Returns
     -------
     RunSummary
     """
+    if options.method not in METHODS:
+        raise OptionsError(
+            "bad_option", f"`method` must be one of {METHODS}, got {options.method!r}"
+        )
     summary = RunSummary()
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(_open_input(input_path))
+        lines = _read_lines(source, progress)
+        one_pass = options.worker_model is not None or (
+            options.method == "image" and not options.fit_model
+        )
+        if one_pass:
+            model = options.worker_model if options.method != "image" else None
+            summary.model = model
+            summary.method = METHOD_MAJORITY if model is None else METHOD_JOB
+            records: Iterator[tuple[int, str | None, PreparedLine]] = (
+                (number, text, _prepare(text, options)) for number, text in lines
+            )
+        else:
+            spool = stack.enter_context(Spool())
+            builder = TableBuilder()
+            for number, text in lines:
+                prepared = _prepare(text, options)
+                if prepared.evidence is not None:
+                    builder.add(prepared.evidence)
+                spool.write(number, text if prepared.error is not None else None, prepared)
+            table = builder.build()
+            counts = table.objects_per_worker()
+            summary.objects_per_worker = float(np.median(counts)) if len(counts) else 0.0
+            summary.model = fit_worker_model(table)
+            use_job = options.method == "job" or (
+                options.method == "auto" and summary.objects_per_worker >= options.min_objects
+            )
+            summary.method = METHOD_JOB if use_job else METHOD_MAJORITY
+            records = spool.replay()
         out = stack.enter_context(_atomic_writer(output_path))
         errors = stack.enter_context(_atomic_writer(errors_path)) if errors_path else None
-        for number, raw_bytes in enumerate(source, start=1):
-            if progress is not None:
-                progress(len(raw_bytes))
-            raw = raw_bytes.decode("utf-8", errors="replace").rstrip("\r\n")
-            if not raw.strip():
-                continue
+        model = summary.model if summary.method == METHOD_JOB else None
+        for number, raw, prepared in records:
             summary.lines += 1
-            result = consolidate_line(
-                raw,
-                label_attribute=options.label_attribute,
-                element=options.element,
-                iou_threshold=options.iou_threshold,
-                max_pixels=options.max_pixels,
-            )
+            result = _finish(prepared, model)
             _account(summary, result)
             if result.output is not None:
                 out.write(result.output + "\n")
             if result.error is not None and errors is not None:
-                errors.write(dumps(error_record(number, result, raw)) + "\n")
+                text = raw if raw is not None else dumps(prepared.parsed)
+                errors.write(dumps(error_record(number, result, text)) + "\n")
     return summary
+
+
+def _read_lines(
+    source: IO[bytes], progress: Callable[[int], None] | None
+) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their 1-based physical line numbers."""
+    for number, raw_bytes in enumerate(source, start=1):
+        if progress is not None:
+            progress(len(raw_bytes))
+        raw = raw_bytes.decode("utf-8", errors="replace").rstrip("\r\n")
+        if raw.strip():
+            yield number, raw
+
+
+def _prepare(raw: str, options: ManifestOptions) -> PreparedLine:
+    return prepare_line(
+        raw,
+        label_attribute=options.label_attribute,
+        element=options.element,
+        iou_threshold=options.iou_threshold,
+        max_pixels=options.max_pixels,
+    )
+
+
+def _finish(prepared: PreparedLine, model: WorkerModel | None) -> LineResult:
+    if model is None:
+        return finish_line(prepared)
+    evidence = prepared.evidence
+    existence = None if evidence is None else model.existence(evidence)
+    return finish_line(prepared, weights=model.weights(), existence=existence, method=METHOD_JOB)
 
 
 def _account(summary: RunSummary, result: LineResult) -> None:

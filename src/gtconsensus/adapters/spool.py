@@ -1,0 +1,150 @@
+"""A temporary spool of prepared lines between the two passes of the job-level method.
+
+Pass 1 writes each line's :class:`~gtconsensus.lines.PreparedLine` here, without
+its decoded label images: candidates keep their member masks cropped to their
+windows, bit-packed (one bit per pixel). Pass 2 reads the records back in order,
+so no PNG is decoded twice and memory holds one line at a time.
+
+The file is a pickle stream written and read by the same process, in a private
+temporary file (mode 0600) deleted on close; nothing from the input is ever
+unpickled, only what this module wrote.
+
+Examples
+--------
+>>> from gtconsensus.lines import prepare_line
+>>> with Spool() as spool:
+...     spool.write(7, "{oops", prepare_line("{oops"))
+...     [(n, raw, p.error.code) for n, raw, p in spool.replay()]
+[(7, '{oops', 'bad_json')]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import tempfile
+from collections.abc import Iterator
+from types import TracebackType
+from typing import IO, Any
+
+import numpy as np
+
+from gtconsensus.answers import Answers
+from gtconsensus.consensus import ObjectEvidence
+from gtconsensus.exceptions import GtConsensusError
+from gtconsensus.fusion import Candidate
+from gtconsensus.lines import PreparedLine
+from gtconsensus.objects import PreparedObject
+
+__all__ = ["Spool"]
+
+
+def _pack_error(error: GtConsensusError | None) -> tuple[type[GtConsensusError], str, str] | None:
+    # The exception classes take (code, message); pickle would call them with the message only.
+    return None if error is None else (type(error), error.code, error.message)
+
+
+def _unpack_error(
+    packed: tuple[type[GtConsensusError], str, str] | None,
+) -> GtConsensusError | None:
+    if packed is None:
+        return None
+    kind, code, message = packed
+    return kind(code, message)
+
+
+def _pack_candidate(candidate: Candidate) -> tuple[Any, ...]:
+    r0, r1, c0, c1 = candidate.window
+    bits = np.packbits(np.stack(candidate.masks).ravel()) if candidate.masks else b""
+    return (candidate.members, candidate.window, candidate.classes, (r1 - r0, c1 - c0), bits)
+
+
+def _unpack_candidate(packed: tuple[Any, ...]) -> Candidate:
+    members, window, classes, (rows, cols), bits = packed
+    count = len(members) * rows * cols
+    flat = np.unpackbits(bits, count=count).astype(bool) if count else np.zeros(0, bool)
+    stack = flat.reshape(len(members), rows, cols)
+    stack.flags.writeable = False
+    return Candidate(members, window, tuple(stack[i] for i in range(len(members))), classes)
+
+
+def _pack_evidence(evidence: ObjectEvidence) -> dict[str, Any]:
+    fields = {f.name: getattr(evidence, f.name) for f in dataclasses.fields(evidence)}
+    fields["candidates"] = [_pack_candidate(c) for c in evidence.candidates]
+    return fields
+
+
+def _unpack_evidence(fields: dict[str, Any]) -> ObjectEvidence:
+    candidates = tuple(_unpack_candidate(c) for c in fields["candidates"])
+    return ObjectEvidence(**{**fields, "candidates": candidates})
+
+
+def _pack_line(prepared: PreparedLine) -> dict[str, Any]:
+    obj = prepared.obj
+    packed_obj = None
+    if obj is not None:
+        answers = obj.answers
+        packed_obj = {
+            "original": obj.original,
+            # The decoded label images are not needed any more: pass 2 uses the evidence.
+            "answers": None
+            if answers is None
+            else (answers.rejected, answers.element, answers.size),
+            "evidence": None if obj.evidence is None else _pack_evidence(obj.evidence),
+            "error": _pack_error(obj.error),
+        }
+    return {
+        "parsed": prepared.parsed,
+        "attribute": prepared.attribute,
+        "obj": packed_obj,
+        "error": _pack_error(prepared.error),
+    }
+
+
+def _unpack_line(packed: dict[str, Any]) -> PreparedLine:
+    obj = None
+    if packed["obj"] is not None:
+        o = packed["obj"]
+        answers = None if o["answers"] is None else Answers((), *o["answers"])
+        evidence = None if o["evidence"] is None else _unpack_evidence(o["evidence"])
+        obj = PreparedObject(o["original"], answers, evidence, _unpack_error(o["error"]))
+    return PreparedLine(packed["parsed"], packed["attribute"], obj, _unpack_error(packed["error"]))
+
+
+class Spool:
+    """Records ``(line number, raw text or None, PreparedLine)`` in a temporary file.
+
+    Use as a context manager; :meth:`replay` reads the records back in the order
+    they were written.
+    """
+
+    def __init__(self, directory: str | None = None) -> None:
+        # Closed by __exit__: the spool lives across the two passes, not one block.
+        self._file: IO[bytes] = tempfile.TemporaryFile(  # noqa: SIM115
+            prefix="gtconsensus-spool-", dir=directory
+        )
+        self.records = 0
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._file.close()
+
+    def write(self, number: int, raw: str | None, prepared: PreparedLine) -> None:
+        """Append one line's record (``raw`` is kept only when it may be needed)."""
+        pickle.dump((number, raw, _pack_line(prepared)), self._file, protocol=5)
+        self.records += 1
+
+    def replay(self) -> Iterator[tuple[int, str | None, PreparedLine]]:
+        """The records, in order (the spool can be replayed again afterwards)."""
+        self._file.flush()
+        self._file.seek(0)
+        for _ in range(self.records):
+            number, raw, packed = pickle.load(self._file)  # our own records
+            yield number, raw, _unpack_line(packed)
