@@ -431,13 +431,22 @@ def test_answer_list_that_is_not_a_list_is_a_schema_error() -> None:
 
 
 def test_label_attribute_without_answers_says_so() -> None:
-    text = json.dumps({"source-ref": "s3://b/1.jpg", "gt": {}, "gt-metadata": {
-        "worker-response-ref": "s3://b/r.json"}})  # fmt: skip
+    text = json.dumps({"source-ref": "s3://b/1.jpg", "gt": {}, "gt-metadata": {"job-name": "j"}})
     result = consolidate_line(text)
     assert result.error is not None
     assert result.error.code == "missing_answers"
     assert result.output is not None
     assert json.loads(result.output)["gt"]["consensus"]["error"]["code"] == "missing_answers"
+
+
+def test_answers_in_a_worker_response_file_need_a_fetch() -> None:
+    text = json.dumps({"source-ref": "s3://b/1.jpg", "gt": {}, "gt-metadata": {
+        "worker-response-ref": "s3://b/r.json"}})  # fmt: skip
+    result = consolidate_line(text)
+    assert result.error is not None
+    assert result.error.code == "unresolved_reference"
+    assert result.output is not None
+    assert json.loads(result.output)["gt"]["consensus"]["error"]["code"] == "unresolved_reference"
 
 
 def test_missing_label_attribute_is_named() -> None:

@@ -27,6 +27,7 @@ from gtconsensus.answers import Fetch, Rejection
 from gtconsensus.consensus import METHOD_MAJORITY, Consensus, ObjectEvidence
 from gtconsensus.contract import RAW_KEY
 from gtconsensus.exceptions import ConsolidationError, GtConsensusError, SchemaError
+from gtconsensus.forms import with_worker_responses
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.objects import PreparedObject, failed_object, finish_object, prepare_object
 from gtconsensus.references import RAW_REF_KEY, resolve_references
@@ -133,8 +134,8 @@ def _answers_of(line: Mapping[str, Any], attribute: str) -> tuple[Mapping[str, A
     if RAW_KEY not in value:
         raise SchemaError(
             "missing_answers",
-            f"`{attribute}` has no `{RAW_KEY}` (keys: {list(value)[:10]}); answers in "
-            "worker-response files are not read by this version",
+            f"`{attribute}` has no `{RAW_KEY}` (keys: {list(value)[:10]}) and the "
+            "metadata has no `worker-response-ref`",
         )
     raws = value[RAW_KEY]
     if not isinstance(raws, list):
@@ -197,6 +198,7 @@ def prepare_line(
     try:
         attribute = attribute or infer_label_attribute(parsed)
         parsed = _with_references_resolved(parsed, attribute, fetch)
+        parsed = with_worker_responses(parsed, attribute, fetch)
         original, raws = _answers_of(parsed, attribute)
     except GtConsensusError as exc:
         return PreparedLine(parsed, attribute, None, exc)
