@@ -10,6 +10,7 @@ error files and logs repeat verbatim)::
     │   ├── MaskError                    the PNG: base64, signature, size, colours
     │   ├── ConsolidationError           nothing left to consolidate
     │   └── FetchError                   a referenced object (S3 URI) cannot be read
+    ├── StorageError                     S3 cannot be written (the Lambda's spill)
     └── OptionsError (ValueError)        a caller passed a bad option
 
 Foreign exceptions (``binascii.Error``, ``PIL.UnidentifiedImageError``,
@@ -33,6 +34,7 @@ __all__ = [
     "MaskError",
     "OptionsError",
     "SchemaError",
+    "StorageError",
 ]
 
 
@@ -84,6 +86,15 @@ class FetchError(InputError):
     Codes: ``not_found``, ``access_denied``, ``fetch_failed`` (anything else,
     after the client's retries), ``bad_reference`` (not an ``s3://`` URI, or
     not the JSON expected there).
+    """
+
+
+class StorageError(GtConsensusError):
+    """Something cannot be written where it must go (not a data problem).
+
+    Codes: ``write_failed`` (S3 refused a write, after the client's retries),
+    ``no_spill_location`` (the response needs S3 and no prefix is known),
+    ``response_too_large`` (over the budget even with every value in S3).
     """
 
 

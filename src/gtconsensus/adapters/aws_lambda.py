@@ -1,0 +1,301 @@
+"""The post-annotation (consolidation) Lambda of a Ground Truth custom job.
+
+``handler`` is the entry point (``gtconsensus.adapters.aws_lambda.handler``):
+parse the event, read the payload (with the function's own credentials, or the
+job's ``roleArn`` when ``GTCONSENSUS_ASSUME_ROLE=1``), consolidate every object
+with the batch method of :mod:`gtconsensus.batch`, and return exactly one entry
+per ``datasetObjectId``, in payload order, under the 6 MB limit
+(:mod:`gtconsensus.adapters.lambda_response`). An object that cannot be
+consolidated keeps its raw answers and gets ``consensus.error``; only an event
+or a payload that cannot be read fails the invocation. Each invocation writes one
+JSON log line (counts and timings, never the payload). Settings come from
+``GTCONSENSUS_*`` environment variables (:class:`Settings`, ``docs/lambda.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gtconsensus._version import __version__
+from gtconsensus.adapters.lambda_events import (
+    PayloadItem,
+    PostAnnotationEvent,
+    parse_payload,
+    parse_post_annotation_event,
+)
+from gtconsensus.adapters.lambda_response import DEFAULT_BUDGET, FittedResponse, fit_response
+from gtconsensus.adapters.s3 import (
+    PrefetchingFetch,
+    S3Store,
+    join_s3_uri,
+    open_store,
+    read_location,
+    split_s3_uri,
+)
+from gtconsensus.batch import BatchResult, consolidate_batch, model_weights
+from gtconsensus.contract import RAW_KEY
+from gtconsensus.exceptions import FetchError, GtConsensusError, OptionsError, SchemaError
+from gtconsensus.masks import DEFAULT_MAX_PIXELS
+from gtconsensus.objects import ObjectResult, failed_object
+
+__all__ = ["Settings", "consolidate_event", "emit", "handler"]
+
+Log = Callable[[Mapping[str, Any]], None]
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    text = environ.get(name, "0").strip().lower()
+    if text not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise OptionsError("bad_setting", f"{name} must be 0 or 1, got {text!r}")
+    return text in ("1", "true", "yes")
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -> Any:
+    text = environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value <= 0:
+        message = f"{name} must be a positive {kind.__name__}, got {text!r}"
+        raise OptionsError("bad_setting", message)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The function's settings, from ``GTCONSENSUS_*`` environment variables.
+
+    Examples
+    --------
+    >>> Settings.from_env({"GTCONSENSUS_ASSUME_ROLE": "1", "GTCONSENSUS_IOU_THRESHOLD": "0.6"})
+    Settings(assume_role=True, worker_model=None, spill_prefix=None, response_budget=5800000, \
+iou_threshold=0.6, max_pixels=100000000, element=None, min_median_objects=20, threads=16)
+    """
+
+    assume_role: bool = False
+    worker_model: str | None = None
+    spill_prefix: str | None = None
+    response_budget: int = DEFAULT_BUDGET
+    iou_threshold: float = 0.5
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    element: str | None = None
+    min_median_objects: int = 20
+    threads: int = 16
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings; a malformed value raises ``OptionsError`` (``bad_setting``)."""
+        env = os.environ if environ is None else environ
+        threshold = _number(env, "GTCONSENSUS_IOU_THRESHOLD", 0.5, float)
+        if not threshold < 1.0:
+            raise OptionsError(
+                "bad_setting", f"GTCONSENSUS_IOU_THRESHOLD must be in (0, 1), got {threshold}"
+            )
+        return cls(
+            assume_role=_flag(env, "GTCONSENSUS_ASSUME_ROLE"),
+            worker_model=env.get("GTCONSENSUS_WORKER_MODEL") or None,
+            spill_prefix=env.get("GTCONSENSUS_SPILL_PREFIX") or None,
+            response_budget=_number(env, "GTCONSENSUS_RESPONSE_BUDGET", DEFAULT_BUDGET, int),
+            iou_threshold=threshold,
+            max_pixels=_number(env, "GTCONSENSUS_MAX_PIXELS", DEFAULT_MAX_PIXELS, int),
+            element=env.get("GTCONSENSUS_ELEMENT") or None,
+            min_median_objects=_number(env, "GTCONSENSUS_BATCH_MIN_OBJECTS", 20, int),
+            threads=_number(env, "GTCONSENSUS_THREADS", 16, int),
+        )
+
+
+def emit(record: Mapping[str, Any]) -> None:
+    """Write one JSON log line to standard output (CloudWatch keeps it as one event)."""
+    sys.stdout.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.flush()
+
+
+_models: dict[str, dict[str, float]] = {}
+
+
+def _worker_model(location: str | None, store: S3Store) -> tuple[dict[str, float] | None, str]:
+    """Per-worker weights from ``GTCONSENSUS_WORKER_MODEL``, read once per container.
+
+    A model that cannot be read is not fatal: the batch method is used, and the
+    error is in the log line.
+    """
+    if location is None:
+        return None, ""
+    if location not in _models:
+        try:
+            _models[location] = model_weights(json.loads(read_location(location, store)))
+        except (GtConsensusError, ValueError) as exc:
+            return None, str(exc)
+    return _models[location], ""
+
+
+def _read_payload(event: PostAnnotationEvent, store: S3Store) -> list[PayloadItem]:
+    uri = event.payload.s3_uri
+    try:
+        return parse_payload(store.fetch(uri))
+    except FetchError as exc:
+        raise FetchError(exc.code, f"cannot read the payload {uri}: {exc.message}") from exc
+    except SchemaError as exc:
+        raise SchemaError(exc.code, f"payload {uri}: {exc.message}") from exc
+
+
+def _answer_uris(items: Sequence[PayloadItem]) -> list[str]:
+    """Every ``annotationData.s3Uri`` of answers that have no ``content``, in order."""
+    uris = []
+    for item in items:
+        for raw in item.annotations:
+            data = raw.get("annotationData") if isinstance(raw, dict) else None
+            if isinstance(data, dict) and data.get("content") is None:
+                uri = data.get("s3Uri", data.get("s3uri"))
+                if isinstance(uri, str):
+                    uris.append(uri)
+    return uris
+
+
+def _spill_base(event: PostAnnotationEvent, prefix: str | None) -> str | None:
+    """``<prefix>/gtconsensus/<parent folder>/<payload file stem>``: one folder per batch."""
+    if prefix is None:
+        return None
+    _, key = split_s3_uri(event.payload.s3_uri)
+    parts = key.rsplit("/", 2)[-2:]
+    parts[-1] = parts[-1].removesuffix(".json")
+    return join_s3_uri(prefix, "gtconsensus", *parts)
+
+
+def _values(
+    items: Sequence[PayloadItem], batch: BatchResult, good: Sequence[PayloadItem]
+) -> list[tuple[str, ObjectResult]]:
+    """Each addressable item's result, in payload order."""
+    by_index = {item.index: result for item, result in zip(good, batch.results, strict=True)}
+    values = []
+    for item in items:
+        if item.dataset_object_id is None:
+            continue
+        result = by_index.get(item.index)
+        if result is None:  # malformed item: its answers kept, with the reason
+            error = item.error or SchemaError("bad_schema", f"payload[{item.index}] is malformed")
+            original = {RAW_KEY: list(item.annotations)}
+            result = failed_object(original, error, method=batch.method)
+        values.append((item.dataset_object_id, result))
+    return values
+
+
+def _summary(
+    items: Sequence[PayloadItem],
+    results: Sequence[ObjectResult],
+    batch: BatchResult,
+    fitted: FittedResponse,
+) -> dict[str, Any]:
+    failures = Counter(r.error.code for r in results if r.error is not None)
+    rejected = Counter(x.code for r in results for x in r.rejected)
+    weights = sorted((batch.weights or {}).values())
+    return {
+        "objects": len(items),
+        "entries": len(fitted.entries),
+        "unaddressable": sum(1 for i in items if i.dataset_object_id is None),
+        "consolidated": sum(1 for r in results if r.error is None),
+        "failed": sum(failures.values()),
+        "failures": dict(sorted(failures.items())),
+        "rejectedAnswers": sum(rejected.values()),
+        "rejectedCodes": dict(sorted(rejected.items())),
+        "workers": batch.workers,
+        "method": batch.method,
+        "weights": {"min": weights[0], "median": statistics.median(weights), "max": weights[-1]}
+        if weights
+        else None,
+        "rawAnswersInS3": sum(1 for level in fitted.levels if level >= 1),
+        "valuesInS3": sum(1 for level in fitted.levels if level == 2),
+        "bytesWrittenToS3": fitted.bytes_written,
+        "bytesReturned": fitted.size,
+    }
+
+
+def consolidate_event(
+    event: Mapping[str, Any],
+    *,
+    settings: Settings,
+    log: Log = emit,
+    request_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Everything the handler does, with the settings and the log passed in.
+
+    Returns
+    -------
+    list of dict
+        The response: one ``{"datasetObjectId", "consolidatedAnnotation"}`` per object.
+
+    Raises
+    ------
+    GtConsensusError
+        Only when the event or the payload cannot be read (``bad_event``,
+        ``bad_payload``, ``not_found``, ``access_denied``...), when a setting is
+        malformed (``bad_setting``), or when S3 refuses the spill
+        (``write_failed``, ``no_spill_location``); the log line says which.
+    """
+    started = time.perf_counter()
+    record: dict[str, Any] = {"message": "gtconsensus post-annotation", "version": __version__}
+    record["requestId"] = request_id
+    timings: dict[str, float] = {}
+    try:
+        parsed = parse_post_annotation_event(event)
+        record.update(labelingJobArn=parsed.labeling_job_arn, eventVersion=parsed.version)
+        record.update(labelAttributeName=parsed.label_attribute_name)
+        record["assumedRole"] = settings.assume_role
+        store = open_store(
+            role_arn=parsed.role_arn, assume_role=settings.assume_role,
+            kms_key_id=parsed.kms_key_id, label=parsed.job_name,
+        )  # fmt: skip
+        items = _read_payload(parsed, store)
+        weights, model_error = _worker_model(settings.worker_model, store)
+        if model_error:
+            record["workerModelError"] = model_error
+        timings["readMs"] = time.perf_counter() - started
+        good = [i for i in items if i.dataset_object_id is not None and i.error is None]
+        with PrefetchingFetch(store.fetch, _answer_uris(good), threads=settings.threads) as fetch:
+            batch = consolidate_batch(
+                [i.annotations for i in good], element=settings.element,
+                iou_threshold=settings.iou_threshold, max_pixels=settings.max_pixels,
+                fetch=fetch, worker_weights=weights,
+                min_median_objects=settings.min_median_objects,
+            )  # fmt: skip
+        values = _values(items, batch, good)
+        timings["consolidateMs"] = time.perf_counter() - started - sum(timings.values())
+        fitted = fit_response(
+            [(i, r.value) for i, r in values], attribute=parsed.label_attribute_name,
+            budget=settings.response_budget,
+            spill_base=_spill_base(parsed, settings.spill_prefix or parsed.output_config),
+            put=store.put_json, threads=settings.threads,
+        )  # fmt: skip
+        timings["respondMs"] = time.perf_counter() - started - sum(timings.values())
+        record.update(_summary(items, [r for _, r in values], batch, fitted), status="ok")
+        return fitted.entries
+    except GtConsensusError as exc:
+        record.update(status="failed", error=exc.to_dict())
+        raise
+    finally:
+        timings["totalMs"] = time.perf_counter() - started
+        record["timings"] = {k: round(v * 1000, 1) for k, v in timings.items()}
+        log(record)
+
+
+def handler(event: Mapping[str, Any], context: object) -> list[dict[str, Any]]:
+    """The Lambda entry point: settings from the environment, one log line, the response."""
+    request_id = getattr(context, "aws_request_id", None)
+    try:
+        settings = Settings.from_env()
+    except OptionsError as exc:
+        emit({"message": "gtconsensus post-annotation", "requestId": request_id,
+              "status": "failed", "error": exc.to_dict()})  # fmt: skip
+        raise
+    return consolidate_event(event, settings=settings, request_id=request_id)

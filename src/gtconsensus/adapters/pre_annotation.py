@@ -1,0 +1,98 @@
+"""The pre-annotation Lambda of a Ground Truth custom job: one manifest line -> task input.
+
+Ground Truth calls it once per data object with the manifest line as
+``dataObject``; what it returns under ``taskInput`` is ``task.input`` in the
+worker template (``deploy/instance-segmentation.liquid.html``):
+
+- ``taskObject``: the image, from ``source-ref`` (an S3 URI the template passes
+  through ``grant_read_access``) or ``source`` (inline text);
+- ``header``, ``labels``, ``shortInstructions``, ``fullInstructions``: the
+  template's parameters, from ``GTCONSENSUS_TASK_HEADER``,
+  ``GTCONSENSUS_TASK_LABELS`` (a JSON list or comma-separated names),
+  ``GTCONSENSUS_TASK_SHORT_INSTRUCTIONS`` and ``GTCONSENSUS_TASK_FULL_INSTRUCTIONS``
+  (left out when unset, so the template's defaults apply).
+
+``isHumanAnnotationRequired`` is always the boolean ``true``.
+
+Examples
+--------
+>>> event = {"version": "2018-10-16",
+...          "labelingJobArn": "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/street",
+...          "dataObject": {"source-ref": "s3://bucket/images/SSDB00010.JPG"}}
+>>> task_input(event, environ={"GTCONSENSUS_TASK_LABELS": "Person, Car"})
+{'taskInput': {'taskObject': 's3://bucket/images/SSDB00010.JPG', 'labels': ['Person', 'Car']}, \
+'isHumanAnnotationRequired': True}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from gtconsensus.adapters.lambda_events import parse_pre_annotation_event
+from gtconsensus.exceptions import OptionsError, SchemaError
+
+__all__ = ["handler", "labels_setting", "task_input"]
+
+_INSTRUCTIONS = {
+    "shortInstructions": "GTCONSENSUS_TASK_SHORT_INSTRUCTIONS",
+    "fullInstructions": "GTCONSENSUS_TASK_FULL_INSTRUCTIONS",
+}
+
+
+def labels_setting(text: str) -> list[str]:
+    """Class names from ``GTCONSENSUS_TASK_LABELS``: a JSON list, or names split at commas.
+
+    Examples
+    --------
+    >>> labels_setting('["Person", "Traffic light"]'), labels_setting("Person, Car,")
+    (['Person', 'Traffic light'], ['Person', 'Car'])
+    """
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            names = json.loads(text)
+        except ValueError as exc:
+            raise OptionsError(
+                "bad_setting", f"GTCONSENSUS_TASK_LABELS is not a JSON list: {exc}"
+            ) from exc
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise OptionsError("bad_setting", "GTCONSENSUS_TASK_LABELS must list strings")
+        return names
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def task_input(
+    event: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The pre-annotation response for one event.
+
+    Raises
+    ------
+    SchemaError
+        ``bad_event`` when the event has no ``dataObject`` or it holds neither
+        ``source-ref`` nor ``source``.
+    """
+    env = os.environ if environ is None else environ
+    data = parse_pre_annotation_event(event).data_object
+    source = data.source_ref if data.source_ref is not None else data.source
+    if source is None:
+        raise SchemaError(
+            "bad_event", "`dataObject` holds neither `source-ref` nor `source`: nothing to label"
+        )
+    task: dict[str, Any] = {"taskObject": source}
+    if env.get("GTCONSENSUS_TASK_HEADER"):
+        task["header"] = env["GTCONSENSUS_TASK_HEADER"]
+    if env.get("GTCONSENSUS_TASK_LABELS"):
+        task["labels"] = labels_setting(env["GTCONSENSUS_TASK_LABELS"])
+    for key, name in _INSTRUCTIONS.items():
+        if env.get(name):
+            task[key] = env[name]
+    return {"taskInput": task, "isHumanAnnotationRequired": True}
+
+
+def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    """The Lambda entry point (``gtconsensus.adapters.pre_annotation.handler``)."""
+    return task_input(event)

@@ -1,0 +1,299 @@
+"""A batch of data objects that share workers: the post-annotation Lambda's unit of work.
+
+Ground Truth hands the Lambda many objects at once, and the same workers answer
+many of them, so the batch says more about each worker than any one image does.
+:func:`consolidate_batch` picks one method for the whole batch:
+
+1. ``worker-model``: per-worker weights given by the caller (a job-level worker
+   model, :func:`model_weights`); a worker the model does not know weighs the
+   median of the known weights.
+2. ``batch-weighted``: when the median worker of the batch answered at least
+   ``min_median_objects`` objects (default 20, as for the job-level method).
+   Pass 1 reads every object and decides it per image; each worker's leave-one-out
+   agreement is summed over the batch into a PQ, shrunk towards the batch's PQ
+   (:func:`batch_weights`); pass 2 decides every object again with those weights,
+   from the evidence kept in pass 1 (no PNG is decoded twice; member masks are
+   kept bit-packed, 1/8 of a byte per pixel).
+3. ``per-image-majority`` otherwise, one object at a time.
+
+Pure apart from the ``fetch`` callable that reads answers given by ``s3Uri``.
+
+Examples
+--------
+>>> from gtconsensus.scoring import Agreement
+>>> batch_weights({"good": (Agreement(tp=40, iou_sum=36.0), 40),
+...                "spammer": (Agreement(fp=40, fn=40), 40)})
+{'good': 0.85, 'spammer': 0.05}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gtconsensus.answers import Answers, Fetch
+from gtconsensus.consensus import METHOD_MAJORITY, ObjectEvidence, decide
+from gtconsensus.contract import RAW_KEY
+from gtconsensus.exceptions import GtConsensusError, OptionsError
+from gtconsensus.fusion import Candidate
+from gtconsensus.masks import DEFAULT_MAX_PIXELS
+from gtconsensus.objects import ObjectResult, PreparedObject, finish_object, prepare_object
+from gtconsensus.scoring import Agreement
+
+__all__ = [
+    "METHOD_BATCH",
+    "METHOD_MODEL",
+    "BatchResult",
+    "answers_per_worker",
+    "batch_weights",
+    "consolidate_batch",
+    "model_weights",
+]
+
+#: ``consensus.method`` when workers are weighted by their agreement over the batch.
+METHOD_BATCH = "batch-weighted"
+#: ``consensus.method`` when weights come from a job-level worker model.
+METHOD_MODEL = "worker-model"
+#: Weights never go below this, so that no worker is silenced entirely.
+MIN_WEIGHT = 0.05
+#: Objects' worth of the batch's own PQ mixed into each worker's (shrinkage).
+PRIOR_OBJECTS = 5
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BatchResult:
+    """The objects of a batch, consolidated, and how.
+
+    Attributes
+    ----------
+    results : tuple of ObjectResult
+        One per input object, in input order.
+    method : str
+        The method used for every object.
+    weights : dict of str to float, or None
+        The per-worker weights used (``None`` for the per-image method).
+    workers : int
+        Distinct workers in the batch (by the ``workerId`` of the raw answers).
+    """
+
+    results: tuple[ObjectResult, ...]
+    method: str
+    weights: dict[str, float] | None
+    workers: int
+
+
+def answers_per_worker(objects: Sequence[Sequence[object]]) -> Counter[str]:
+    """How many objects each worker answered, from the raw answers' ``workerId``.
+
+    Examples
+    --------
+    >>> answers_per_worker([[{"workerId": "a"}, {"workerId": "b"}], [{"workerId": "a"}], [5]])
+    Counter({'a': 2, 'b': 1})
+    """
+    counts: Counter[str] = Counter()
+    for raws in objects:
+        ids = {r.get("workerId", r.get("worker_id")) for r in raws if isinstance(r, dict)}
+        counts.update(i for i in ids if isinstance(i, str))
+    return counts
+
+
+def batch_weights(
+    tallies: Mapping[str, tuple[Agreement, int]], *, prior_objects: int = PRIOR_OBJECTS
+) -> dict[str, float]:
+    """Per-worker weights from their leave-one-out agreement summed over a batch.
+
+    Parameters
+    ----------
+    tallies : mapping of str to (Agreement, int)
+        Per worker: the summed agreement with the consensus of the others, and the
+        number of objects on which it was compared.
+    prior_objects : int, default 5
+        The worker's PQ is mixed with the batch's PQ as if the worker had that many
+        more objects at the batch's level: ``(n * pq + k * pq_batch) / (n + k)``.
+
+    Returns
+    -------
+    dict of str to float
+        In ``[0.05, 1]``, rounded to 4 decimals, sorted by worker id.
+    """
+    total = sum((agreement for agreement, _ in tallies.values()), Agreement())
+    prior = total.pq
+    weights = {}
+    for worker_id in sorted(tallies):
+        agreement, n = tallies[worker_id]
+        shrunk = (n * agreement.pq + prior_objects * prior) / (n + prior_objects)
+        weights[worker_id] = round(min(max(shrunk, MIN_WEIGHT), 1.0), 4)
+    return weights
+
+
+def model_weights(document: object) -> dict[str, float]:
+    """Per-worker weights from a worker-model document.
+
+    The accepted shape is ``{"workers": {"<workerId>": {"reliability": float}}}``
+    (other keys are ignored); reliabilities are clipped to ``[0.05, 1]``.
+
+    Raises
+    ------
+    OptionsError
+        ``bad_worker_model`` when the shape or a reliability is wrong.
+
+    Examples
+    --------
+    >>> model_weights({"workers": {"a": {"reliability": 0.9}, "b": {"reliability": 0.0}}})
+    {'a': 0.9, 'b': 0.05}
+    """
+    workers = document.get("workers") if isinstance(document, dict) else None
+    if not isinstance(workers, dict):
+        raise OptionsError(
+            "bad_worker_model", 'worker model must be {"workers": {"<workerId>": {...}}}'
+        )
+    weights = {}
+    for worker_id, entry in workers.items():
+        value = entry.get("reliability") if isinstance(entry, dict) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise OptionsError(
+                "bad_worker_model",
+                f"`workers.{worker_id}.reliability` must be a number, got {value!r:.40}",
+            )
+        if not math.isfinite(value):
+            raise OptionsError(
+                "bad_worker_model", f"`workers.{worker_id}.reliability` must be finite"
+            )
+        weights[str(worker_id)] = min(max(float(value), MIN_WEIGHT), 1.0)
+    return weights
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Kept:
+    """A prepared object held between the passes: no label images, masks bit-packed."""
+
+    prepared: PreparedObject
+    packed: tuple[tuple[Any, ...], ...]  # per candidate, per member: packbits array
+
+
+def _keep(prepared: PreparedObject) -> _Kept:
+    answers, evidence = prepared.answers, prepared.evidence
+    if answers is not None:  # the decoded label images are not needed any more
+        answers = Answers((), answers.rejected, answers.element, answers.size)
+    packed: tuple[tuple[Any, ...], ...] = ()
+    if evidence is not None:
+        packed = tuple(tuple(np.packbits(m) for m in c.masks) for c in evidence.candidates)
+        emptied = tuple(dataclasses.replace(c, masks=()) for c in evidence.candidates)
+        evidence = dataclasses.replace(evidence, candidates=emptied)
+    slim = dataclasses.replace(prepared, answers=answers, evidence=evidence)
+    return _Kept(slim, packed)
+
+
+def _unpack_candidate(candidate: Candidate, packed: tuple[Any, ...]) -> Candidate:
+    r0, r1, c0, c1 = candidate.window
+    shape = (r1 - r0, c1 - c0)
+    masks = []
+    for bits in packed:
+        mask = np.unpackbits(bits, count=shape[0] * shape[1]).view(np.bool_).reshape(shape)
+        mask.flags.writeable = False
+        masks.append(mask)
+    return dataclasses.replace(candidate, masks=tuple(masks))
+
+
+def _restore(kept: _Kept) -> PreparedObject:
+    evidence: ObjectEvidence | None = kept.prepared.evidence
+    if evidence is None:
+        return kept.prepared
+    candidates = tuple(
+        _unpack_candidate(c, p) for c, p in zip(evidence.candidates, kept.packed, strict=True)
+    )
+    return dataclasses.replace(
+        kept.prepared, evidence=dataclasses.replace(evidence, candidates=candidates)
+    )
+
+
+def _object_weights(
+    prepared: PreparedObject, weights: Mapping[str, float], default: float
+) -> dict[str, float]:
+    ids = () if prepared.evidence is None else prepared.evidence.worker_ids
+    return {w: weights.get(w, default) for w in ids}
+
+
+def _leave_one_out(prepared: PreparedObject) -> list[tuple[str, Agreement]]:
+    """Each worker's agreement with the others on one object, under the per-image method."""
+    if prepared.evidence is None:
+        return []
+    try:
+        workers = decide(prepared.evidence).workers
+    except GtConsensusError:  # the object fails again in pass 2, with its error
+        return []
+    return [(s.worker_id, s.versus_others) for s in workers if s.versus_others is not None]
+
+
+def consolidate_batch(
+    objects: Sequence[Sequence[object]],
+    *,
+    element: str | None = None,
+    iou_threshold: float = 0.5,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    fetch: Fetch | None = None,
+    worker_weights: Mapping[str, float] | None = None,
+    min_median_objects: int = 20,
+) -> BatchResult:
+    """Consolidate the objects of one batch, weighting workers by the whole batch.
+
+    Parameters
+    ----------
+    objects : sequence of sequence
+        Per object, its raw answers (``annotations`` of the payload).
+    element, iou_threshold, max_pixels, fetch
+        As for :func:`gtconsensus.consolidate_line`.
+    worker_weights : mapping of str to float, optional
+        Weights from a job-level worker model (method ``worker-model``).
+    min_median_objects : int, default 20
+        The batch method is used when the median worker answered at least this
+        many objects of the batch.
+
+    Returns
+    -------
+    BatchResult
+        The value of each object is the output contract's, with the raw answers
+        under ``annotationsFromAllWorkers``.
+    """
+    counts = answers_per_worker(objects)
+
+    def prepare(raws: Sequence[object]) -> PreparedObject:
+        return prepare_object(
+            raws, original={RAW_KEY: list(raws)}, element=element,
+            iou_threshold=iou_threshold, max_pixels=max_pixels, fetch=fetch,
+        )  # fmt: skip
+
+    if worker_weights is not None:
+        known = dict(worker_weights)
+        default = statistics.median(known.values()) if known else 1.0
+        results = []
+        for raws in objects:
+            prepared = prepare(raws)
+            weights = _object_weights(prepared, known, default)
+            results.append(finish_object(prepared, weights=weights, method=METHOD_MODEL))
+        return BatchResult(tuple(results), METHOD_MODEL, known, len(counts))
+    if not counts or statistics.median(counts.values()) < min_median_objects:
+        results = [finish_object(prepare(raws)) for raws in objects]
+        return BatchResult(tuple(results), METHOD_MAJORITY, None, len(counts))
+    kept: list[_Kept] = []
+    tallies: dict[str, tuple[Agreement, int]] = {}
+    for raws in objects:
+        prepared = prepare(raws)
+        for worker_id, agreement in _leave_one_out(prepared):
+            total, n = tallies.get(worker_id, (Agreement(), 0))
+            tallies[worker_id] = (total + agreement, n + 1)
+        kept.append(_keep(prepared))
+    weights = batch_weights(tallies)
+    results = []
+    for item in kept:
+        prepared = _restore(item)
+        chosen = _object_weights(prepared, weights, 1.0)
+        results.append(finish_object(prepared, weights=chosen, method=METHOD_BATCH))
+    return BatchResult(tuple(results), METHOD_BATCH, weights, len(counts))
