@@ -313,7 +313,12 @@ def test_pre_annotation_passes_inline_source_and_the_template_parameters() -> No
 
 def test_pre_annotation_without_source_is_a_clear_error() -> None:
     with pytest.raises(SchemaError, match="neither `source-ref` nor `source`"):
-        parse_pre_annotation_event({"dataObject": {}}) and task_input({"dataObject": {}})
+        task_input({"dataObject": {"unknown": 1}})
+
+
+def test_pre_annotation_event_without_data_object_is_refused() -> None:
+    with pytest.raises(SchemaError, match="`dataObject`: Field required"):
+        parse_pre_annotation_event({"version": "2018-10-16"})
 
 
 def test_labels_setting_refuses_a_list_of_non_strings() -> None:
