@@ -42,7 +42,9 @@ Boundary quality comes from every pair of members of a candidate:
 ``IoU[u, v] ~ b[u] * b[v]``, fitted in log space, so a careful worker among
 sloppy ones is seen as careful (their IoU with the others mixes both sides'
 errors). The weight of a worker in the pixel and class votes (``reliability``)
-is ``(b / (1 - b)) ** 2``, divided by the same for the model's default worker,
+is ``p * (b / (1 - b)) ** 2``, where ``p`` is the expected share of the worker's
+drawings that are real (so a spammer whose rare matches look fine still weighs
+little), divided by the same for the model's default worker,
 so an unknown worker weighs 1.0 (as :func:`gtconsensus.decide` assumes). The
 square was chosen on the simulated panels of ``benchmarks/accuracy``: with it a
 clearly better worker outvotes two poor ones on pixels, while similar workers
@@ -316,15 +318,17 @@ def fit_worker_model(
     pooled_s = float(_smoothed(real_drawn.sum(), real_seen.sum(), _S_PRIOR))
     objects = idx.objects_per_worker
     pooled_f = float((spurious.sum() + _F_PRIOR[0]) / (objects.sum() + _F_PRIOR[1]))
-    scale = pixel_weight(pooled_boundary)
     drawn = np.bincount(table.member_worker, minlength=n)
+    precision = (real_drawn + _S_PRIOR[0]) / (drawn + _S_PRIOR[0] + _S_PRIOR[1])
+    pooled_precision = float((real_drawn.sum() + _S_PRIOR[0]) / (drawn.sum() + sum(_S_PRIOR)))
+    scale = pixel_weight(pooled_boundary, pooled_precision)
     workers = {
         worker: WorkerParameters(
             sensitivity=float(s[i]),
             false_positive_rate=float(f[i]),
             boundary_quality=float(boundary[i]),
             class_accuracy=float(accuracy[i]),
-            reliability=pixel_weight(float(boundary[i])) / scale,
+            reliability=pixel_weight(float(boundary[i]), float(precision[i])) / scale,
             objects=int(objects[i]),
             instances=int(drawn[i]),
             expected_real=float(real_drawn[i]),

@@ -81,9 +81,16 @@ class WorkerParameters:
         return self.expected_real / self.instances if self.instances else 1.0
 
 
-def pixel_weight(boundary_quality: float) -> float:
+def pixel_weight(boundary_quality: float, precision: float = 1.0) -> float:
+    """A worker's vote weight: ``precision * (b / (1 - b)) ** 2`` (before normalising).
+
+    Examples
+    --------
+    >>> round(pixel_weight(0.9), 6), round(pixel_weight(0.5, 0.5), 6)
+    (81.0, 0.5)
+    """
     b = min(max(boundary_quality, 0.01), 0.99)
-    return (b / (1.0 - b)) ** 2
+    return max(precision, 0.01) * (b / (1.0 - b)) ** 2
 
 
 @dataclass(frozen=True, slots=True, eq=False)

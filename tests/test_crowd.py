@@ -1,0 +1,88 @@
+"""The crowd simulator: deterministic, and in Ground Truth's exact shapes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gtconsensus.lines import prepare_line
+from gtconsensus.schema import parse_answer_content, parse_worker_annotation
+from gtconsensus.testing.crowd import (
+    STYLES,
+    WorkerStyle,
+    draw_scene,
+    lambda_event,
+    simulate_answer,
+    simulate_job,
+)
+from gtconsensus.testing.synthetic import Annotation
+
+PANEL = [STYLES[n] for n in ("good", "over", "under", "poor", "spammer", "lazy")]
+
+
+@settings(max_examples=5)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_simulator_is_deterministic_under_a_seed(seed: int) -> None:
+    first = simulate_job(seed, PANEL, n_images=3, height=40, width=56, workers_per_image=4)
+    again = simulate_job(seed, PANEL, n_images=3, height=40, width=56, workers_per_image=4)
+    assert first.fingerprint() == again.fingerprint()
+    assert list(first.manifest_lines()) == list(again.manifest_lines())
+
+
+@settings(max_examples=5)
+@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["P", "RGBA", "RGB"]))
+def test_manifest_lines_are_read_back_by_the_library(seed: int, mode: str) -> None:
+    job = simulate_job(seed, PANEL, n_images=2, height=40, width=56, workers_per_image=3)
+    for line, image in zip(job.manifest_lines(mode=mode), job.images, strict=True):
+        prepared = prepare_line(line)
+        assert prepared.error is None
+        assert prepared.obj is not None
+        assert prepared.obj.rejected == ()
+        assert prepared.evidence is not None
+        assert prepared.evidence.worker_ids == tuple(sorted(a.worker_id for a in image.answers))
+
+
+def test_the_lambda_payload_parses_with_the_schema() -> None:
+    job = simulate_job(1, PANEL, n_images=2, height=30, width=40)
+    payload = json.loads(json.dumps(job.lambda_payload()))
+    assert [p["datasetObjectId"] for p in payload] == ["0", "1"]
+    for entry in payload:
+        for raw in entry["annotations"]:
+            record = parse_worker_annotation(raw)
+            element, answer = parse_answer_content(record.annotation_data.content)
+            assert element == "annotatedResult"
+            assert answer.input_image_properties.width == 40
+    assert lambda_event("s3://b/p.json")["labelAttributeName"] == "gt-label"
+
+
+def test_scenes_can_be_empty() -> None:
+    scene = draw_scene(np.random.default_rng(0), height=20, width=30, n_instances=0)
+    assert scene.classes == ()
+    assert not scene.labels.any()
+
+
+def _area(annotation: Annotation) -> int:
+    return int(np.count_nonzero(annotation.labels))
+
+
+@pytest.mark.parametrize(
+    ("style", "check"),
+    [
+        (WorkerStyle("lazy", lazy_rate=1.0), lambda a, t: a.classes == ()),
+        (WorkerStyle("over", 0, 3, 0, 0), lambda a, t: _area(a) > _area(t)),
+        (WorkerStyle("under", 0, -2, 0, 0), lambda a, t: _area(a) < _area(t)),
+        (WorkerStyle("split", 0, 0, 0, 0, split_rate=1.0),
+         lambda a, t: len(a.classes) > len(t.classes)),
+        (WorkerStyle("merge", 0, 0, 0, 0, merge_rate=1.0),
+         lambda a, t: len(a.classes) < len(t.classes)),
+    ],
+)  # fmt: skip
+def test_each_error_type_does_what_it_says(style: WorkerStyle, check: object) -> None:
+    rng = np.random.default_rng(11)
+    truth = draw_scene(rng, height=80, width=120, n_instances=6, touching=1.0)
+    answer = simulate_answer(rng, truth, style)
+    assert check(answer, truth)  # type: ignore[operator]
