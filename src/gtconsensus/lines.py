@@ -230,7 +230,8 @@ def finish_line(
     if prepared.obj is None:
         original = parsed.get(attribute)
         error = prepared.error or SchemaError("bad_schema", "no answers")
-        result = failed_object(original if isinstance(original, Mapping) else None, error)
+        original = original if isinstance(original, Mapping) else None
+        result = failed_object(original, error, method=method)
     else:
         result = finish_object(prepared.obj, weights=weights, existence=existence, method=method)
     output = dumps({**parsed, attribute: result.value})
