@@ -1,163 +1,111 @@
-"""How fast is ``gtconsensus.consolidate_line``, against the decode floor and a naive peer?
+"""How fast is ``gtconsensus.consolidate_line``, against the decode floor, a naive
+reference and the peers (crowd-kit, SimpleITK STAPLE)?
 
-A program, not a test: it times, per image and in one process,
+A program, not a test. For each setting (image size, workers, instances per image) it
+times, per image and in one process, on the same synthetic lines
+(``gtconsensus.testing.synthetic``) and in a rotating order, the methods of
+``speed_methods.py``: the decode floor, ``consolidate_line``, the straightforward
+reference, and the four peers on one matched instance per image. Slow methods run on
+evenly spaced subsets of the images; every ratio compares medians over the same images.
 
-- **floor**: the decode floor of DESIGN.md (JSON parse of the line and of each
-  ``content``, base64 decode, Pillow decode to a numpy array), which any
-  consolidation must pay;
-- **gtconsensus**: ``gtconsensus.consolidate_line`` end to end (parse, decode,
-  match, fuse, score, encode the consensus PNG, write the output line);
-- **reference**: a straightforward implementation written here: full-image
-  boolean mask per instance (RGBA colour compare), IoU of every pair of
-  instances of two workers by ``logical_and``/``logical_or``, greedy clustering
-  at IoU > 0.5, strict-majority existence and pixel vote, majority class; the
-  output PNG is written with ``gtconsensus.encode_label_png`` so that encoding
-  costs the same on both sides.
+It prints, per setting, a markdown table (median and p90 per image, ratio to the floor
+measured in the same run, ratio to gtconsensus, peak memory), the issue-6 targets it
+checks, and a cProfile top 15 of ``consolidate_line``; first the exact command.
 
-The images are synthetic (``gtconsensus.testing.synthetic``): street-like scenes
-with 0 to ``--instances`` objects, answered by ``--workers`` workers from a pool
-of mixed quality. The three are timed on the same line, one after the other,
-in a rotating order. It prints a markdown table (median and p90 per image,
-ratios to the floor measured in the same run), the peak memory, the command
-that reproduces it, and a cProfile top 15 of ``consolidate_line``.
+    python benchmarks/speed.py                    # all four settings, several minutes
+    python benchmarks/speed.py --setting default  # 1280x960, 3 workers, 300 images
+    python benchmarks/speed.py --quick            # smoke run, seconds
 
-Run ``python benchmarks/speed.py --help`` for the options.
+The peers come from the ``bench`` extra (``pip install -e '.[bench]'``); without it their
+rows say so. Run ``python benchmarks/speed.py --help`` for the options.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
+import contextlib
 import cProfile
+import ctypes
 import gc
 import io
-import json
 import os
 import platform
 import pstats
+import re
 import resource
 import shlex
 import subprocess
 import sys
 import time
 import tracemalloc
-from collections import Counter
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import PIL
-from PIL import Image
 
 import gtconsensus
-from gtconsensus import consolidate_line, encode_label_png
-from gtconsensus.testing.synthetic import DEFAULT_POOL, WorkerProfile, make_manifest
+from gtconsensus import consolidate_line
+from gtconsensus.testing.synthetic import DEFAULT_POOL, WorkerProfile
 
-ATTRIBUTE = "gt-label"
-RAW_KEY = "annotationsFromAllWorkers"
-ELEMENT = "annotatedResult"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed_methods import (
+    ATTRIBUTE,
+    PEERS,
+    Case,
+    decode_floor,
+    make_cases,
+    peers,
+    reference_line,
+    run_gtconsensus,
+)
 
-
-# --- the decode floor ---------------------------------------------------------------------
-
-
-def decode_floor(line: str) -> list[np.ndarray]:
-    """What every consolidation pays: parse, base64, PNG to array (nothing else)."""
-    parsed = json.loads(line)
-    arrays = []
-    for raw in parsed[ATTRIBUTE][RAW_KEY]:
-        content = json.loads(raw["annotationData"]["content"])
-        png = base64.b64decode(content[ELEMENT]["labeledImage"]["pngImageData"])
-        with Image.open(io.BytesIO(png)) as image:
-            arrays.append(np.asarray(image))
-    return arrays
+Method = Callable[[Case], object]
 
 
-# --- the straightforward reference ---------------------------------------------------------
+@dataclass(frozen=True)
+class Setting:
+    """One table: the images, and on how many of them each slow method runs."""
+
+    name: str
+    width: int
+    height: int
+    workers: int
+    instances: tuple[int, int]
+    images: int
+    reference: int  # images timed by the reference
+    mv: int  # images timed by crowd-kit's majority vote
+    slow: int  # images timed by RASA, EM and STAPLE
+    memory: int  # images whose peak memory is measured (slow methods: 1)
+    profile: int  # images profiled
+
+    def title(self) -> str:
+        low, high = self.instances
+        objects = f"{high}" if low == high else f"{low} to {high}"
+        return f"{self.width}x{self.height}, {self.workers} workers, {objects} instances"
 
 
-def _reference_masks(answer: dict[str, Any]) -> list[np.ndarray]:
-    png = base64.b64decode(answer["labeledImage"]["pngImageData"])
-    with Image.open(io.BytesIO(png)) as image:
-        rgba = np.asarray(image.convert("RGBA"))
-    masks = []
-    for instance in answer["instances"]:
-        code = int(instance["color"][1:], 16)
-        red, green, blue = code >> 16, (code >> 8) & 0xFF, code & 0xFF
-        masks.append(
-            (rgba[..., 0] == red)
-            & (rgba[..., 1] == green)
-            & (rgba[..., 2] == blue)
-            & (rgba[..., 3] > 0)
-        )
-    return masks
+SETTINGS = {
+    "default": Setting("default", 1280, 960, 3, (0, 10), 300, 300, 300, 30, 5, 60),
+    "hd5": Setting("hd5", 1920, 1080, 5, (0, 10), 150, 60, 150, 10, 3, 30),
+    "12mp5": Setting("12mp5", 4000, 3000, 5, (0, 10), 30, 6, 30, 3, 2, 10),
+    "dense50": Setting("dense50", 1280, 960, 3, (50, 50), 60, 6, 60, 10, 3, 20),
+}
+QUICK = {"images": 12, "reference": 3, "mv": 12, "slow": 2, "memory": 1, "profile": 4}
 
-
-def _reference_clusters(masks: list[list[np.ndarray]]) -> list[dict[int, int]]:
-    """Greedy clustering by descending IoU > 0.5, at most one instance per worker."""
-    edges = []
-    for w1 in range(len(masks)):
-        for w2 in range(w1 + 1, len(masks)):
-            for i, a in enumerate(masks[w1]):
-                for j, b in enumerate(masks[w2]):
-                    union = int(np.logical_or(a, b).sum())
-                    iou = int(np.logical_and(a, b).sum()) / union if union else 0.0
-                    if iou > 0.5:
-                        edges.append((-iou, (w1, i), (w2, j)))
-    clusters = [{w: i} for w in range(len(masks)) for i in range(len(masks[w]))]
-    owner = {(w, i): k for k, c in enumerate(clusters) for w, i in c.items()}
-    for _, first, second in sorted(edges):
-        ka, kb = owner[first], owner[second]
-        if ka == kb or set(clusters[ka]) & set(clusters[kb]):
-            continue
-        clusters[ka].update(clusters[kb])
-        for member in clusters[kb].items():
-            owner[member] = ka
-        clusters[kb] = {}
-    return [c for c in clusters if c]
-
-
-def reference_line(line: str) -> str:
-    """A straightforward consolidation: per-instance full-image masks, majority vote."""
-    parsed = json.loads(line)
-    raws = parsed[ATTRIBUTE][RAW_KEY]
-    answers = [json.loads(raw["annotationData"]["content"])[ELEMENT] for raw in raws]
-    masks = [_reference_masks(answer) for answer in answers]
-    height = answers[0]["inputImageProperties"]["height"]
-    width = answers[0]["inputImageProperties"]["width"]
-    need = len(answers) // 2 + 1
-    consensus = np.zeros((height, width), dtype=np.uint8)
-    classes: list[str] = []
-    for cluster in _reference_clusters(masks):
-        if len(cluster) < need:
-            continue
-        votes = sum(masks[w][i].astype(np.uint8) for w, i in cluster.items())
-        fused = (np.asarray(votes) >= need) & (consensus == 0)
-        if not fused.any():
-            continue
-        consensus[fused] = len(classes) + 1
-        names = [answers[w]["instances"][i]["label"] for w, i in cluster.items()]
-        classes.append(Counter(names).most_common(1)[0][0])
-    png = base64.b64encode(encode_label_png(consensus)).decode("ascii")
-    result = {
-        "inputImageProperties": {"height": height, "width": width},
-        "instances": [{"label": name} for name in classes],
-        "labeledImage": {"pngImageData": png},
-    }
-    parsed[ATTRIBUTE] = {ELEMENT: result, RAW_KEY: raws}
-    return json.dumps(parsed, separators=(",", ":"))
+LABELS = {
+    "floor": "decode floor (JSON, base64, PNG to array)",
+    "gtconsensus": "`gtconsensus.consolidate_line`",
+    "reference": "reference (full masks, pairwise IoU, majority)",
+    **{key: f"{label}, 1 instance" for key, label, _ in PEERS},
+}
+SLOW = ("rasa", "em", "staple")
 
 
 # --- measurement ----------------------------------------------------------------------------
-
-
-def _gtconsensus(line: str) -> object:
-    result = consolidate_line(line, label_attribute=ATTRIBUTE)
-    if result.error is not None:
-        raise RuntimeError(f"consolidate_line failed: {result.error}")
-    return result
 
 
 def _pool(workers: int) -> list[WorkerProfile]:
@@ -171,33 +119,71 @@ def _pool(workers: int) -> list[WorkerProfile]:
     return pool
 
 
-def _time(fn: Callable[[str], object], line: str) -> float:
+def _spread(total: int, count: int) -> set[int]:
+    """``count`` evenly spaced indices in ``range(total)``."""
+    if count >= total:
+        return set(range(total))
+    return {int(i) for i in np.linspace(0, total - 1, max(count, 0)).round()}
+
+
+def _time(fn: Method, case: Case) -> float:
     start = time.perf_counter()
-    fn(line)
+    fn(case)
     return (time.perf_counter() - start) * 1000.0
 
 
-def _peak_mb(fn: Callable[[str], object], lines: Sequence[str]) -> float:
-    """Largest traced allocation peak of one call (numpy arrays and Python objects)."""
-    peak = 0
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        match = re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def _trim() -> None:
+    """Give free heap memory back to the OS (glibc), so that the next call's peak shows."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+def _rss_rise_mb(fn: Method, case: Case) -> float:
+    """Peak resident memory during one call above the resident memory before it (Linux)."""
+    _trim()
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
+            clear.write("5")  # resets the high-water mark to the current RSS
+        before = _status_kb("VmRSS")
+    except OSError:
+        return float("nan")
+    fn(case)
+    return (_status_kb("VmHWM") - before) / 1024
+
+
+def _traced_mb(fn: Method, case: Case) -> float:
+    """tracemalloc's peak during one call (numpy arrays and Python objects)."""
     tracemalloc.start()
     try:
-        for line in lines:
-            gc.collect()
-            base, _ = tracemalloc.get_traced_memory()
-            tracemalloc.reset_peak()
-            fn(line)
-            peak = max(peak, tracemalloc.get_traced_memory()[1] - base)
+        base, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        fn(case)
+        return (tracemalloc.get_traced_memory()[1] - base) / 2**20
     finally:
         tracemalloc.stop()
-    return peak / 2**20
 
 
-def _profile(lines: Sequence[str], top: int) -> str:
+def _memory(fn: Method, cases: Sequence[Case]) -> tuple[float, float]:
+    traced = rss = 0.0
+    for case in cases:
+        gc.collect()
+        rss = max(rss, _rss_rise_mb(fn, case))
+        gc.collect()
+        traced = max(traced, _traced_mb(fn, case))
+    return traced, rss
+
+
+def _profile(cases: Sequence[Case], top: int) -> str:
     profiler = cProfile.Profile()
     profiler.enable()
-    for line in lines:
-        consolidate_line(line, label_attribute=ATTRIBUTE)
+    for case in cases:
+        consolidate_line(case.line, label_attribute=ATTRIBUTE)
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
@@ -205,9 +191,12 @@ def _profile(lines: Sequence[str], top: int) -> str:
     text = out.getvalue()
     for prefix in sorted({p for p in sys.path if p}, key=len, reverse=True):
         text = text.replace(prefix + os.sep, "")
-    lines_out = text.strip().splitlines()
-    start = next(i for i, row in enumerate(lines_out) if "ncalls" in row)
-    return "\n".join([lines_out[0].strip(), "", *lines_out[start:]])
+    rows = text.strip().splitlines()
+    start = next(i for i, row in enumerate(rows) if "ncalls" in row)
+    return "\n".join([rows[0].strip(), "", *rows[start:]])
+
+
+# --- facts about the run -------------------------------------------------------------------
 
 
 def _cpu() -> str:
@@ -224,13 +213,151 @@ def _cpu() -> str:
 def _git_state() -> str:
     root = Path(__file__).resolve().parents[1]
     try:
-        described = subprocess.run(
+        return subprocess.run(
             ["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True,
             text=True, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return described
+
+
+def _versions() -> str:
+    found = [
+        f"gtconsensus {gtconsensus.__version__} (git {_git_state()})",
+        f"Python {platform.python_version()}",
+        f"numpy {np.__version__}",
+        f"Pillow {PIL.__version__}",
+    ]
+    for name in ("crowd-kit", "SimpleITK", "pandas"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def _p90(values: Sequence[float]) -> float:
+    return float(np.percentile(values, 90)) if len(values) else float("nan")
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return "n/a" if np.isnan(value) else f"{value:.{digits}f}"
+
+
+def run_setting(
+    setting: Setting, methods: dict[str, Method | str], args: argparse.Namespace
+) -> str:
+    """Time one setting; return its markdown section."""
+    started = time.perf_counter()
+    cases = list(
+        make_cases(
+            args.seed, setting.images, workers=setting.workers, height=setting.height,
+            width=setting.width, instances=setting.instances, pool=_pool(setting.workers),
+        )
+    )  # fmt: skip
+    generated = time.perf_counter() - started
+    n = len(cases)
+    runnable = {k: fn for k, fn in methods.items() if not isinstance(fn, str)}
+    subsets = {
+        "floor": set(range(n)),
+        "gtconsensus": set(range(n)),
+        "reference": _spread(n, setting.reference),
+        "mv": _spread(n, setting.mv),
+        **{key: _spread(n, setting.slow) for key in SLOW},
+    }
+    warm = next(
+        make_cases(1, 1, workers=setting.workers, height=96, width=128, instances=(2, 2),
+                   pool=_pool(setting.workers))
+    )  # fmt: skip
+    for fn in runnable.values():  # imports, caches, first allocations
+        fn(warm)
+    for key in ("floor", "gtconsensus", "mv"):
+        if key in runnable:
+            runnable[key](cases[0])
+    times: dict[str, dict[int, float]] = {key: {} for key in runnable}
+    for index, case in enumerate(cases):
+        gc.collect()
+        order = [key for key in runnable if index in subsets[key]]
+        shift = index % len(order)
+        for key in order[shift:] + order[:shift]:  # rotate who goes first
+            times[key][index] = _time(runnable[key], case)
+    timed = time.perf_counter() - started - generated
+    memory = {
+        key: _memory(fn, cases[: 1 if key in SLOW or key == "reference" else setting.memory])
+        for key, fn in runnable.items()
+    }
+    profiled = cases[: setting.profile]
+    profile = _profile(profiled, 15)
+
+    def on(key: str, other: str) -> tuple[float, float, float]:
+        """Medians of ``key`` and ``other`` over the images both ran, and of the ratios."""
+        shared = sorted(set(times[key]) & set(times[other]))
+        a = [times[key][i] for i in shared]
+        b = [times[other][i] for i in shared]
+        ratios = [x / y for x, y in zip(a, b, strict=True)]
+        return _median(a), _median(b), _median(ratios)
+
+    out = [f"## {setting.title()}\n"]
+    quick = " --quick" if args.quick else ""
+    out.append(
+        f"Setting `{setting.name}`, alone: `python benchmarks/speed.py --setting {setting.name}"
+        f"{quick}` (add the command's overrides, if any).\n"
+    )
+    out.append(
+        f"{n} images, generated in {generated:.1f} s, timed in {timed:.1f} s; load average "
+        f"at the end {os.getloadavg()[0]:.2f}; git {_git_state()}.\n"
+    )
+    out.append(
+        "| per image | n | median ms | p90 ms | x floor (medians) | x floor (per image) "
+        "| x gtconsensus | peak traced MB | peak RSS rise MB |"
+    )
+    out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for key, label in LABELS.items():
+        if key not in methods:
+            continue
+        if isinstance(methods[key], str):
+            out.append(f"| {label} | 0 | {methods[key]} | | | | | | |")
+            continue
+        values = list(times[key].values())
+        m_key, m_floor, per_image = on(key, "floor")
+        m_self, m_gtc, _ = on(key, "gtconsensus")
+        traced, rss = memory[key]
+        out.append(
+            f"| {label} | {len(values)} | {_fmt(_median(values))} | {_fmt(_p90(values))} | "
+            f"{_fmt(m_key / m_floor)} | {_fmt(per_image)} | {_fmt(m_self / m_gtc)} | "
+            f"{_fmt(traced, 1)} | {_fmt(rss, 1)} |"
+        )
+    out.append("")
+    out.append(
+        "x floor (medians): the method's median over its images / the floor's median over "
+        "the same images; x floor (per image): median over those images of method / floor; "
+        "x gtconsensus: the method's median / gtconsensus's median over the same images. "
+        f"Peak memory: the largest of {setting.memory} image(s) (1 for the reference and the "
+        "slow peers); traced = tracemalloc (numpy and Python objects), RSS rise = resident "
+        "high-water mark above the resident size before the call (also Pillow's and ITK's "
+        "buffers; memory the process already holds is reused, so this can read low)."
+    )
+    _, _, gtc_floor = on("gtconsensus", "floor")
+    checks = [f"gtconsensus / floor {_fmt(gtc_floor)} per image (target <= 1.5: "
+              f"{'met' if gtc_floor <= 1.5 else 'not met'})"]  # fmt: skip
+    for key, target in (("reference", 5.0), ("mv", 2.0)):
+        if times.get(key):
+            ratio = on(key, "gtconsensus")[2]
+            checks.append(
+                f"{key} / gtconsensus {_fmt(ratio)} per image over {len(times[key])} images "
+                f"(target >= {target:g}: {'met' if ratio >= target else 'not met'})"
+            )
+    out.append("\nTargets (issue 6): " + "; ".join(checks) + ".")
+    out.append(f"\n### cProfile of consolidate_line, {len(profiled)} images, top 15 cumulative\n")
+    out.append("```\n" + profile + "\n```\n")
+    return "\n".join(out)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -241,119 +368,76 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _instances(text: str) -> tuple[int, int]:
+    try:
+        low, _, high = text.rpartition(":")
+        return (int(low) if low else 0), int(high)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"instances must be K or LOW:HIGH, got {text!r}") from exc
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Time gtconsensus.consolidate_line against the decode floor and a "
-        "straightforward reference, per image.",
+        description="Time gtconsensus.consolidate_line against the decode floor, a "
+        "straightforward reference and the peers, per image, one table per setting.",
     )
-    parser.add_argument("--images", type=int, default=300, help="images to time (300)")
-    parser.add_argument("--size", type=_size, default=(1280, 960), help="WxH (1280x960)")
-    parser.add_argument("--workers", type=int, default=3, help="workers per image (3)")
-    parser.add_argument("--instances", type=int, default=10, help="up to K objects (10)")
-    parser.add_argument("--seed", type=int, default=0, help="synthetic data seed (0)")
     parser.add_argument(
-        "--reference-every", type=int, default=1,
-        help="time the slow reference on every n-th image only (default 1: all)",
+        "--setting", action="append", choices=sorted(SETTINGS),
+        help="setting(s) to run (repeatable; default all four, or 'default' with --quick)",
     )  # fmt: skip
-    parser.add_argument("--memory-images", type=int, default=10, help="images traced (10)")
-    parser.add_argument("--profile-images", type=int, default=60, help="images profiled (60)")
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK}")
+    parser.add_argument("--images", type=int, help="images per setting (overrides)")
+    parser.add_argument("--size", type=_size, help="WxH (overrides the setting's)")
+    parser.add_argument("--workers", type=int, help="workers per image (overrides)")
+    parser.add_argument("--instances", type=_instances, help="K (0 to K) or LOW:HIGH")
+    parser.add_argument("--seed", type=int, default=0, help="synthetic data seed (0)")
+    parser.add_argument("--no-peers", action="store_true", help="skip crowd-kit and STAPLE")
     return parser
 
 
-def _stats(values: Sequence[float]) -> tuple[float, float]:
-    return float(np.median(values)), float(np.percentile(values, 90))
+def settings_for(args: argparse.Namespace) -> list[Setting]:
+    """The settings the options ask for, with their overrides applied."""
+    names = args.setting or (["default"] if args.quick else list(SETTINGS))
+    chosen = []
+    for name in names:
+        setting = SETTINGS[name]
+        if args.quick:
+            setting = replace(setting, **QUICK)
+        if args.size:
+            setting = replace(setting, width=args.size[0], height=args.size[1])
+        if args.workers:
+            setting = replace(setting, workers=args.workers)
+        if args.instances:
+            setting = replace(setting, instances=args.instances)
+        if args.images:
+            setting = replace(setting, images=args.images)
+        chosen.append(setting)
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the report (markdown) on stdout."""
     args = _parser().parse_args(argv)
-    width, height = args.size
-    command = " ".join(
-        ["python benchmarks/speed.py", shlex.join(sys.argv[1:] if argv is None else argv)]
-    ).strip()
-    started = time.perf_counter()
-    lines = list(
-        make_manifest(
-            args.seed, args.images, workers=args.workers, height=height, width=width,
-            instances=(0, args.instances), pool=_pool(args.workers),
-        )
-    )  # fmt: skip
-    generated = time.perf_counter() - started
-    methods: dict[str, Callable[[str], object]] = {
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    print(f"Command: `{' '.join(['python benchmarks/speed.py', shlex.join(arguments)]).strip()}`\n")
+    print(
+        f"{_versions()}; {platform.machine()}, {os.cpu_count()} CPUs ({_cpu()}), "
+        f"started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.\n"
+    )
+    methods: dict[str, Method | str] = {
         "floor": decode_floor,
-        "gtconsensus": _gtconsensus,
+        "gtconsensus": run_gtconsensus,
         "reference": reference_line,
     }
-    for line in lines[:3]:  # warm-up: imports, caches, first allocations
-        for fn in methods.values():
-            fn(line)
-    times: dict[str, list[float]] = {name: [] for name in methods}
-    paired: list[tuple[float, float, float]] = []  # floor, gtconsensus, reference on one image
-    names = list(methods)
-    for index, line in enumerate(lines):
-        gc.collect()
-        with_reference = index % args.reference_every == 0
-        row: dict[str, float] = {}
-        for k in range(len(names)):
-            name = names[(index + k) % len(names)]  # rotate who goes first
-            if name == "reference" and not with_reference:
-                continue
-            row[name] = _time(methods[name], line)
-            times[name].append(row[name])
-        if with_reference:
-            paired.append((row["floor"], row["gtconsensus"], row["reference"]))
-    timed = time.perf_counter() - started - generated
-    memory_lines = lines[: args.memory_images]
-    peaks = {name: _peak_mb(fn, memory_lines) for name, fn in methods.items()}
-    profile = _profile(lines[: args.profile_images], 15)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    floor_median, _ = _stats(times["floor"])
-    pairs = np.array(paired)
-    print(f"## {width}x{height}, {args.workers} workers, 0 to {args.instances} instances\n")
-    print(f"Command: `{command}`\n")
-    print(
-        f"gtconsensus {gtconsensus.__version__} (git {_git_state()}), Python "
-        f"{platform.python_version()}, numpy {np.__version__}, Pillow {PIL.__version__}, "
-        f"{platform.machine()}, {os.cpu_count()} CPUs ({_cpu()}); "
-        f"{args.images} images, generated in {generated:.1f} s, timed in {timed:.1f} s; "
-        f"load average at the end {os.getloadavg()[0]:.2f}.\n"
-    )
-    print(
-        "| per image | n | median ms | p90 ms | median / floor median "
-        "| median of per-image ratios | peak traced MB |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    labels = {
-        "floor": "decode floor (JSON, base64, PNG to array)",
-        "gtconsensus": "`gtconsensus.consolidate_line`",
-        "reference": "reference (full masks, pairwise IoU, majority)",
-    }
-    for name in names:
-        median, p90 = _stats(times[name])
-        if name == "reference":
-            per_image = float(np.median(pairs[:, 2] / pairs[:, 0]))
-        else:
-            per_image = float(np.median(np.array(times[name]) / np.array(times["floor"])))
-        print(
-            f"| {labels[name]} | {len(times[name])} | {median:.2f} | {p90:.2f} | "
-            f"{median / floor_median:.2f} | {per_image:.2f} | {peaks[name]:.1f} |"
-        )
-    if len(paired) < len(lines):
-        f, g, r = (float(np.median(pairs[:, c])) for c in range(3))
-        print(
-            f"\nOn the {len(paired)} images that also ran the reference: floor {f:.2f} ms, "
-            f"gtconsensus {g:.2f} ms ({g / f:.2f}x floor), reference {r:.2f} ms "
-            f"({r / f:.2f}x floor, {r / g:.1f}x gtconsensus) (medians)."
-        )
-    print(
-        f"\nPeak traced MB: the largest tracemalloc peak of one call over {len(memory_lines)} "
-        "images (numpy arrays and Python objects; Pillow's own buffers are not traced). "
-        f"Process max RSS: {rss:.0f} MB (all {args.images} lines held in memory)."
-    )
-    profiled = len(lines[: args.profile_images])
-    print(f"\n### cProfile of consolidate_line, {profiled} images, top 15 cumulative\n")
-    print("```\n" + profile + "\n```")
+    if not args.no_peers:
+        methods.update(peers())
+    with warnings.catch_warnings():
+        # RASA and EM on empty masks; the benchmark is about time, not their numerics.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for setting in settings_for(args):
+            print(run_setting(setting, methods, args), flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"Process max RSS: {peak:.0f} MB.")
     return 0
 
 

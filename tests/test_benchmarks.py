@@ -1,0 +1,129 @@
+"""Smoke tests of benchmarks/speed.py and benchmarks/import_time.py (no timing assertions).
+
+The speed benchmark runs in-process in its quick mode on three tiny images; the peer
+rows (crowd-kit, SimpleITK) need the ``bench`` extra, which CI's ``.[dev]`` does not
+install, so that test skips without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = ["--quick", "--images", "3", "--size", "160x120"]
+CORE_ROWS = ("decode floor", "`gtconsensus.consolidate_line`", "reference (full masks")
+PEER_ROWS = (
+    "crowd-kit `SegmentationMajorityVote`",
+    "crowd-kit `SegmentationRASA`",
+    "crowd-kit `SegmentationEM`",
+    "SimpleITK `STAPLEImageFilter`",
+)
+
+
+def _bench_missing() -> str | None:
+    missing = [
+        name for name in ("crowdkit", "pandas", "SimpleITK")
+        if importlib.util.find_spec(name) is None
+    ]  # fmt: skip
+    return ", ".join(missing) or None
+
+
+def _module(name: str) -> ModuleType:
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(name)
+
+
+def _rows(report: str) -> dict[str, list[str]]:
+    """Table rows by their first cell."""
+    rows = {}
+    for line in report.splitlines():
+        if line.startswith("| ") and not line.startswith(("| ---", "| per image")):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def _row(rows: dict[str, list[str]], start: str) -> list[str]:
+    found = [cells for label, cells in rows.items() if label.startswith(start)]
+    assert len(found) == 1, f"no single row starting with {start!r} in {list(rows)}"
+    return found[0]
+
+
+def test_cases_are_make_manifests_lines() -> None:
+    from gtconsensus.testing.synthetic import DEFAULT_POOL, make_manifest
+
+    methods = _module("speed_methods")
+    options = {"workers": 3, "height": 48, "width": 64, "instances": (1, 4)}
+    cases = list(methods.make_cases(5, 4, pool=DEFAULT_POOL, **options))
+    assert [case.line for case in cases] == list(make_manifest(5, 4, **options))
+    for case in cases:
+        assert len(case.colours) == 3
+        assert case.truth_pixels > 0
+        masks = methods.peer_masks(case)
+        assert [mask.shape for mask in masks] == [(48, 64)] * 3
+        for mask, colour in zip(masks, case.colours, strict=True):
+            assert mask.any() == (colour is not None)
+
+
+def test_quick_run_prints_the_core_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    speed = _module("speed")
+    assert speed.main([*TINY, "--no-peers"]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith("Command: `python benchmarks/speed.py --quick --images 3")
+    assert "## 160x120, 3 workers, 0 to 10 instances" in report
+    rows = _rows(report)
+    for start in CORE_ROWS:
+        n, median = _row(rows, start)[:2]
+        assert int(n) == 3
+        assert float(median) > 0
+    assert not any(label.startswith(PEER_ROWS) for label in rows)
+    assert "Targets (issue 6): gtconsensus / floor" in report
+    assert "### cProfile of consolidate_line, 3 images" in report
+    assert "lines.py" in report
+
+
+def test_missing_peers_get_a_row_that_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    speed = _module("speed")
+    reason = "not installed (crowdkit); pip install -e '.[bench]'"
+    monkeypatch.setattr(
+        speed, "peers", lambda: dict.fromkeys(("mv", "rasa", "em", "staple"), reason)
+    )
+    assert speed.main(TINY) == 0
+    rows = _rows(capsys.readouterr().out)
+    for start in PEER_ROWS:
+        assert _row(rows, start)[:2] == ["0", reason]
+
+
+@pytest.mark.skipif(
+    _bench_missing() is not None,
+    reason=f"the bench extra is not installed ({_bench_missing()}): pip install -e '.[bench]'",
+)
+def test_quick_run_prints_the_peer_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    speed = _module("speed")
+    assert speed.main(TINY) == 0
+    rows = _rows(capsys.readouterr().out)
+    for start in CORE_ROWS:
+        assert int(_row(rows, start)[0]) == 3
+    for start in PEER_ROWS:
+        n, median = _row(rows, start)[:2]
+        assert int(n) >= 2
+        assert float(median) > 0
+
+
+def test_import_time_reports_the_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+    import_time = _module("import_time")
+    assert import_time.main(["--runs", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result) >= {"gtconsensus", "baseline", "ratio"}
+    assert result["gtconsensus"]["median_ms"] > 0
+    assert result["ratio"] > 0
