@@ -1,0 +1,257 @@
+"""Command-line parts of the review tools: ``render``, ``report``, ``export coco``.
+
+:func:`add_parsers` registers the subcommands on the main parser's
+subparsers; each sets ``handler`` to the function that runs it, returning the
+exit status (0 done, 1 done with some lines left out, 2 usage or input error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from gtconsensus.exceptions import GtConsensusError
+
+__all__ = ["add_parsers"]
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+_RENDER_EPILOG = """\
+The first panel is the consensus, then one panel per worker. An instance keeps
+its colour in every panel (a worker's instance takes the colour of the consensus
+instance it matches); white is a worker's instance that is not in the
+consensus; magenta marks pixels where a worker disagrees with the consensus (in
+the consensus panel: where any worker does, stronger where more do).
+
+The source image is looked for under --images (by its S3 key, then its file
+name), then as a local path; with --s3, s3:// images are read with boto3.
+Otherwise the background is neutral grey.
+
+example:
+  gtconsensus render consensus.manifest --line 12 -o line12.png --images photos/"""
+
+_REPORT_EPILOG = """\
+The page needs no network: CSS, JavaScript, SVG charts and PNG overlays are
+inline. It shows the job's summary, the worker table (click a column to sort),
+precision against recall and boundary quality per worker, the distribution of
+instance confidence, the least-agreed images with their overlays, and the
+failed lines.
+
+example:
+  gtconsensus report consensus.manifest -o report.html --workers workers.csv"""
+
+_COCO_EPILOG = """\
+One image entry per consolidated line (id = line number, file_name =
+source-ref, width, height), one annotation per consensus instance (compressed
+RLE segmentation, bbox, area, iscrowd 0, score = the instance's confidence),
+categories from the class names of the consensus and the answers. Failed lines
+are left out (exit status 1). Load it with pycocotools:
+  from pycocotools.coco import COCO; coco = COCO("annotations.json")
+
+example:
+  gtconsensus export coco consensus.manifest -o annotations.json"""
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--label-attribute",
+        metavar="ATTR",
+        help="the key holding the consolidated value (default: inferred per line)",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="DIR",
+        help="folder holding the source images (by S3 key or file name)",
+    )
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="read s3:// source images and references with boto3 (the `aws` extra)",
+    )
+
+
+def _fetchers(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``(fetch for references, fetch for images)``: boto3 only when --s3 is given."""
+    if not getattr(args, "s3", False):
+        return None, None
+    from gtconsensus.review.render import s3_fetch
+
+    return s3_fetch, s3_fetch
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _manifest_exists(path: str) -> bool:
+    if Path(path).is_file():
+        return True
+    print(f"gtconsensus: output manifest {path!r} is not a readable file", file=sys.stderr)
+    return False
+
+
+def _render(args: argparse.Namespace) -> int:
+    from gtconsensus.review.outputs import read_output_object
+    from gtconsensus.review.render import load_source_image, render_overlay
+
+    if not _manifest_exists(args.manifest):
+        return EXIT_USAGE
+    fetch, image_fetch = _fetchers(args)
+    try:
+        obj = read_output_object(
+            args.manifest, args.line, label_attribute=args.label_attribute, fetch=fetch
+        )
+        image = load_source_image(obj.source_ref, image_root=args.images, fetch=image_fetch)
+        picture = render_overlay(
+            obj, image=image, panel_width=args.panel_width, columns=args.columns, fetch=fetch
+        )
+    except GtConsensusError as exc:
+        print(f"gtconsensus render: {exc.message} [{exc.code}]", file=sys.stderr)
+        return EXIT_USAGE
+    picture.save(args.output, format="PNG", optimize=True)
+    print(
+        f"overlay of line {args.line}: {args.output} ({picture.width}x{picture.height})",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from gtconsensus.review.report import build_report
+
+    if not _manifest_exists(args.manifest):
+        return EXIT_USAGE
+    if args.workers and not Path(args.workers).is_file():
+        print(f"gtconsensus: worker table {args.workers!r} is not a readable file", file=sys.stderr)
+        return EXIT_USAGE
+    fetch, image_fetch = _fetchers(args)
+    page = build_report(
+        args.manifest,
+        workers_csv=args.workers,
+        gallery=args.gallery,
+        label_attribute=args.label_attribute,
+        image_root=args.images,
+        fetch=fetch,
+        image_fetch=image_fetch,
+    )
+    Path(args.output).write_text(page, encoding="utf-8")
+    print(f"report: {args.output} ({len(page.encode('utf-8')) // 1024} KB)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _export_coco(args: argparse.Namespace) -> int:
+    from gtconsensus.review.coco import export_coco
+
+    if not _manifest_exists(args.manifest):
+        return EXIT_USAGE
+    summary = export_coco(args.manifest, args.output, label_attribute=args.label_attribute)
+    print(
+        f"COCO: {summary.images} images, {summary.annotations} annotations, "
+        f"{summary.categories} categories: {args.output}",
+        file=sys.stderr,
+    )
+    if summary.skipped:
+        shown = ", ".join(f"line {line} ({code})" for line, code in summary.skipped[:10])
+        more = f" and {len(summary.skipped) - 10} more" if len(summary.skipped) > 10 else ""
+        print(f"left out {len(summary.skipped)} failed lines: {shown}{more}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def add_parsers(commands: Any) -> None:
+    """Register ``render``, ``report`` and ``export coco`` on ``commands`` (subparsers)."""
+    raw = argparse.RawDescriptionHelpFormatter
+    render = commands.add_parser(
+        "render",
+        help="draw the consensus and each worker's answer of one line as a PNG",
+        description="Draw one line of a consolidated output manifest: the consensus and "
+        "every worker's answer side by side, on the source image when it can be found.",
+        epilog=_RENDER_EPILOG,
+        formatter_class=raw,
+    )
+    render.add_argument("manifest", metavar="OUTPUT", help="consolidated output manifest")
+    render.add_argument(
+        "--line", type=_positive, required=True, metavar="N", help="1-based line number in OUTPUT"
+    )
+    render.add_argument(
+        "-o", "--output", required=True, metavar="FILE.png", help="where to write the PNG"
+    )
+    render.add_argument(
+        "--panel-width",
+        type=int,
+        default=360,
+        metavar="PX",
+        help="width of each panel (default: %(default)s)",
+    )
+    render.add_argument(
+        "--columns",
+        type=_positive,
+        metavar="N",
+        help="panels per row (default: about the square root of their number)",
+    )
+    _add_source_options(render)
+    render.set_defaults(handler=_render)
+
+    report = commands.add_parser(
+        "report",
+        help="write a self-contained HTML report of a consolidated job",
+        description="Write one HTML file (no network needed to open it) about a "
+        "consolidated output manifest: summary, workers, charts, contested images.",
+        epilog=_REPORT_EPILOG,
+        formatter_class=raw,
+    )
+    report.add_argument("manifest", metavar="OUTPUT", help="consolidated output manifest")
+    report.add_argument(
+        "-o", "--output", required=True, metavar="FILE.html", help="where to write the report"
+    )
+    report.add_argument(
+        "--workers",
+        metavar="FILE.csv",
+        help="the job's worker table from `consolidate --workers` (default: "
+        "summed from the per-line scores)",
+    )
+    report.add_argument(
+        "--gallery",
+        type=_count,
+        default=6,
+        metavar="N",
+        help="overlays of the N least-agreed images (default: %(default)s)",
+    )
+    _add_source_options(report)
+    report.set_defaults(handler=_report)
+
+    export = commands.add_parser(
+        "export",
+        help="export the consensus to another format (coco)",
+        description="Export the consensus of an output manifest to another format.",
+    )
+    formats = export.add_subparsers(dest="format", metavar="FORMAT", required=True)
+    coco = formats.add_parser(
+        "coco",
+        help="COCO instance annotations (RLE masks, score = confidence)",
+        description="Write the consensus instances as COCO instance annotations (JSON).",
+        epilog=_COCO_EPILOG,
+        formatter_class=raw,
+    )
+    coco.add_argument("manifest", metavar="OUTPUT", help="consolidated output manifest")
+    coco.add_argument(
+        "-o", "--output", required=True, metavar="FILE.json", help="where to write the COCO JSON"
+    )
+    coco.add_argument(
+        "--label-attribute",
+        metavar="ATTR",
+        help="the key holding the consolidated value (default: inferred per line)",
+    )
+    coco.set_defaults(handler=_export_coco)
