@@ -27,6 +27,7 @@ from gtconsensus.adapters.manifest import (
 )
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
+from gtconsensus.review import cli as review
 from gtconsensus.worker_model import WorkerModel
 
 __all__ = ["main"]
@@ -153,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
         help="folder for the outputs (default: %(default)s)",
     )  # fmt: skip
     _add_run_options(demo)
+    review.add_parsers(commands)  # render, report, export coco
     return parser
 
 
@@ -292,6 +294,8 @@ def _demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if hasattr(args, "handler"):  # the review commands (gtconsensus.review.cli)
+        return int(args.handler(args))
     if args.command == "demo":
         return _demo(args)
     return _consolidate(args)
