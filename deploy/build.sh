@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Build the Lambda code: gtconsensus and its core dependencies only (numpy, Pillow,
+# pydantic), as manylinux wheels for the Lambda runtime (Python 3.12, x86_64), into
+# one folder that deploy/template.yaml uses as CodeUri, plus a zip of it.
+#
+#   bash deploy/build.sh                  # -> deploy/build/package/ and deploy/build/gtconsensus-lambda.zip
+#   bash deploy/build.sh OUT              # -> OUT/ (no zip)
+#   bash deploy/build.sh OUT --local      # for this machine's Python and platform (tests, benchmarks)
+#
+# boto3 is not included: the Lambda runtime ships it. For arm64 functions set
+# GTCONSENSUS_LAMBDA_PLATFORM=manylinux2014_aarch64 (and Architectures: [arm64] in the template).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+out=${1:-$here/build/package}
+mode=${2:-lambda}
+python=${PYTHON:-python3}
+platform=${GTCONSENSUS_LAMBDA_PLATFORM:-manylinux2014_x86_64}
+python_version=${GTCONSENSUS_LAMBDA_PYTHON:-3.12}
+
+wheels=$(mktemp -d)
+trap 'rm -rf "$wheels"' EXIT
+rm -rf "$out"
+mkdir -p "$out"
+
+# gtconsensus itself is pure Python: one wheel from the source tree.
+"$python" -m pip wheel --quiet --no-deps --wheel-dir "$wheels" "$root"
+wheel=$(ls "$wheels"/gtconsensus-*.whl)
+
+if [ "$mode" = "--local" ]; then
+    "$python" -m pip install --quiet --no-compile --target "$out" "$wheel"
+else
+    "$python" -m pip install --quiet --no-compile --target "$out" \
+        --platform "$platform" --python-version "$python_version" \
+        --implementation cp --only-binary=:all: "$wheel"
+fi
+rm -rf "$out/bin"  # console scripts are of no use in a Lambda
+
+if [ "$#" -eq 0 ]; then
+    archive="$here/build/gtconsensus-lambda.zip"
+    rm -f "$archive"
+    (cd "$out" && "$python" -c 'import shutil, sys; shutil.make_archive(sys.argv[1], "zip", ".")' "${archive%.zip}")
+    echo "built $out and $archive"
+else
+    echo "built $out"
+fi
