@@ -37,6 +37,7 @@ from gtconsensus.exceptions import (
     OptionsError,
     SchemaError,
 )
+from gtconsensus.limits import Limits
 from gtconsensus.lines import LineResult, consolidate_line
 from gtconsensus.masks import decode_label_png, encode_label_png
 from gtconsensus.scoring import Agreement, WorkerTally
@@ -48,6 +49,7 @@ __all__ = [
     "ConsolidationError",
     "GtConsensusError",
     "InputError",
+    "Limits",
     "LineResult",
     "MaskError",
     "ObjectEvidence",

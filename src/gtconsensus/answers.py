@@ -20,7 +20,8 @@ from typing import Any
 
 from gtconsensus.consensus import WorkerAnnotation
 from gtconsensus.exceptions import InputError, SchemaError
-from gtconsensus.masks import DEFAULT_MAX_PIXELS, decode_label_png
+from gtconsensus.limits import Limits, resolve_limits
+from gtconsensus.masks import decode_label_png
 from gtconsensus.schema import DEFAULT_ELEMENT, parse_answer_content, parse_worker_annotation
 
 __all__ = ["Answers", "Fetch", "Rejection", "read_answer", "read_answers"]
@@ -64,9 +65,13 @@ def read_answer(
     *,
     element: str | None = None,
     fetch: Fetch | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
+    limits: Limits | None = None,
 ) -> tuple[str, tuple[int, int], WorkerAnnotation]:
     """Parse and decode one ``annotationsFromAllWorkers`` entry.
+
+    ``limits`` (:class:`~gtconsensus.limits.Limits`) bound the PNG and its
+    ``instances``; ``max_pixels``, when given, overrides ``limits.max_pixels``.
 
     Returns
     -------
@@ -97,7 +102,7 @@ def read_answer(
         answer.labeled_image.png_image_data,
         [i.color for i in answer.instances],
         expected_size=size,
-        max_pixels=max_pixels,
+        limits=resolve_limits(limits, max_pixels=max_pixels),
     )
     annotation = WorkerAnnotation(
         worker_id=record.worker_id,
@@ -113,7 +118,8 @@ def read_answers(
     *,
     element: str | None = None,
     fetch: Fetch | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
+    limits: Limits | None = None,
 ) -> Answers:
     """Read every entry of ``annotationsFromAllWorkers``, rejecting bad ones.
 
@@ -125,16 +131,18 @@ def read_answers(
         The element name; default ``annotatedResult`` or the only key.
     fetch : callable, optional
         Reads ``annotationData.s3Uri`` references; without it they are rejected.
-    max_pixels : int
-        Limit per PNG, checked before decoding.
+    max_pixels : int, optional
+        Limit per PNG, checked before decoding; overrides ``limits.max_pixels``.
+    limits : Limits, optional
+        Bounds on each answer (:mod:`gtconsensus.limits`); the number of answers
+        is the caller's to check (:func:`gtconsensus.objects.prepare_object`).
     """
+    limits = resolve_limits(limits, max_pixels=max_pixels)
     kept: dict[str, tuple[str, tuple[int, int], WorkerAnnotation]] = {}
     rejected: list[Rejection] = []
     for raw in raws:
         try:
-            name, size, annotation = read_answer(
-                raw, element=element, fetch=fetch, max_pixels=max_pixels
-            )
+            name, size, annotation = read_answer(raw, element=element, fetch=fetch, limits=limits)
         except InputError as exc:
             rejected.append(Rejection(_worker_id_of(raw), exc.code, exc.message))
             continue

@@ -28,7 +28,7 @@ from gtconsensus.consensus import METHOD_MAJORITY, Consensus, ObjectEvidence
 from gtconsensus.contract import RAW_KEY
 from gtconsensus.exceptions import ConsolidationError, GtConsensusError, SchemaError
 from gtconsensus.forms import with_worker_responses
-from gtconsensus.masks import DEFAULT_MAX_PIXELS
+from gtconsensus.limits import Limits, check_line_size, resolve_limits
 from gtconsensus.objects import PreparedObject, failed_object, finish_object, prepare_object
 from gtconsensus.references import RAW_REF_KEY, resolve_references
 
@@ -183,10 +183,20 @@ def prepare_line(
     label_attribute: str | None = None,
     element: str | None = None,
     iou_threshold: float = 0.5,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
     fetch: Fetch | None = None,
+    limits: Limits | None = None,
 ) -> PreparedLine:
-    """Parse a line, read its answers and gather its evidence (pass 1)."""
+    """Parse a line, read its answers and gather its evidence (pass 1).
+
+    A line over ``limits.max_line_bytes`` is refused unparsed (``line_too_long``),
+    so, like a line that is not JSON, it has no output line.
+    """
+    limits = resolve_limits(limits, max_pixels=max_pixels)
+    try:
+        check_line_size(line, limits)
+    except SchemaError as exc:
+        return PreparedLine(None, None, None, exc)
     try:
         parsed = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:  # ValueError covers JSON and UTF-8 errors
@@ -207,8 +217,8 @@ def prepare_line(
         original=original,
         element=element,
         iou_threshold=iou_threshold,
-        max_pixels=max_pixels,
         fetch=fetch,
+        limits=limits,
     )
     return PreparedLine(parsed, attribute, obj, obj.error)
 
@@ -245,8 +255,9 @@ def consolidate_line(
     element: str | None = None,
     weights: Mapping[str, float] | None = None,
     iou_threshold: float = 0.5,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
     fetch: Fetch | None = None,
+    limits: Limits | None = None,
 ) -> LineResult:
     """Consolidate one output-manifest line (recipe form, ``annotationsFromAllWorkers``).
 
@@ -263,9 +274,14 @@ def consolidate_line(
     weights : mapping, optional
         Per-worker weights for the vote (default 1.0 each).
     iou_threshold : float, default 0.5
-    max_pixels : int, default 100_000_000
+    max_pixels : int, optional
+        Pixels per PNG (default 100_000_000); overrides ``limits.max_pixels``.
     fetch : callable, optional
         Reads answers given as ``annotationData.s3Uri``.
+    limits : Limits, optional
+        Every bound on the input (:class:`gtconsensus.limits.Limits`): line
+        length, answers per object, instances and base64 size per answer,
+        pixels and chunks per PNG.
 
     Returns
     -------
@@ -278,5 +294,6 @@ def consolidate_line(
         iou_threshold=iou_threshold,
         max_pixels=max_pixels,
         fetch=fetch,
+        limits=limits,
     )
     return finish_line(prepared, weights=weights)

@@ -35,6 +35,14 @@ from PIL import Image, UnidentifiedImageError
 
 from gtconsensus._typing import LabelImage
 from gtconsensus.exceptions import MaskError, OptionsError
+from gtconsensus.limits import (
+    DEFAULT_MAX_PIXELS,
+    Limits,
+    check_base64_size,
+    check_instances,
+    resolve_limits,
+)
+from gtconsensus.pngcheck import check_png
 
 __all__ = [
     "CATEGORY10",
@@ -47,8 +55,6 @@ __all__ = [
     "read_png_header",
 ]
 
-#: Ground Truth's own cap on image size: 100 megapixels.
-DEFAULT_MAX_PIXELS = 100_000_000
 #: The tool's palette, in order.
 CATEGORY10 = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -247,7 +253,8 @@ def decode_label_png(
     colours: Sequence[str],
     *,
     expected_size: tuple[int, int] | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
+    limits: Limits | None = None,
 ) -> DecodedMask:
     """Decode a worker's PNG into a label image.
 
@@ -259,8 +266,12 @@ def decode_label_png(
         ``instances[*].color`` in order: colour ``colours[i]`` becomes label ``i + 1``.
     expected_size : (int, int), optional
         ``(width, height)`` from ``inputImageProperties``; a mismatch is an error.
-    max_pixels : int, default 100_000_000
-        Refuse larger images, judged from the header before decoding pixels.
+    max_pixels : int, optional
+        Refuse larger images, judged from the header before decoding pixels;
+        overrides ``limits.max_pixels`` (default 100_000_000).
+    limits : Limits, optional
+        Bounds on the base64 size, pixels and chunks (:mod:`gtconsensus.limits`);
+        the structure is checked by :func:`gtconsensus.pngcheck.check_png`.
 
     Returns
     -------
@@ -269,17 +280,16 @@ def decode_label_png(
     Raises
     ------
     MaskError
-        Codes ``bad_base64``, ``not_png``, ``image_too_large``, ``size_mismatch``,
-        ``bad_png``, ``unsupported_png_mode``, ``duplicate_colour``, ``bad_colour``.
+        Codes ``png_too_large``, ``bad_base64``, ``not_png``, ``image_too_large``,
+        ``too_many_chunks``, ``bad_png``, ``size_mismatch``, ``unsupported_png_mode``,
+        ``duplicate_colour``, ``too_many_instances``, ``bad_colour``.
     """
+    limits = resolve_limits(limits, max_pixels=max_pixels)
+    check_base64_size(png, limits)
+    check_instances(len(colours), limits)
     data = _b64decode(png) if isinstance(png, str) else bytes(png)
     header = read_png_header(data)
-    if header.width * header.height > max_pixels:
-        raise MaskError(
-            "image_too_large",
-            f"`labeledImage.pngImageData` is a PNG of {header.width}x{header.height} = "
-            f"{header.width * header.height:,} pixels, over the limit of {max_pixels:,}",
-        )
+    check_png(data, limits)  # pixel limit first, then chunks, CRCs and inflated size
     if expected_size is not None and (header.width, header.height) != tuple(expected_size):
         raise MaskError(
             "size_mismatch",

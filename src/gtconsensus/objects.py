@@ -34,7 +34,7 @@ from gtconsensus.contract import (
     label_value,
 )
 from gtconsensus.exceptions import ConsolidationError, GtConsensusError
-from gtconsensus.masks import DEFAULT_MAX_PIXELS
+from gtconsensus.limits import Limits, check_answers, resolve_limits
 
 __all__ = [
     "ObjectResult",
@@ -88,8 +88,9 @@ def prepare_object(
     original: Mapping[str, Any] | None = None,
     element: str | None = None,
     iou_threshold: float = 0.5,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
     fetch: Fetch | None = None,
+    limits: Limits | None = None,
 ) -> PreparedObject:
     """Read an object's answers and gather its evidence (pass 1).
 
@@ -99,13 +100,19 @@ def prepare_object(
         The object's raw answers (``annotationsFromAllWorkers`` entries).
     original : mapping, optional
         The original value of the label attribute, kept in the output.
-    element, iou_threshold, max_pixels, fetch
-        As for :func:`gtconsensus.consolidate_line`.
+    element, iou_threshold, max_pixels, fetch, limits
+        As for :func:`gtconsensus.consolidate_line`. More answers than
+        ``limits.max_answers`` fail the object (``too_many_answers``).
     """
+    limits = resolve_limits(limits, max_pixels=max_pixels)
     if not raws:
         error = ConsolidationError("no_answers", f"`{RAW_KEY}` is empty")
         return PreparedObject(original, None, None, error)
-    answers = read_answers(raws, element=element, fetch=fetch, max_pixels=max_pixels)
+    try:
+        check_answers(len(raws), limits)
+    except ConsolidationError as exc:
+        return PreparedObject(original, None, None, exc)
+    answers = read_answers(raws, element=element, fetch=fetch, limits=limits)
     if not answers.annotations:
         first = answers.rejected[0] if answers.rejected else None
         reason = f"; first: [{first.code}] {first.message}" if first else ""
@@ -174,8 +181,9 @@ def consolidate_answers(
     element: str | None = None,
     weights: Mapping[str, float] | None = None,
     iou_threshold: float = 0.5,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
     fetch: Fetch | None = None,
+    limits: Limits | None = None,
 ) -> ObjectResult:
     """Both passes at once, with the per-image method: raw answers in, output value out."""
     prepared = prepare_object(
@@ -185,5 +193,6 @@ def consolidate_answers(
         iou_threshold=iou_threshold,
         max_pixels=max_pixels,
         fetch=fetch,
+        limits=limits,
     )
     return finish_object(prepared, weights=weights)

@@ -1,0 +1,184 @@
+"""A PNG's structure checked before Pillow decodes it: limits, chunks, CRCs, inflation.
+
+Pillow trusts more than a hostile PNG deserves: it skips the CRC of image data
+(``IDAT``), accepts any number of chunks, and stops inflating silently once the
+image is full. :func:`check_png` walks the chunks first, in one pass over the
+bytes:
+
+- the header's pixel count against ``Limits.max_pixels`` (a 70-byte file may
+  claim 50,000 x 50,000: refused before anything is allocated);
+- a known colour type and bit depth;
+- every chunk whole, with a correct CRC, and an ``IEND``;
+- at most ``Limits.max_png_chunks`` chunks and ``Limits.max_png_text_chunks``
+  text chunks;
+- the image data inflates to exactly the size the header implies
+  (``height x (1 + row bytes)``, per Adam7 pass when interlaced), never past it:
+  inflated in bounded pieces and thrown away, so a zlib bomb costs at most the
+  image's own size in time and 1 MiB of memory.
+
+Examples
+--------
+>>> import numpy as np
+>>> from gtconsensus.masks import encode_label_png
+>>> png = encode_label_png(np.array([[0, 1], [1, 0]], np.uint8))
+>>> check_png(png, Limits())
+>>> check_png(png, Limits(max_pixels=3))
+Traceback (most recent call last):
+...
+gtconsensus.exceptions.MaskError: [image_too_large] `labeledImage.pngImageData` is a PNG of \
+2x2 = 4 pixels, over the limit of 3
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from gtconsensus.exceptions import MaskError
+from gtconsensus.limits import Limits
+
+__all__ = ["check_png", "raw_image_size"]
+
+_FIELD = "`labeledImage.pngImageData`"
+#: Channels per colour type, and the bit depths each allows (PNG specification, 11.2.2).
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+# Adam7 passes: (row_start, col_start, row_step, col_step).
+_ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2),
+          (1, 0, 2, 1))  # fmt: skip
+_PIECE = 1 << 20  # inflate in pieces of at most this many bytes
+_MAX_CHUNK_LENGTH = (1 << 31) - 1
+
+
+def _broken(reason: str) -> MaskError:
+    return MaskError("bad_png", f"{_FIELD} is a broken PNG: {reason}")
+
+
+def _too_many(what: str, limit: int, option: str) -> MaskError:
+    return MaskError(
+        "too_many_chunks", f"{_FIELD} has more than {limit:,} {what} (option `{option}`)"
+    )
+
+
+def raw_image_size(
+    width: int, height: int, bit_depth: int, colour_type: int, *, interlaced: bool = False
+) -> int:
+    """Bytes of a PNG's inflated image data: each row's filter byte and packed pixels.
+
+    Examples
+    --------
+    >>> raw_image_size(5, 2, 1, 3)  # 1-bit palette: 1 filter byte + 1 byte per row
+    4
+    >>> raw_image_size(8, 8, 8, 6, interlaced=True)  # RGBA, seven passes
+    271
+    """
+    bits = _CHANNELS[colour_type] * bit_depth
+
+    def plain(cols: int, rows: int) -> int:
+        return rows * (1 + (cols * bits + 7) // 8) if cols and rows else 0
+
+    if not interlaced:
+        return plain(width, height)
+    return sum(
+        plain(max(0, -(-(width - c0) // cs)), max(0, -(-(height - r0) // rs)))
+        for r0, c0, rs, cs in _ADAM7
+    )
+
+
+def _check_header(data: bytes, limits: Limits) -> int:
+    """Pixel limit and header fields; returns the inflated size the image data must have."""
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack(
+        ">IIBBBBB", data[16:29]
+    )
+    pixels = width * height
+    if pixels > limits.max_pixels:
+        raise MaskError(
+            "image_too_large",
+            f"{_FIELD} is a PNG of {width}x{height} = {pixels:,} pixels, over the limit of "
+            f"{limits.max_pixels:,}",
+        )
+    if depth not in _DEPTHS.get(colour, ()):
+        raise _broken(f"colour type {colour} with bit depth {depth} does not exist")
+    if compression or filtering or interlace > 1:
+        raise _broken(
+            f"unknown compression {compression}, filter {filtering} or interlace {interlace}"
+        )
+    return raw_image_size(width, height, depth, colour, interlaced=interlace == 1)
+
+
+def _chunks(data: bytes, limits: Limits) -> list[memoryview]:
+    """Walk every chunk (whole, CRC, counts) up to ``IEND``; return the ``IDAT`` payloads."""
+    view = memoryview(data)
+    position, count, texts = 8, 0, 0
+    idat: list[memoryview] = []
+    while True:
+        if position + 12 > len(data):
+            raise _broken("it is truncated (no IEND chunk)")
+        length, kind = struct.unpack_from(">I4s", data, position)
+        end = position + 12 + length
+        if length > _MAX_CHUNK_LENGTH or end > len(data):
+            raise _broken(f"chunk {kind!r} claims {length:,} bytes; the file is cut short")
+        body = view[position + 4 : end - 4]  # type and data: what the CRC covers
+        if zlib.crc32(body) != struct.unpack_from(">I", data, end - 4)[0]:
+            raise _broken(f"chunk {kind!r} at byte {position} has a bad CRC")
+        count += 1
+        texts += kind in _TEXT_CHUNKS
+        if texts > limits.max_png_text_chunks:
+            raise _too_many("text chunks", limits.max_png_text_chunks, "max_png_text_chunks")
+        if count > limits.max_png_chunks:
+            raise _too_many("chunks", limits.max_png_chunks, "max_png_chunks")
+        if kind == b"IDAT":
+            idat.append(body[4:])
+        elif kind == b"IEND":
+            return idat
+        position = end
+
+
+def _check_inflation(idat: list[memoryview], expected: int) -> None:
+    """Inflate the image data in bounded pieces; refuse more or less than ``expected``."""
+    inflater = zlib.decompressobj()
+    produced = 0
+    try:
+        for piece in [*idat, memoryview(b"")]:  # the empty piece drains pending output
+            pending: bytes | memoryview = piece
+            while not inflater.eof:
+                out = inflater.decompress(pending, min(_PIECE, expected + 1 - produced))
+                produced += len(out)
+                if produced > expected:
+                    raise _broken(
+                        f"its image data inflates past the {expected:,} bytes its header implies"
+                    )
+                pending = inflater.unconsumed_tail
+                if not pending and not out:
+                    break
+            if inflater.eof:
+                break
+    except zlib.error as exc:
+        raise _broken(f"its image data is not valid zlib data ({exc})") from exc
+    if produced < expected:
+        raise _broken(
+            f"its image data inflates to {produced:,} bytes, short of the {expected:,} "
+            "its header implies"
+        )
+
+
+def check_png(data: bytes, limits: Limits) -> None:
+    """Check a PNG's header, chunks and image data size before decoding it.
+
+    Parameters
+    ----------
+    data : bytes
+        The PNG file; its signature and ``IHDR`` are known to be present
+        (:func:`gtconsensus.masks.read_png_header`).
+    limits : Limits
+
+    Raises
+    ------
+    MaskError
+        ``image_too_large`` (before anything else), ``too_many_chunks``,
+        ``bad_png`` (unknown header fields, a truncated or corrupt chunk, image
+        data that is not zlib or inflates to another size than the header implies).
+    """
+    expected = _check_header(data, limits)
+    _check_inflation(_chunks(data, limits), expected)
