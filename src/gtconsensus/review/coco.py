@@ -17,7 +17,7 @@ Examples
 >>> labels = np.array([[0, 1], [1, 1]], np.uint8)
 >>> rle = encode_rle(labels == 1)
 >>> rle
-{'size': [2, 2], 'counts': '0210'}
+{'size': [2, 2], 'counts': '13'}
 >>> decode_rle(rle).astype(int).tolist()
 [[0, 1], [1, 1]]
 """

@@ -19,9 +19,10 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 from gtconsensus._typing import BoolMask, LabelImage
@@ -34,8 +35,10 @@ from gtconsensus.review.outputs import OutputObject, read_worker_answers
 __all__ = [
     "DISAGREEMENT",
     "UNMATCHED",
+    "Panel",
     "load_source_image",
     "match_colours",
+    "overlay_panels",
     "render_overlay",
     "s3_fetch",
 ]
@@ -169,7 +172,7 @@ def _mapped(worker: WorkerAnnotation, lookup: dict[str, int], colours: list[str]
 
 def _paint(
     base: np.ndarray, labels: np.ndarray, colours: Sequence[str], disagree: np.ndarray | None
-) -> np.ndarray:
+) -> npt.NDArray[np.uint8]:
     """Fill, disagreement and boundaries of one panel, on an ``(h, w, 3)`` float base."""
     out: np.ndarray = base.copy()
     palette = np.array([(0, 0, 0), *(_rgb(c) for c in colours)], dtype=np.float64)
@@ -180,7 +183,8 @@ def _paint(
         out = (1 - alpha) * out + alpha * np.array(DISAGREEMENT, dtype=np.float64)
     edges = _boundaries(labels)
     out[edges] = palette[labels[edges]]
-    return out
+    painted: npt.NDArray[np.uint8] = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return painted
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -267,12 +271,33 @@ def render_overlay(
         )
     if panel_width < 32:
         raise OptionsError("bad_option", f"`panel_width` must be >= 32, got {panel_width}")
-    answers = answers if answers is not None else read_worker_answers(obj, fetch=fetch)
-    workers = list(answers.annotations)
-    n_panels = 1 + len(workers)
     if columns is not None and columns < 1:
         raise OptionsError("bad_option", f"`columns` must be >= 1, got {columns}")
-    columns = min(columns or math.ceil(math.sqrt(n_panels)), n_panels)
+    answers = answers if answers is not None else read_worker_answers(obj, fetch=fetch)
+    panels = overlay_panels(obj, answers, image=image, panel_width=panel_width)
+    columns = min(columns or math.ceil(math.sqrt(len(panels))), len(panels))
+    size = (panel_width, panels[0].pixels.shape[0])
+    return _compose(obj, panels, size, columns, image is not None, len(answers.rejected))
+
+
+class Panel(NamedTuple):
+    """One panel of an overlay: ``(h, w, 3)`` uint8 pixels, a title and a caption."""
+
+    pixels: npt.NDArray[np.uint8]
+    title: str
+    caption: str
+
+
+def overlay_panels(
+    obj: OutputObject,
+    answers: Answers,
+    *,
+    image: Image.Image | None = None,
+    panel_width: int = 360,
+) -> list[Panel]:
+    """The panels of :func:`render_overlay`: the consensus, then each worker in answer order."""
+    if obj.labels is None or obj.size is None:
+        raise OptionsError("failed_line", f"line {obj.line} has no consensus to draw")
     width, height = obj.size
     panel = (panel_width, max(1, round(height * panel_width / width)))
     base = _background(image, obj.size, panel)
@@ -280,10 +305,9 @@ def render_overlay(
     lookup = {c: k for k, c in enumerate(colours, start=1)}
     threshold = float(obj.summary.get("iouThreshold", 0.5))
     consensus_small = _sample(np.asarray(obj.labels), panel[1], panel[0])
-    panels: list[tuple[np.ndarray, str, str]] = []
     votes = np.zeros(panel[::-1], dtype=np.float64)
     worker_panels = []
-    for worker in workers:
+    for worker in answers.annotations:
         own = match_colours(
             worker.labels, len(worker.classes), obj.labels, colours, iou_threshold=threshold
         )
@@ -292,16 +316,13 @@ def render_overlay(
         differs = mapped != consensus_small
         votes += differs
         caption = _worker_caption(worker.worker_id, obj.workers.get(worker.worker_id))
-        worker_panels.append(
-            (_paint(base, small, own, differs.astype(float)), worker.worker_id, caption)
-        )
-    share = votes / max(len(workers), 1)
+        pixels = _paint(base, small, own, differs.astype(np.float64))
+        worker_panels.append(Panel(pixels, worker.worker_id, caption))
+    share = votes / max(len(answers.annotations), 1)
     confidence = obj.confidence
     title = f"consensus · {len(colours)} instance{'s' * (len(colours) != 1)}"
     caption = "confidence -" if confidence is None else f"image confidence {confidence:.2f}"
-    panels.append((_paint(base, consensus_small, colours, share), title, caption))
-    panels.extend(worker_panels)
-    return _compose(obj, panels, panel, columns, image is not None, len(answers.rejected))
+    return [Panel(_paint(base, consensus_small, colours, share), title, caption), *worker_panels]
 
 
 def _legend_items(obj: OutputObject) -> list[tuple[str, str]]:
@@ -337,7 +358,7 @@ def _legend(
 
 def _compose(
     obj: OutputObject,
-    panels: list[tuple[np.ndarray, str, str]],
+    panels: list[Panel],
     panel: tuple[int, int],
     columns: int,
     has_image: bool,
@@ -367,7 +388,7 @@ def _compose(
         draw.text(
             (left, top + 16), _fit(draw, caption, small, panel[0]), fill=(90, 90, 90), font=small
         )
-        tile = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+        tile = Image.fromarray(pixels, "RGB")
         sheet.paste(tile, (left, top + caption_h))
     _legend(draw, items, (gap, height - legend_h + 2), width, font=small)
     return sheet

@@ -1,0 +1,80 @@
+"""gtconsensus render, report and export coco from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from gtconsensus.cli import main
+from review_data import FAILED_LINE, write_job
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_job(tmp_path_factory.mktemp("cli"))
+
+
+@pytest.mark.parametrize("command", [["render"], ["report"], ["export", "coco"]])
+def test_help_explains_the_command(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "OUTPUT" in out
+    assert "example:" in out
+    assert "-o" in out
+
+
+def test_render_writes_a_png(job: Path, tmp_path: Path) -> None:
+    target = tmp_path / "line1.png"
+    assert main(["render", str(job), "--line", "1", "-o", str(target), "--panel-width", "120"]) == 0
+    with Image.open(target) as image:
+        assert image.format == "PNG"
+        assert image.width > 2 * 120
+
+
+def test_render_line_out_of_range(
+    job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", str(job), "--line", "99", "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "line_out_of_range" in err
+    assert "has 10 lines" in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_render_failed_line(job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["render", str(job), "--line", str(FAILED_LINE), "-o", str(tmp_path / "x.png")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "not consolidated" in err
+    assert "no_valid_answer" in err
+
+
+def test_missing_manifest_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path / "nope"), "-o", str(tmp_path / "r.html")]) == 2
+    assert "not a readable file" in capsys.readouterr().err
+
+
+def test_report_writes_html(job: Path, tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    assert main(["report", str(job), "-o", str(target), "--gallery", "1"]) == 0
+    page = target.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("data:image/png") == 1
+
+
+def test_export_coco_reports_left_out_lines(
+    job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "annotations.json"
+    assert main(["export", "coco", str(job), "-o", str(target)]) == 1
+    assert f"line {FAILED_LINE} (no_valid_answer)" in capsys.readouterr().err
+    data = json.loads(target.read_text(encoding="utf-8"))
+    assert len(data["images"]) == 8
+    assert data["annotations"]
