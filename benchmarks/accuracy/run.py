@@ -340,7 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     summary = []
     started = time.perf_counter()
-    for index, panel in enumerate(p for p in PANELS if not args.panel or p.key in args.panel):
+    for index, panel in enumerate(PANELS):
+        if args.panel and panel.key not in args.panel:
+            continue
         job = simulate_job(
             args.seed + index,
             panel.styles,

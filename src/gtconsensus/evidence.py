@@ -4,7 +4,9 @@ Pass 1 of the job-level method turns each object's :class:`~gtconsensus.ObjectEv
 into a few rows of an :class:`EvidenceTable`:
 
 - per object: the workers who answered it;
-- per candidate: the object it belongs to and its members;
+- per candidate group (:func:`candidate_groups`: candidates that are drawings of
+  one object which failed to match, most often a single candidate): the object it
+  belongs to and its members;
 - per member: the worker and its class;
 - per pair of members of a candidate: their IoU.
 
@@ -37,7 +39,7 @@ from gtconsensus.consensus import ObjectEvidence
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.fusion import Candidate, mask_iou
 
-__all__ = ["EvidenceTable", "TableBuilder", "pair_ious"]
+__all__ = ["GROUP_IOU", "EvidenceTable", "TableBuilder", "candidate_groups", "pair_ious"]
 
 
 def pair_ious(candidate: Candidate) -> list[tuple[int, int, float]]:
@@ -56,6 +58,82 @@ def pair_ious(candidate: Candidate) -> list[tuple[int, int, float]]:
         for i in range(len(masks))
         for j in range(i + 1, len(masks))
     ]
+
+
+#: Candidates whose members overlap above this IoU (below the matching threshold)
+#: are taken as drawings of one object: sloppy drawings that missed the match.
+GROUP_IOU = 0.2
+
+
+def _cross_iou(first: Candidate, second: Candidate, areas: tuple[list[int], list[int]]) -> float:
+    """The largest IoU between a member of ``first`` and a member of ``second``."""
+    a0, a1, b0, b1 = first.window
+    c0, c1, d0, d1 = second.window
+    r0, r1, q0, q1 = max(a0, c0), min(a1, c1), max(b0, d0), min(b1, d1)
+    if r1 <= r0 or q1 <= q0:
+        return 0.0
+    best = 0.0
+    for mask, area in zip(first.masks, areas[0], strict=True):
+        mine = mask[r0 - a0 : r1 - a0, q0 - b0 : q1 - b0]
+        for other, other_area in zip(second.masks, areas[1], strict=True):
+            inter = int(np.count_nonzero(mine & other[r0 - c0 : r1 - c0, q0 - d0 : q1 - d0]))
+            if inter:
+                best = max(best, inter / (area + other_area - inter))
+    return best
+
+
+def candidate_groups(
+    evidence: ObjectEvidence, *, min_iou: float = GROUP_IOU
+) -> list[tuple[int, ...]]:
+    """Group candidates that are drawings of one object which failed to match.
+
+    Two candidates with no worker in common join when some member of one
+    overlaps some member of the other with an IoU above ``min_iou``; pairs are
+    taken by descending IoU, and a group never holds two instances of one worker.
+    Most groups are single candidates.
+
+    Returns
+    -------
+    list of tuples of int
+        Candidate indices, sorted within a group; groups sorted by first index.
+
+    Examples
+    --------
+    >>> from gtconsensus.consensus import WorkerAnnotation, gather
+    >>> a = np.zeros((1, 8), np.uint8); a[0, :4] = 1
+    >>> b = np.zeros((1, 8), np.uint8); b[0, 2:8] = 1
+    >>> evidence = gather([WorkerAnnotation("a", a, ("Car",)), WorkerAnnotation("b", b, ("Car",))])
+    >>> len(evidence.candidates), candidate_groups(evidence)
+    (2, [(0, 1)])
+    """
+    candidates = evidence.candidates
+    areas = [[int(np.count_nonzero(m)) for m in c.masks] for c in candidates]
+    edges = []
+    for i in range(len(candidates)):
+        for j in range(i + 1, len(candidates)):
+            if set(candidates[i].workers) & set(candidates[j].workers):
+                continue
+            iou = _cross_iou(candidates[i], candidates[j], (areas[i], areas[j]))
+            if iou > min_iou:
+                edges.append((-iou, i, j))
+    parent = list(range(len(candidates)))
+    workers = [set(c.workers) for c in candidates]
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for _, i, j in sorted(edges):
+        ri, rj = root(i), root(j)
+        if ri != rj and not workers[ri] & workers[rj]:
+            parent[max(ri, rj)] = min(ri, rj)
+            workers[min(ri, rj)] |= workers[max(ri, rj)]
+    groups: dict[int, list[int]] = {}
+    for index in range(len(candidates)):
+        groups.setdefault(root(index), []).append(index)
+    return sorted(tuple(g) for g in groups.values())
 
 
 _ARRAYS = (
@@ -245,18 +323,21 @@ class TableBuilder:
         obj = len(self._object_sizes)
         self._object_sizes.append(len(local))
         self._object_workers.extend(local)
-        for candidate in evidence.candidates:
+        for group in candidate_groups(evidence):
             self._candidate_object.append(obj)
-            base = len(self._member_worker)
-            for i, j, iou in pair_ious(candidate):
-                self._pair_first.append(base + i)
-                self._pair_second.append(base + j)
-                self._pair_iou.append(iou)
-            self._member_sizes.append(len(candidate.members))
-            self._member_worker.extend(local[w] for w in candidate.workers)
-            self._member_class.extend(
-                self._classes.setdefault(n, len(self._classes)) for n in candidate.classes
-            )
+            size = 0
+            for candidate in (evidence.candidates[i] for i in group):
+                base = len(self._member_worker)
+                for i, j, iou in pair_ious(candidate):
+                    self._pair_first.append(base + i)
+                    self._pair_second.append(base + j)
+                    self._pair_iou.append(iou)
+                size += len(candidate.members)
+                self._member_worker.extend(local[w] for w in candidate.workers)
+                self._member_class.extend(
+                    self._classes.setdefault(n, len(self._classes)) for n in candidate.classes
+                )
+            self._member_sizes.append(size)
 
     def build(self) -> EvidenceTable:
         """The table, with sorted vocabularies (so it equals any merge of its chunks)."""

@@ -81,12 +81,13 @@ __all__ = ["METHOD_JOB", "fit_worker_model", "initial_reliability"]
 METHOD_JOB = "job-level"
 
 _KAPPA = COINCIDENCE
-_S_PRIOR = (4.0, 1.0)  # Beta pseudo-counts of sensitivity: drawn, missed
-_F_PRIOR = (1.0, 5.0)  # spurious instances, objects
+_S_PRIOR = (1.0, 1.0)  # Beta pseudo-counts of sensitivity: drawn, missed
+_F_PRIOR = (0.5, 10.0)  # spurious instances, objects
 _B_PRIOR = (0.7, 2.0)  # boundary quality: mean, pseudo-members
 _C_PRIOR = (0.9, 2.0)  # class accuracy: mean, pseudo-members
 _LAM_PRIOR = (1.0, 1.0)  # instances, objects
 _CLIP = 1e-6
+_WEIGHT_STEP = 1.25
 
 
 def initial_reliability(table: EvidenceTable, *, iterations: int = 100) -> FloatArray:
@@ -321,14 +322,15 @@ def fit_worker_model(
     drawn = np.bincount(table.member_worker, minlength=n)
     precision = (real_drawn + _S_PRIOR[0]) / (drawn + _S_PRIOR[0] + _S_PRIOR[1])
     pooled_precision = float((real_drawn.sum() + _S_PRIOR[0]) / (drawn.sum() + sum(_S_PRIOR)))
-    scale = pixel_weight(pooled_boundary, pooled_precision)
+    detection = precision * s  # expected precision x recall
+    scale = pixel_weight(pooled_boundary, pooled_precision * pooled_s)
     workers = {
         worker: WorkerParameters(
             sensitivity=float(s[i]),
             false_positive_rate=float(f[i]),
             boundary_quality=float(boundary[i]),
             class_accuracy=float(accuracy[i]),
-            reliability=pixel_weight(float(boundary[i]), float(precision[i])) / scale,
+            reliability=_on_grid(pixel_weight(float(boundary[i]), float(detection[i])) / scale),
             objects=int(objects[i]),
             instances=int(drawn[i]),
             expected_real=float(real_drawn[i]),
@@ -342,6 +344,15 @@ def fit_worker_model(
     return WorkerModel(
         workers, default, lam, _KAPPA, table.n_objects, table.n_candidates, iteration, converged
     )
+
+
+def _on_grid(weight: float) -> float:
+    """Round a weight to a power of 1.25: workers the model cannot tell apart vote alike.
+
+    With two members a pixel vote is decided by the heavier one, however slight
+    the difference; estimates of similar workers differ by a few percent by chance.
+    """
+    return float(_WEIGHT_STEP ** round(math.log(max(weight, 1e-9)) / math.log(_WEIGHT_STEP)))
 
 
 def _maximise(

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from gtconsensus.consensus import ObjectEvidence
+from gtconsensus.evidence import candidate_groups
 from gtconsensus.exceptions import OptionsError
 
 __all__ = ["COINCIDENCE", "MODEL_FORMAT", "WorkerModel", "WorkerParameters", "pixel_weight"]
@@ -132,24 +133,34 @@ class WorkerModel:
         return {w: p.reliability for w, p in self.workers.items()}
 
     def existence(self, evidence: ObjectEvidence) -> tuple[float, ...]:
-        """Posterior that each candidate of an object exists (in candidate order)."""
+        """Posterior that each candidate of an object exists (in candidate order).
+
+        Candidates that are drawings of one object which failed to match
+        (:func:`~gtconsensus.evidence.candidate_groups`) are judged together; the
+        group's candidate with the most reliable members carries its posterior,
+        the others get 0.0 (they would duplicate it).
+        """
         params = [self.parameters(w) for w in evidence.worker_ids]
         s = np.array([p.sensitivity for p in params], dtype=np.float64)
         f = np.array([p.false_positive_rate for p in params], dtype=np.float64)
+        weight = [p.reliability for p in params]
         n = len(params)
         miss_all = float(np.sum(np.log1p(-s)))
-        result = []
-        for candidate in evidence.candidates:
-            members = list(candidate.workers)
+        result = [0.0] * len(evidence.candidates)
+        for group in candidate_groups(evidence):
+            members = [w for i in group for w in evidence.candidates[i].workers]
+            best = max(
+                group, key=lambda i: (sum(weight[w] for w in evidence.candidates[i].workers), -i)
+            )
             if len(members) == n:
-                result.append(1.0)
+                result[best] = 1.0
                 continue
             real = (math.log(self.instances_per_object) + miss_all
                     + float(np.sum(np.log(s[members]) - np.log1p(-s[members]))))  # fmt: skip
             spurious = float(np.sum(np.log(f[members]))) + (len(members) - 1) * math.log(
                 self.coincidence
             )
-            result.append(_sigmoid(real - spurious))
+            result[best] = _sigmoid(real - spurious)
         return tuple(result)
 
     def to_json(self) -> str:
