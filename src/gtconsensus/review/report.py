@@ -165,7 +165,8 @@ h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:
 .card b{display:block;font-size:22px}.card span{color:#666;font-size:12px}
 .callouts{margin:12px 0 0;padding-left:18px}
 table{border-collapse:collapse;background:#fff;font-variant-numeric:tabular-nums}
-th,td{border:1px solid #e2e2e2;padding:4px 8px;text-align:right;white-space:nowrap}
+.scroll{overflow-x:auto;max-width:100%}
+th,td{border:1px solid #e2e2e2;padding:3px 6px;text-align:right;white-space:nowrap;font-size:13px}
 th{background:#f0f0ee;cursor:pointer;user-select:none;position:sticky;top:0}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 td:first-child,th:first-child{text-align:left}
@@ -225,8 +226,8 @@ def _worker_table(rows: Sequence[Mapping[str, Any]]) -> str:
         "<tr>" + "".join(_cell(c, row.get(c)) for c in columns) + "</tr>" for row in rows
     )
     return (
-        f'<table id="workers" class="sortable"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table>"
+        f'<div class="scroll"><table id="workers" class="sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
     )
 
 
