@@ -91,7 +91,7 @@ class Setting:
 SETTINGS = {
     "default": Setting("default", 1280, 960, 3, (0, 10), 300, 300, 300, 30, 5, 60),
     "hd5": Setting("hd5", 1920, 1080, 5, (0, 10), 150, 60, 150, 10, 3, 30),
-    "12mp5": Setting("12mp5", 4000, 3000, 5, (0, 10), 30, 6, 30, 3, 2, 10),
+    "12mp5": Setting("12mp5", 4000, 3000, 5, (0, 10), 20, 5, 20, 3, 2, 10),
     "dense50": Setting("dense50", 1280, 960, 3, (50, 50), 60, 6, 60, 10, 3, 20),
 }
 QUICK = {"images": 12, "reference": 3, "mv": 12, "slow": 2, "memory": 1, "profile": 4}
@@ -144,56 +144,53 @@ def _trim() -> None:
         ctypes.CDLL(None).malloc_trim(0)
 
 
-def _rss_rise_mb(fn: Method, case: Case) -> float:
-    """Peak resident memory during one call above the resident memory before it (Linux)."""
+def _peak_mb(fn: Method, case: Case) -> tuple[float, float]:
+    """Peaks of one call: tracemalloc's (numpy arrays and Python objects) and the resident
+    high-water mark above the resident size before the call (Linux; NaN elsewhere)."""
+    gc.collect()
     _trim()
     try:
         with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
             clear.write("5")  # resets the high-water mark to the current RSS
         before = _status_kb("VmRSS")
     except OSError:
-        return float("nan")
-    fn(case)
-    return (_status_kb("VmHWM") - before) / 1024
-
-
-def _traced_mb(fn: Method, case: Case) -> float:
-    """tracemalloc's peak during one call (numpy arrays and Python objects)."""
+        before = -1
     tracemalloc.start()
     try:
         base, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
         fn(case)
-        return (tracemalloc.get_traced_memory()[1] - base) / 2**20
+        traced = (tracemalloc.get_traced_memory()[1] - base) / 2**20
     finally:
         tracemalloc.stop()
-
-
-def _memory(fn: Method, cases: Sequence[Case]) -> tuple[float, float]:
-    traced = rss = 0.0
-    for case in cases:
-        gc.collect()
-        rss = max(rss, _rss_rise_mb(fn, case))
-        gc.collect()
-        traced = max(traced, _traced_mb(fn, case))
+    rss = (_status_kb("VmHWM") - before) / 1024 if before >= 0 else float("nan")
     return traced, rss
 
 
+def _memory(fn: Method, cases: Sequence[Case]) -> tuple[float, float]:
+    peaks = [_peak_mb(fn, case) for case in cases]
+    return max(p[0] for p in peaks), max(p[1] for p in peaks)
+
+
 def _profile(cases: Sequence[Case], top: int) -> str:
+    """cProfile of ``consolidate_line``: top ``top`` by cumulative, then by own time."""
     profiler = cProfile.Profile()
     profiler.enable()
     for case in cases:
         consolidate_line(case.line, label_attribute=ATTRIBUTE)
     profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(top)
-    text = out.getvalue()
-    for prefix in sorted({p for p in sys.path if p}, key=len, reverse=True):
-        text = text.replace(prefix + os.sep, "")
-    rows = text.strip().splitlines()
-    start = next(i for i, row in enumerate(rows) if "ncalls" in row)
-    return "\n".join([rows[0].strip(), "", *rows[start:]])
+    parts = []
+    for order, count in (("cumulative", top), ("tottime", top // 2 + 3)):
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats(order).print_stats(count)
+        text = out.getvalue()
+        for prefix in sorted({p for p in sys.path if p}, key=len, reverse=True):
+            text = text.replace(prefix + os.sep, "")
+        rows = text.strip().splitlines()
+        start = next(i for i, row in enumerate(rows) if "ncalls" in row)
+        parts.append("\n".join([f"{rows[0].strip()}, by {order}", "", *rows[start:]]))
+    return "\n\n".join(parts)
 
 
 # --- facts about the run -------------------------------------------------------------------
@@ -355,7 +352,7 @@ def run_setting(
                 f"(target >= {target:g}: {'met' if ratio >= target else 'not met'})"
             )
     out.append("\nTargets (issue 6): " + "; ".join(checks) + ".")
-    out.append(f"\n### cProfile of consolidate_line, {len(profiled)} images, top 15 cumulative\n")
+    out.append(f"\n### cProfile of consolidate_line, {len(profiled)} images\n")
     out.append("```\n" + profile + "\n```\n")
     return "\n".join(out)
 
