@@ -100,3 +100,13 @@ def test_worker_template_has_defaults_when_the_task_input_has_only_the_image() -
     element = _render({"taskObject": "s3://bucket/1.jpg"})["crowd-instance-segmentation"]
     assert element["header"]
     assert json.loads(element["labels"]) == ["Person", "Car", "Bicycle"]
+
+
+@pytest.mark.parametrize(
+    "module", ["gtconsensus.adapters.aws_lambda", "gtconsensus.adapters.pre_annotation"]
+)
+def test_lambda_entry_points_load_only_the_core_and_boto3(module: str) -> None:
+    heavy = ["scipy", "skimage", "hypothesis", "rich", "dask", "moto", "pandas", "liquid"]
+    code = f"import sys, {module}; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
