@@ -7,8 +7,10 @@
 #   bash deploy/build.sh OUT              # -> OUT/ (no zip)
 #   bash deploy/build.sh OUT --local      # for this machine's Python and platform (tests, benchmarks)
 #
-# boto3 is not included: the Lambda runtime ships it. For arm64 functions set
-# GTCONSENSUS_LAMBDA_PLATFORM=manylinux2014_aarch64 (and Architectures: [arm64] in the template).
+# boto3 is not included: the Lambda runtime ships it. The python3.12 runtime runs on Amazon
+# Linux 2023 (glibc 2.34), so manylinux_2_28 wheels (numpy >= 2.3 has no older ones) and
+# manylinux2014 wheels both fit. For arm64 functions set GTCONSENSUS_LAMBDA_ARCH=aarch64
+# (and Architectures: [arm64] in the template).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,7 +18,7 @@ root=$(dirname "$here")
 out=${1:-$here/build/package}
 mode=${2:-lambda}
 python=${PYTHON:-python3}
-platform=${GTCONSENSUS_LAMBDA_PLATFORM:-manylinux2014_x86_64}
+arch=${GTCONSENSUS_LAMBDA_ARCH:-x86_64}
 python_version=${GTCONSENSUS_LAMBDA_PYTHON:-3.12}
 
 wheels=$(mktemp -d)
@@ -32,7 +34,8 @@ if [ "$mode" = "--local" ]; then
     "$python" -m pip install --quiet --no-compile --target "$out" "$wheel"
 else
     "$python" -m pip install --quiet --no-compile --target "$out" \
-        --platform "$platform" --python-version "$python_version" \
+        --platform "manylinux_2_28_$arch" --platform "manylinux2014_$arch" \
+        --python-version "$python_version" \
         --implementation cp --only-binary=:all: "$wheel"
 fi
 rm -rf "$out/bin"  # console scripts are of no use in a Lambda
