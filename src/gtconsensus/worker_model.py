@@ -34,13 +34,27 @@ from gtconsensus.consensus import ObjectEvidence
 from gtconsensus.evidence import candidate_groups
 from gtconsensus.exceptions import OptionsError
 
-__all__ = ["COINCIDENCE", "MODEL_FORMAT", "WorkerModel", "WorkerParameters", "pixel_weight"]
+__all__ = [
+    "COINCIDENCE",
+    "DOMINANCE",
+    "INFORMATIVE",
+    "MODEL_FORMAT",
+    "WorkerModel",
+    "WorkerParameters",
+    "pixel_weight",
+]
 
 #: ``format`` of the JSON document; ``version`` changes when its meaning does.
 MODEL_FORMAT = "gtconsensus.worker-model"
 _MODEL_VERSION = 1
 #: Default chance that a spurious drawing lands on another worker's candidate.
 COINCIDENCE = 0.05
+#: A group of unmatched drawings is judged as one object when its best candidate's
+#: members weigh this many times any other candidate's.
+DOMINANCE = 1.5
+#: Workers whose sensitivity is below this (spammers, lazy workers) do not count
+#: towards telling a miss from an invention.
+INFORMATIVE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +150,17 @@ class WorkerModel:
         """Posterior that each candidate of an object exists (in candidate order).
 
         Candidates that are drawings of one object which failed to match
-        (:func:`~gtconsensus.evidence.candidate_groups`) are judged together; the
-        group's candidate with the most reliable members carries its posterior,
-        the others get 0.0 (they would duplicate it).
+        (:func:`~gtconsensus.evidence.candidate_groups`) are judged together when
+        one of them is clearly the most reliable (its members weigh at least
+        :data:`DOMINANCE` times any other's): it carries the group's posterior and
+        the others get 0.0 (they would duplicate it). When the model cannot tell
+        which drawing is better, each candidate is judged on its own.
+
+        When at most two of the answering workers are informative (sensitivity at
+        least :data:`INFORMATIVE`), a miss by one cannot be told from an invention
+        by the other; a candidate the informative workers disagree on is then
+        kept only when its side weighs :data:`DOMINANCE` times the other side
+        (and the model agrees).
         """
         params = [self.parameters(w) for w in evidence.worker_ids]
         s = np.array([p.sensitivity for p in params], dtype=np.float64)
@@ -146,21 +168,36 @@ class WorkerModel:
         weight = [p.reliability for p in params]
         n = len(params)
         miss_all = float(np.sum(np.log1p(-s)))
-        result = [0.0] * len(evidence.candidates)
-        for group in candidate_groups(evidence):
-            members = [w for i in group for w in evidence.candidates[i].workers]
-            best = max(
-                group, key=lambda i: (sum(weight[w] for w in evidence.candidates[i].workers), -i)
-            )
+
+        informative = [w for w in range(n) if s[w] >= INFORMATIVE]
+
+        def posterior(members: list[int]) -> float:
             if len(members) == n:
-                result[best] = 1.0
-                continue
+                return 1.0  # unanimous: nothing to judge
+            if len(informative) <= 2:
+                # Who missed and who invented cannot be told apart with two workers who
+                # find things: follow the model only for a clearly more reliable side.
+                absent = [w for w in informative if w not in members]
+                drawn = sum(weight[w] for w in members)
+                if absent and drawn < DOMINANCE * sum(weight[w] for w in absent):
+                    return 0.0
             real = (math.log(self.instances_per_object) + miss_all
                     + float(np.sum(np.log(s[members]) - np.log1p(-s[members]))))  # fmt: skip
-            spurious = float(np.sum(np.log(f[members]))) + (len(members) - 1) * math.log(
-                self.coincidence
+            spurious = float(np.sum(np.log(f[members])))
+            spurious += (len(members) - 1) * math.log(self.coincidence)
+            return _sigmoid(real - spurious)
+
+        result = [0.0] * len(evidence.candidates)
+        for group in candidate_groups(evidence):
+            strength = {i: sum(weight[w] for w in evidence.candidates[i].workers) for i in group}
+            ranked = sorted(group, key=lambda i: (-strength[i], i))
+            if len(group) > 1 and strength[ranked[0]] < DOMINANCE * strength[ranked[1]]:
+                for i in group:
+                    result[i] = posterior(list(evidence.candidates[i].workers))
+                continue
+            result[ranked[0]] = posterior(
+                [w for i in group for w in evidence.candidates[i].workers]
             )
-            result[best] = _sigmoid(real - spurious)
         return tuple(result)
 
     def to_json(self) -> str:
