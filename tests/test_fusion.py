@@ -144,3 +144,14 @@ def test_painting_by_window_overlaps_equals_painting_with_full_size_shares(
     naive = _painted_naively(list(evidence.candidates), evidence.shape, weights)
     assert same_partition(fused.labels, naive)
     assert np.array_equal(decide(evidence, weights=by_id).labels, fused.labels)
+
+
+@given(panel=panels(max_workers=5))
+def test_counting_votes_decides_exactly_as_weighting_them(panel: list[WorkerAnnotation]) -> None:
+    # Weights of 1 take the integer path; weights of 2 the float path; same decisions.
+    evidence = gather(panel)
+    ones = decide(evidence)
+    twos = decide(evidence, weights={w: 2.0 for w in evidence.worker_ids})
+    assert np.array_equal(ones.labels, twos.labels)
+    assert [w.versus_others for w in ones.workers] == [w.versus_others for w in twos.workers]
+    assert [w.versus_consensus for w in ones.workers] == [w.versus_consensus for w in twos.workers]

@@ -13,5 +13,7 @@ LabelImage: TypeAlias = npt.NDArray[np.unsignedinteger]
 BoolMask: TypeAlias = npt.NDArray[np.bool_]
 #: Float arrays (IoU matrices, vote shares).
 FloatArray: TypeAlias = npt.NDArray[np.float64]
+#: Pixel votes: weighted sums (float64), or plain counts (unsigned) when every weight is 1.
+VoteArray: TypeAlias = npt.NDArray[np.float64] | npt.NDArray[np.unsignedinteger]
 #: Integer arrays (contingency tables, areas, counts).
 IntArray: TypeAlias = npt.NDArray[np.int64]

@@ -32,12 +32,14 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
-from gtconsensus._typing import BoolMask, FloatArray, LabelImage
+from gtconsensus._typing import BoolMask, FloatArray, LabelImage, VoteArray
 from gtconsensus.matching import InstanceStats, Window
 
 __all__ = [
@@ -137,10 +139,12 @@ def gather_candidate(
     return Candidate(members, window, tuple(masks), tuple(classes[w][k - 1] for w, k in members))
 
 
-def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[FloatArray, float]:
+def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[VoteArray, float]:
     """Per-pixel weighted votes of a candidate's members, and their summed weight.
 
-    ``weights`` is indexed by worker.
+    ``weights`` is indexed by worker. When every member weighs exactly 1 (the
+    majority method), the votes are plain counts in the smallest unsigned type,
+    which every later step handles in integer arithmetic.
 
     Examples
     --------
@@ -149,24 +153,48 @@ def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Floa
     >>> votes, support = weighted_votes(candidate, [1.0, 2.0])
     >>> votes.tolist(), support
     ([[3.0, 0.0]], 3.0)
+    >>> votes, support = weighted_votes(candidate, [1.0, 1.0])
+    >>> votes.dtype.name, votes.tolist(), support
+    ('uint8', [[2, 0]], 2.0)
     """
     member_weights = [float(weights[w]) for w in candidate.workers]
     support = float(sum(member_weights))
-    if len(set(member_weights)) == 1:  # equal weights: count in bytes, scale once
-        counts = np.zeros(candidate.masks[0].shape, dtype=np.uint8)
+    if all(weight == 1.0 for weight in member_weights):
+        counts = np.zeros(candidate.masks[0].shape, dtype=np.uint8 if support < 128 else np.uint32)
         for mask in candidate.masks:
             counts += mask
-        return np.multiply(counts, member_weights[0], dtype=np.float64), support
+        return counts, support
     votes = np.zeros(candidate.masks[0].shape, dtype=np.float64)
     for mask, weight in zip(candidate.masks, member_weights, strict=True):
         votes += mask * weight
     return votes, support
 
 
-def fused_mask(votes: FloatArray, support: float) -> BoolMask:
-    """Pixels whose votes reach half of ``support`` (ties included)."""
+def without_member(votes: VoteArray, mask: BoolMask, weight: float) -> VoteArray:
+    """The votes less one member's (counts stay counts when the weight is 1).
+
+    Examples
+    --------
+    >>> without_member(np.array([2, 1], np.uint8), np.array([True, False]), 1.0).tolist()
+    [1, 1]
+    """
+    if votes.dtype.kind == "u" and weight == 1.0:
+        return cast(VoteArray, votes - mask.astype(votes.dtype))
+    return cast(VoteArray, votes - mask * weight)
+
+
+def fused_mask(votes: VoteArray, support: float) -> BoolMask:
+    """Pixels whose votes reach half of ``support`` (ties included).
+
+    Examples
+    --------
+    >>> fused_mask(np.array([0, 1, 2, 3], np.uint8), 4.0).tolist()
+    [False, False, True, True]
+    """
     if support <= 0:
         return np.zeros(votes.shape, dtype=bool)
+    if votes.dtype.kind == "u":  # counts: at least half of the members, in integers
+        return votes >= math.ceil(support / 2 - 1e-9)
     return votes * 2 >= support * (1 - 1e-12)
 
 
@@ -204,7 +232,7 @@ def fuse_instances(
     shape: tuple[int, int],
     weights: Sequence[float],
     existence: Sequence[float] | None = None,
-    votes: Sequence[tuple[FloatArray, float]] | None = None,
+    votes: Sequence[tuple[VoteArray, float]] | None = None,
 ) -> FusionResult:
     """Keep the candidates that exist, fuse them and paint the consensus.
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gtconsensus._typing import BoolMask, FloatArray, LabelImage
+from gtconsensus._typing import BoolMask, LabelImage, VoteArray
 from gtconsensus.fusion import (
     Candidate,
     FusionResult,
@@ -34,6 +34,7 @@ from gtconsensus.fusion import (
     fused_mask,
     mask_iou,
     weighted_votes,
+    without_member,
 )
 from gtconsensus.matching import (
     InstanceStats,
@@ -170,7 +171,7 @@ def _match_member(
 def _score_one(
     worker: int,
     candidates: Sequence[Candidate],
-    votes: Sequence[tuple[FloatArray, float]],
+    votes: Sequence[tuple[VoteArray, float]],
     kept_by_all: Sequence[bool],
     weights: Sequence[float],
     threshold: float,
@@ -191,7 +192,7 @@ def _score_one(
                 agreement += Agreement(fn=1)
             continue
         reference = (
-            fused_mask(all_votes - candidate.masks[slot] * own_weight, support)
+            fused_mask(without_member(all_votes, candidate.masks[slot], own_weight), support)
             if balance > 0
             else None
         )
@@ -213,7 +214,7 @@ def score_leave_one_out(
     *,
     weights: Sequence[float],
     threshold: float = 0.5,
-    votes: Sequence[tuple[FloatArray, float]] | None = None,
+    votes: Sequence[tuple[VoteArray, float]] | None = None,
 ) -> list[Agreement | None]:
     """Compare each worker with the consensus of the others, candidate by candidate.
 
