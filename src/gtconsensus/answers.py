@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gtconsensus.consensus import WorkerAnnotation
-from gtconsensus.exceptions import InputError, SchemaError
+from gtconsensus.exceptions import InputError, SchemaError, excerpt
 from gtconsensus.limits import Limits, resolve_limits
 from gtconsensus.masks import decode_label_png
 from gtconsensus.schema import DEFAULT_ELEMENT, parse_answer_content, parse_worker_annotation
@@ -90,8 +90,8 @@ def read_answer(
         if fetch is None:
             raise SchemaError(
                 "answer_by_reference",
-                f"`annotationData.s3Uri` {uri!r}: reading answers from S3 needs an adapter "
-                "(the command line or the Lambda) that can fetch it",
+                f"`annotationData.s3Uri` {excerpt(uri, 200)}: reading answers from S3 needs an "
+                "adapter (the command line or the Lambda) that can fetch it",
             )
         content = fetch(uri)
     if isinstance(content, bytes):

@@ -17,16 +17,26 @@ Foreign exceptions (``binascii.Error``, ``PIL.UnidentifiedImageError``,
 ``json.JSONDecodeError``, ``pydantic.ValidationError``, ``botocore`` errors) are
 wrapped where they enter, with ``raise ... from``.
 
+:data:`CODES` is the registry of every code and the class that carries it;
+``docs/errors.md`` has one row per code, and ``tests/test_errors.py`` checks
+that the two agree and that every code the source raises is registered.
+
 Examples
 --------
 >>> err = MaskError("size_mismatch", "PNG is 640x480, expected 1280x960")
 >>> isinstance(err, ValueError), err.code
 (True, 'size_mismatch')
+>>> CODES["size_mismatch"].__name__
+'MaskError'
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 __all__ = [
+    "CODES",
     "ConsolidationError",
     "FetchError",
     "GtConsensusError",
@@ -35,6 +45,7 @@ __all__ = [
     "OptionsError",
     "SchemaError",
     "StorageError",
+    "excerpt",
 ]
 
 
@@ -100,3 +111,47 @@ class StorageError(GtConsensusError):
 
 class OptionsError(GtConsensusError, ValueError):
     """A caller passed an invalid option (for example a threshold outside (0, 1))."""
+
+
+def excerpt(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: what messages quote of the input.
+
+    Messages reach error files and logs; quoting input through this keeps them
+    short and keeps image data and whole payloads out of them.
+
+    Examples
+    --------
+    >>> excerpt(["gt-label", "source-ref"])
+    "['gt-label', 'source-ref']"
+    >>> excerpt("iVBORw0KGgo" * 100, 20)
+    "'iVBORw0KGgoiVBOR..."
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
+def _registry(entries: dict[type[GtConsensusError], str]) -> Mapping[str, type[GtConsensusError]]:
+    codes: dict[str, type[GtConsensusError]] = {}
+    for error, names in entries.items():
+        for name in names.split():
+            codes[name] = error
+    return MappingProxyType(dict(sorted(codes.items())))
+
+
+#: Every code gtconsensus emits, and the class that carries it. A code raised by
+#: several subclasses is registered under their common base (``no_answers``:
+#: ``InputError``, raised as ``ConsolidationError`` by the reader). Adding a code:
+#: register it here and give it a row in ``docs/errors.md``.
+CODES: Mapping[str, type[GtConsensusError]] = _registry({
+    InputError: "no_answers duplicate_worker size_disagreement bad_worker_response",
+    SchemaError: "bad_json bad_line bad_schema unknown_label_attribute missing_label_attribute "
+                 "missing_answers missing_element answer_by_reference unresolved_reference "
+                 "line_too_long bad_event bad_payload missing_consensus",
+    MaskError: "bad_base64 not_png bad_png image_too_large png_too_large too_many_chunks "
+               "size_mismatch unsupported_png_mode duplicate_colour bad_colour "
+               "too_many_instances",
+    ConsolidationError: "no_valid_answer too_many_answers",
+    FetchError: "bad_reference not_found access_denied fetch_failed",
+    StorageError: "write_failed no_spill_location response_too_large",
+    OptionsError: "bad_option bad_setting bad_worker_model line_out_of_range failed_line",
+})  # fmt: skip

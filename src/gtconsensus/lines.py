@@ -26,7 +26,7 @@ from typing import Any
 from gtconsensus.answers import Fetch, Rejection
 from gtconsensus.consensus import METHOD_MAJORITY, Consensus, ObjectEvidence
 from gtconsensus.contract import RAW_KEY
-from gtconsensus.exceptions import ConsolidationError, GtConsensusError, SchemaError
+from gtconsensus.exceptions import ConsolidationError, GtConsensusError, SchemaError, excerpt
 from gtconsensus.forms import with_worker_responses
 from gtconsensus.limits import Limits, check_line_size, resolve_limits
 from gtconsensus.objects import PreparedObject, failed_object, finish_object, prepare_object
@@ -44,6 +44,7 @@ __all__ = [
 
 #: Top-level key that carries the error of a line whose label attribute is unknown.
 ORPHAN_ERROR_KEY = "gtconsensus-error"
+_BOM = "\ufeff"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -116,7 +117,8 @@ def infer_label_attribute(line: Mapping[str, Any]) -> str:
     what = "no key holds" if not candidates else f"{len(candidates)} keys hold"
     raise SchemaError(
         "unknown_label_attribute",
-        f"{what} `{RAW_KEY}`; keys seen: {seen[:10]}; pass the label attribute explicitly",
+        f"{what} `{RAW_KEY}`; keys seen: {excerpt(seen[:10], 200)}; pass the label attribute "
+        "explicitly",
     )
 
 
@@ -124,7 +126,8 @@ def _answers_of(line: Mapping[str, Any], attribute: str) -> tuple[Mapping[str, A
     if attribute not in line:
         raise SchemaError(
             "missing_label_attribute",
-            f"line has no label attribute `{attribute}`; keys seen: {list(line)[:10]}",
+            f"line has no label attribute `{attribute}`; keys seen: "
+            f"{excerpt(list(line)[:10], 200)}",
         )
     value = line[attribute]
     if not isinstance(value, Mapping):
@@ -134,7 +137,7 @@ def _answers_of(line: Mapping[str, Any], attribute: str) -> tuple[Mapping[str, A
     if RAW_KEY not in value:
         raise SchemaError(
             "missing_answers",
-            f"`{attribute}` has no `{RAW_KEY}` (keys: {list(value)[:10]}) and the "
+            f"`{attribute}` has no `{RAW_KEY}` (keys: {excerpt(list(value)[:10], 200)}) and the "
             "metadata has no `worker-response-ref`",
         )
     raws = value[RAW_KEY]
@@ -197,6 +200,8 @@ def prepare_line(
         check_line_size(line, limits)
     except SchemaError as exc:
         return PreparedLine(None, None, None, exc)
+    if isinstance(line, str) and line.startswith(_BOM):
+        line = line[1:]  # json.loads skips a BOM before bytes, not before text: same for both
     try:
         parsed = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:  # ValueError covers JSON and UTF-8 errors

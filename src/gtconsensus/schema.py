@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from gtconsensus.exceptions import SchemaError
+from gtconsensus.exceptions import SchemaError, excerpt
 
 __all__ = [
     "DEFAULT_ELEMENT",
@@ -191,7 +191,8 @@ def _pick_element(content: Mapping[str, Any], element: str | None) -> str:
         if element not in content:
             raise SchemaError(
                 "missing_element",
-                f"answer has no element `{element}`; keys seen: {sorted(content)[:10]}",
+                f"answer has no element `{element}`; keys seen: "
+                f"{excerpt(sorted(content)[:10], 200)}",
             )
         return element
     if DEFAULT_ELEMENT in content:
@@ -201,7 +202,7 @@ def _pick_element(content: Mapping[str, Any], element: str | None) -> str:
     raise SchemaError(
         "missing_element",
         f"answer has no `{DEFAULT_ELEMENT}` and {len(content)} other keys "
-        f"({sorted(content)[:10]}); name the element with `element=`",
+        f"({excerpt(sorted(content)[:10], 200)}); name the element with `element=`",
     )
 
 
