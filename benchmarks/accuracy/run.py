@@ -100,6 +100,7 @@ PANELS = (
         3,
     ),
     Panel("crowd12", "12 graded workers, 5 per image", _graded(12), 5),
+    Panel("crowd20", "20 graded workers, 3 per image", _graded(20), 3),
 )
 
 
