@@ -78,3 +78,13 @@ def test_export_coco_reports_left_out_lines(
     data = json.loads(target.read_text(encoding="utf-8"))
     assert len(data["images"]) == 8
     assert data["annotations"]
+
+
+def test_unwritable_output_is_a_usage_error(
+    job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = str(tmp_path / "no-such-folder" / "out")
+    assert main(["render", str(job), "--line", "1", "-o", target + ".png"]) == 2
+    assert main(["report", str(job), "-o", target + ".html", "--gallery", "0"]) == 2
+    assert main(["export", "coco", str(job), "-o", target + ".json"]) == 2
+    assert capsys.readouterr().err.count("No such file or directory") == 3

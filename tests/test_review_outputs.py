@@ -59,3 +59,11 @@ def test_input_line_is_not_mistaken_for_a_consensus(tmp_path: Path) -> None:
     obj = read_output_object(path, 1)
     assert obj.error is not None
     assert obj.error[0] == "missing_consensus"
+
+
+def test_summaries_can_skip_decoding_the_png(job: Path) -> None:
+    decoded = list(iter_output_objects(job))
+    light = list(iter_output_objects(job, decode=False))
+    assert [o.instances for o in light] == [o.instances for o in decoded]
+    assert all(o.labels is None for o in light)
+    assert [o.error for o in light] == [o.error for o in decoded]

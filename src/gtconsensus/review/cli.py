@@ -117,10 +117,13 @@ def _render(args: argparse.Namespace) -> int:
         picture = render_overlay(
             obj, image=image, panel_width=args.panel_width, columns=args.columns, fetch=fetch
         )
+        picture.save(args.output, format="PNG", optimize=True)
     except GtConsensusError as exc:
         print(f"gtconsensus render: {exc.message} [{exc.code}]", file=sys.stderr)
         return EXIT_USAGE
-    picture.save(args.output, format="PNG", optimize=True)
+    except (ImportError, OSError) as exc:
+        print(f"gtconsensus render: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(
         f"overlay of line {args.line}: {args.output} ({picture.width}x{picture.height})",
         file=sys.stderr,
@@ -137,16 +140,20 @@ def _report(args: argparse.Namespace) -> int:
         print(f"gtconsensus: worker table {args.workers!r} is not a readable file", file=sys.stderr)
         return EXIT_USAGE
     fetch, image_fetch = _fetchers(args)
-    page = build_report(
-        args.manifest,
-        workers_csv=args.workers,
-        gallery=args.gallery,
-        label_attribute=args.label_attribute,
-        image_root=args.images,
-        fetch=fetch,
-        image_fetch=image_fetch,
-    )
-    Path(args.output).write_text(page, encoding="utf-8")
+    try:
+        page = build_report(
+            args.manifest,
+            workers_csv=args.workers,
+            gallery=args.gallery,
+            label_attribute=args.label_attribute,
+            image_root=args.images,
+            fetch=fetch,
+            image_fetch=image_fetch,
+        )
+        Path(args.output).write_text(page, encoding="utf-8")
+    except (ImportError, OSError) as exc:
+        print(f"gtconsensus report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"report: {args.output} ({len(page.encode('utf-8')) // 1024} KB)", file=sys.stderr)
     return EXIT_OK
 
@@ -156,7 +163,11 @@ def _export_coco(args: argparse.Namespace) -> int:
 
     if not _manifest_exists(args.manifest):
         return EXIT_USAGE
-    summary = export_coco(args.manifest, args.output, label_attribute=args.label_attribute)
+    try:
+        summary = export_coco(args.manifest, args.output, label_attribute=args.label_attribute)
+    except OSError as exc:
+        print(f"gtconsensus export coco: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(
         f"COCO: {summary.images} images, {summary.annotations} annotations, "
         f"{summary.categories} categories: {args.output}",

@@ -137,7 +137,11 @@ def _instances(answer: Mapping[str, Any], summary: Mapping[str, Any]) -> list[Co
 
 
 def _decode_consensus(
-    number: int, source: str | None, value: Mapping[str, Any], summary: Mapping[str, Any]
+    number: int,
+    source: str | None,
+    value: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    decode: bool,
 ) -> OutputObject:
     element = _element_of(value)
     if element is None:
@@ -146,6 +150,8 @@ def _decode_consensus(
     props = answer.get("inputImageProperties") or {}
     size = (int(props["width"]), int(props["height"]))
     instances = _instances(answer, summary)
+    if not decode:
+        return OutputObject(number, source, None, size, None, tuple(instances), summary, value)
     decoded = decode_label_png(
         answer["labeledImage"]["pngImageData"],
         [i.colour for i in instances],
@@ -162,8 +168,12 @@ def parse_output_line(
     number: int,
     label_attribute: str | None = None,
     fetch: Fetch | None = None,
+    decode: bool = True,
 ) -> OutputObject:
     """Read one output-manifest line back; never raises for bad data.
+
+    With ``decode=False`` the consensus PNG is not decoded (``labels`` is None),
+    for summaries that need only the instances and scores.
 
     A line that failed consolidation, or that cannot be read back, comes back
     with ``error`` set to ``(code, message)``.
@@ -191,23 +201,31 @@ def parse_output_line(
         if isinstance(error, Mapping):
             pair = (str(error.get("code")), str(error.get("message")))
             return OutputObject(number, source, pair, summary=summary, value=value)
-        return _decode_consensus(number, source, value, summary)
+        return _decode_consensus(number, source, value, summary, decode)
     except GtConsensusError as exc:
         return OutputObject(number, source, (exc.code, exc.message))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         message = f"not a consolidated line ({type(exc).__name__}: {exc})"
         return OutputObject(number, source, ("not_consolidated", message))
 
 
 def iter_output_objects(
-    path: str | Path, *, label_attribute: str | None = None, fetch: Fetch | None = None
+    path: str | Path,
+    *,
+    label_attribute: str | None = None,
+    fetch: Fetch | None = None,
+    decode: bool = True,
 ) -> Iterator[OutputObject]:
-    """Every non-blank line of an output manifest, in order."""
+    """Every non-blank line of an output manifest, in order (see :func:`parse_output_line`)."""
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if line.strip():
                 yield parse_output_line(
-                    line, number=number, label_attribute=label_attribute, fetch=fetch
+                    line,
+                    number=number,
+                    label_attribute=label_attribute,
+                    fetch=fetch,
+                    decode=decode,
                 )
 
 

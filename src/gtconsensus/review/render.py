@@ -161,13 +161,14 @@ def _sample(array: np.ndarray, height: int, width: int) -> np.ndarray:
     return sampled
 
 
-def _mapped(worker: WorkerAnnotation, lookup: dict[str, int], colours: list[str]) -> np.ndarray:
-    """The worker's labels as consensus labels (0 unmatched or background)."""
+def _to_consensus(
+    worker: WorkerAnnotation, lookup: dict[str, int], colours: list[str]
+) -> np.ndarray:
+    """Lookup table: worker label -> consensus label (0 background, -1 matches none)."""
     table = np.zeros(len(worker.classes) + 1, dtype=np.int64)
     for index, colour in enumerate(colours, start=1):
         table[index] = lookup.get(colour, 0) if colour != UNMATCHED else -1
-    mapped: np.ndarray = table[worker.labels]
-    return mapped
+    return table
 
 
 def _paint(
@@ -312,7 +313,7 @@ def overlay_panels(
             worker.labels, len(worker.classes), obj.labels, colours, iou_threshold=threshold
         )
         small = _sample(np.asarray(worker.labels), panel[1], panel[0])
-        mapped = _sample(_mapped(worker, lookup, own), panel[1], panel[0])
+        mapped = _to_consensus(worker, lookup, own)[small]
         differs = mapped != consensus_small
         votes += differs
         caption = _worker_caption(worker.worker_id, obj.workers.get(worker.worker_id))

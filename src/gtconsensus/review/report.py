@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -24,7 +24,7 @@ from gtconsensus._version import __version__
 from gtconsensus.answers import Fetch
 from gtconsensus.exceptions import GtConsensusError
 from gtconsensus.review.charts import bars_svg, histogram_svg, quality_colour, scatter_svg
-from gtconsensus.review.outputs import OutputObject, iter_output_objects
+from gtconsensus.review.outputs import OutputObject, iter_output_objects, parse_output_line
 
 __all__ = ["WORKER_COLUMNS", "JobStats", "build_report", "job_stats", "read_worker_table"]
 
@@ -250,6 +250,22 @@ def _overlay_png(
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _read_lines(
+    manifest: str | Path,
+    wanted: Container[int],
+    *,
+    label_attribute: str | None,
+    fetch: Fetch | None,
+) -> Iterator[OutputObject]:
+    """The lines ``wanted``, decoded; the others are not even parsed."""
+    with open(manifest, encoding="utf-8") as lines:
+        for number, text in enumerate(lines, start=1):
+            if number in wanted:
+                yield parse_output_line(
+                    text, number=number, label_attribute=label_attribute, fetch=fetch
+                )
+
+
 def _gallery(
     manifest: str | Path,
     stats: JobStats,
@@ -263,9 +279,7 @@ def _gallery(
     worst = sorted(stats.images)[:count]
     wanted = {line: confidence for confidence, line in worst}
     figures: dict[int, str] = {}
-    for obj in iter_output_objects(manifest, label_attribute=label_attribute, fetch=fetch):
-        if obj.line not in wanted:
-            continue
+    for obj in _read_lines(manifest, wanted, label_attribute=label_attribute, fetch=fetch):
         png = _overlay_png(obj, image_root, fetch, image_fetch)
         caption = (
             f"line {obj.line} · {escape(obj.source_ref or '')} · image confidence "
@@ -315,7 +329,10 @@ def build_report(
     str
         The page, to be written as UTF-8.
     """
-    stats = job_stats(iter_output_objects(manifest, label_attribute=label_attribute, fetch=fetch))
+    objects = iter_output_objects(
+        manifest, label_attribute=label_attribute, fetch=fetch, decode=False
+    )
+    stats = job_stats(objects)
     rows = read_worker_table(workers_csv) if workers_csv else stats.worker_rows()
     scored = [r for r in rows if r.get("score") is not None]
     worst_worker = min(scored, key=lambda r: (r["score"], r["worker_id"])) if scored else None
