@@ -330,3 +330,12 @@ def test_payload_object_helper_matches_the_formats_reference() -> None:
     item = payload_object("0", answers_for(0))
     assert set(item) == {"datasetObjectId", "dataObject", "annotations"}
     assert isinstance(item["annotations"][0]["annotationData"]["content"], str)
+
+
+def test_batch_can_drop_the_label_images_and_keep_the_same_values() -> None:
+    objects = [_raws(seed, DEFAULT_POOL[:3]) for seed in range(3)]
+    kept = consolidate_batch(objects)
+    slim = consolidate_batch(objects, keep_consensus=False)
+    assert all(r.consensus is not None for r in kept.results)
+    assert all(r.consensus is None for r in slim.results)
+    assert [r.value for r in slim.results] == [r.value for r in kept.results]

@@ -241,6 +241,7 @@ def consolidate_batch(
     fetch: Fetch | None = None,
     worker_weights: Mapping[str, float] | None = None,
     min_median_objects: int = 20,
+    keep_consensus: bool = True,
 ) -> BatchResult:
     """Consolidate the objects of one batch, weighting workers by the whole batch.
 
@@ -255,6 +256,10 @@ def consolidate_batch(
     min_median_objects : int, default 20
         The batch method is used when the median worker answered at least this
         many objects of the batch.
+    keep_consensus : bool, default True
+        False drops each result's :class:`~gtconsensus.Consensus` (a full-size
+        label image) once its value is built: a batch of 1,000 images of
+        1920x1080 would otherwise hold 2 GB of label images.
 
     Returns
     -------
@@ -263,6 +268,10 @@ def consolidate_batch(
         under ``annotationsFromAllWorkers``.
     """
     counts = answers_per_worker(objects)
+
+    def finish(prepared: PreparedObject, **options: Any) -> ObjectResult:
+        result = finish_object(prepared, **options)
+        return result if keep_consensus else dataclasses.replace(result, consensus=None)
 
     def prepare(raws: Sequence[object]) -> PreparedObject:
         return prepare_object(
@@ -277,10 +286,10 @@ def consolidate_batch(
         for raws in objects:
             prepared = prepare(raws)
             weights = _object_weights(prepared, known, default)
-            results.append(finish_object(prepared, weights=weights, method=METHOD_MODEL))
+            results.append(finish(prepared, weights=weights, method=METHOD_MODEL))
         return BatchResult(tuple(results), METHOD_MODEL, known, len(counts))
     if not counts or statistics.median(counts.values()) < min_median_objects:
-        results = [finish_object(prepare(raws)) for raws in objects]
+        results = [finish(prepare(raws)) for raws in objects]
         return BatchResult(tuple(results), METHOD_MAJORITY, None, len(counts))
     kept: list[_Kept] = []
     tallies: dict[str, tuple[Agreement, int]] = {}
@@ -295,5 +304,5 @@ def consolidate_batch(
     for item in kept:
         prepared = _restore(item)
         chosen = _object_weights(prepared, weights, 1.0)
-        results.append(finish_object(prepared, weights=chosen, method=METHOD_BATCH))
+        results.append(finish(prepared, weights=chosen, method=METHOD_BATCH))
     return BatchResult(tuple(results), METHOD_BATCH, weights, len(counts))

@@ -267,7 +267,7 @@ def consolidate_event(
                 [i.annotations for i in good], element=settings.element,
                 iou_threshold=settings.iou_threshold, max_pixels=settings.max_pixels,
                 fetch=fetch, worker_weights=weights,
-                min_median_objects=settings.min_median_objects,
+                min_median_objects=settings.min_median_objects, keep_consensus=False,
             )  # fmt: skip
         values = _values(items, batch, good)
         timings["consolidateMs"] = time.perf_counter() - started - sum(timings.values())
