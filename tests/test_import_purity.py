@@ -18,13 +18,16 @@ CORE_MODULES = [
     "gtconsensus.answers",
     "gtconsensus.consensus",
     "gtconsensus.contract",
+    "gtconsensus.evidence",
     "gtconsensus.exceptions",
     "gtconsensus.fusion",
+    "gtconsensus.job",
     "gtconsensus.lines",
     "gtconsensus.masks",
     "gtconsensus.matching",
     "gtconsensus.schema",
     "gtconsensus.scoring",
+    "gtconsensus.worker_model",
 ]
 FORBIDDEN = [
     "boto3", "botocore", "scipy", "skimage", "hypothesis", "dask", "distributed", "rich",

@@ -2,7 +2,11 @@
 
 - :mod:`gtconsensus.testing.strategies`: Hypothesis strategies for label images,
   worker panels and Ground Truth answers in every PNG mode the codec reads;
-- :mod:`gtconsensus.testing.synthetic`: a crowd simulator.
+- :mod:`gtconsensus.testing.synthetic`: street-like scenes and noisy workers
+  (numpy and Pillow only), manifest lines;
+- :mod:`gtconsensus.testing.crowd`: a crowd simulator with known truth
+  (scikit-image scenes, workers with every error type, whole jobs in Ground
+  Truth's formats).
 
 Nothing here is imported by ``import gtconsensus``; import the submodules
 explicitly (``pip install "gtconsensus[testing]"`` first).
