@@ -21,8 +21,11 @@ from moto.sts.models import sts_backends
 from gtconsensus.adapters import s3 as s3_adapter
 from gtconsensus.adapters.aws_lambda import Settings, consolidate_event, handler
 from gtconsensus.adapters.lambda_response import RESPONSE_LIMIT
+from gtconsensus.evidence import EvidenceTable
 from gtconsensus.exceptions import FetchError, SchemaError, StorageError
+from gtconsensus.job import fit_worker_model
 from gtconsensus.lines import consolidate_line
+from gtconsensus.objects import finish_object, prepare_object
 from gtconsensus.references import RAW_REF_KEY, resolve_references
 from lambda_support import BUCKET, answers_for, event_fixture, payload_object
 
@@ -301,3 +304,21 @@ def test_worker_model_from_s3_weights_the_workers(s3: Any) -> None:
                   worker_model=f"s3://{BUCKET}/models/none.json")  # fmt: skip
     assert _value(broken[0])["consensus"]["method"] == "per-image-majority"
     assert "not_found" in logs[0]["workerModelError"]
+
+
+def test_job_level_worker_model_decides_as_the_offline_second_pass(s3: Any) -> None:
+    objects = [payload_object(str(i), answers_for(i)) for i in range(20)]
+    prepared = [
+        prepare_object(o["annotations"], original={"annotationsFromAllWorkers": o["annotations"]})
+        for o in objects
+    ]
+    model = fit_worker_model(
+        EvidenceTable.from_evidence([p.evidence for p in prepared if p.evidence])
+    )
+    uri = f"s3://{BUCKET}/models/job-level.json"
+    _put(s3, uri, model.to_json())
+    response = _run(_event(s3, "job-level", objects), worker_model=uri)
+    for entry, p in zip(response, prepared, strict=True):
+        existence = None if p.evidence is None else model.existence(p.evidence)
+        offline = finish_object(p, weights=model.weights(), existence=existence, method="job-level")
+        assert _value(entry) == offline.value

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gtconsensus.adapters.aws_lambda import Settings
+from gtconsensus.adapters.aws_lambda import Settings, load_worker_model
 from gtconsensus.adapters.lambda_events import (
     parse_payload,
     parse_post_annotation_event,
@@ -339,3 +339,13 @@ def test_batch_can_drop_the_label_images_and_keep_the_same_values() -> None:
     assert all(r.consensus is not None for r in kept.results)
     assert all(r.consensus is None for r in slim.results)
     assert [r.value for r in slim.results] == [r.value for r in kept.results]
+
+
+def test_worker_model_document_is_read_in_either_shape() -> None:
+    plain = load_worker_model(b'{"workers": {"a": {"reliability": 2.0}}}')
+    assert plain == {"a": 1.0}
+    with pytest.raises(OptionsError, match="not JSON"):
+        load_worker_model(b"{oops")
+    with pytest.raises(OptionsError) as info:
+        load_worker_model(b'{"format": "gtconsensus.worker-model", "version": 99}')
+    assert info.value.code == "bad_worker_model"

@@ -4,9 +4,12 @@ Ground Truth hands the Lambda many objects at once, and the same workers answer
 many of them, so the batch says more about each worker than any one image does.
 :func:`consolidate_batch` picks one method for the whole batch:
 
-1. ``worker-model``: per-worker weights given by the caller (a job-level worker
-   model, :func:`model_weights`); a worker the model does not know weighs the
-   median of the known weights.
+1. ``job-level``: a worker model learned on the job by
+   :func:`gtconsensus.job.fit_worker_model` (:class:`~gtconsensus.worker_model.WorkerModel`):
+   its reliabilities weigh the votes and its existence posteriors decide the
+   candidates, as in the offline job-level pass 2;
+   ``worker-model``: plain per-worker weights given by the caller
+   (:func:`model_weights`); a worker they do not list weighs their median.
 2. ``batch-weighted``: when the median worker of the batch answered at least
    ``min_median_objects`` objects (default 20, as for the job-level method).
    Pass 1 reads every object and decides it per image; each worker's leave-one-out
@@ -43,9 +46,11 @@ from gtconsensus.consensus import METHOD_MAJORITY, ObjectEvidence, decide
 from gtconsensus.contract import RAW_KEY
 from gtconsensus.exceptions import GtConsensusError, OptionsError
 from gtconsensus.fusion import Candidate
+from gtconsensus.job import METHOD_JOB
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.objects import ObjectResult, PreparedObject, finish_object, prepare_object
 from gtconsensus.scoring import Agreement
+from gtconsensus.worker_model import WorkerModel
 
 __all__ = [
     "METHOD_BATCH",
@@ -240,6 +245,7 @@ def consolidate_batch(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     fetch: Fetch | None = None,
     worker_weights: Mapping[str, float] | None = None,
+    worker_model: WorkerModel | None = None,
     min_median_objects: int = 20,
     keep_consensus: bool = True,
 ) -> BatchResult:
@@ -252,7 +258,10 @@ def consolidate_batch(
     element, iou_threshold, max_pixels, fetch
         As for :func:`gtconsensus.consolidate_line`.
     worker_weights : mapping of str to float, optional
-        Weights from a job-level worker model (method ``worker-model``).
+        Per-worker weights (method ``worker-model``).
+    worker_model : WorkerModel, optional
+        A job-level worker model (method ``job-level``); it wins over
+        ``worker_weights``.
     min_median_objects : int, default 20
         The batch method is used when the median worker answered at least this
         many objects of the batch.
@@ -279,6 +288,17 @@ def consolidate_batch(
             iou_threshold=iou_threshold, max_pixels=max_pixels, fetch=fetch,
         )  # fmt: skip
 
+    if worker_model is not None:
+        weights = worker_model.weights()
+        results = []
+        for raws in objects:
+            prepared = prepare(raws)
+            evidence = prepared.evidence
+            existence = None if evidence is None else worker_model.existence(evidence)
+            results.append(
+                finish(prepared, weights=weights, existence=existence, method=METHOD_JOB)
+            )
+        return BatchResult(tuple(results), METHOD_JOB, weights, len(counts))
     if worker_weights is not None:
         known = dict(worker_weights)
         default = statistics.median(known.values()) if known else 1.0

@@ -45,8 +45,9 @@ from gtconsensus.contract import RAW_KEY
 from gtconsensus.exceptions import FetchError, GtConsensusError, OptionsError, SchemaError
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.objects import ObjectResult, failed_object
+from gtconsensus.worker_model import MODEL_FORMAT, WorkerModel
 
-__all__ = ["Settings", "consolidate_event", "emit", "handler"]
+__all__ = ["Settings", "consolidate_event", "emit", "handler", "load_worker_model"]
 
 Log = Callable[[Mapping[str, Any]], None]
 
@@ -121,11 +122,30 @@ def emit(record: Mapping[str, Any]) -> None:
     sys.stdout.flush()
 
 
-_models: dict[str, dict[str, float]] = {}
+_models: dict[str, WorkerModel | dict[str, float]] = {}
 
 
-def _worker_model(location: str | None, store: S3Store) -> tuple[dict[str, float] | None, str]:
-    """Per-worker weights from ``GTCONSENSUS_WORKER_MODEL``, read once per container.
+def load_worker_model(data: bytes) -> WorkerModel | dict[str, float]:
+    """A job-level :class:`WorkerModel` document, or plain ``{"workers": {id: {"reliability"}}}``.
+
+    Raises
+    ------
+    OptionsError
+        ``bad_worker_model`` when it is neither.
+    """
+    try:
+        document = json.loads(data)
+    except ValueError as exc:
+        raise OptionsError("bad_worker_model", f"the worker model is not JSON: {exc}") from exc
+    if isinstance(document, dict) and document.get("format") == MODEL_FORMAT:
+        return WorkerModel.from_json(data)
+    return model_weights(document)
+
+
+def _worker_model(
+    location: str | None, store: S3Store
+) -> tuple[WorkerModel | dict[str, float] | None, str]:
+    """The model named by ``GTCONSENSUS_WORKER_MODEL``, read once per container.
 
     A model that cannot be read is not fatal: the batch method is used, and the
     error is in the log line.
@@ -134,8 +154,8 @@ def _worker_model(location: str | None, store: S3Store) -> tuple[dict[str, float
         return None, ""
     if location not in _models:
         try:
-            _models[location] = model_weights(json.loads(read_location(location, store)))
-        except (GtConsensusError, ValueError) as exc:
+            _models[location] = load_worker_model(read_location(location, store))
+        except GtConsensusError as exc:
             return None, str(exc)
     return _models[location], ""
 
@@ -257,7 +277,7 @@ def consolidate_event(
             kms_key_id=parsed.kms_key_id, label=parsed.job_name,
         )  # fmt: skip
         items = _read_payload(parsed, store)
-        weights, model_error = _worker_model(settings.worker_model, store)
+        model, model_error = _worker_model(settings.worker_model, store)
         if model_error:
             record["workerModelError"] = model_error
         timings["readMs"] = time.perf_counter() - started
@@ -266,7 +286,8 @@ def consolidate_event(
             batch = consolidate_batch(
                 [i.annotations for i in good], element=settings.element,
                 iou_threshold=settings.iou_threshold, max_pixels=settings.max_pixels,
-                fetch=fetch, worker_weights=weights,
+                fetch=fetch, worker_model=model if isinstance(model, WorkerModel) else None,
+                worker_weights=model if isinstance(model, dict) else None,
                 min_median_objects=settings.min_median_objects, keep_consensus=False,
             )  # fmt: skip
         values = _values(items, batch, good)
