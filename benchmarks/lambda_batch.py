@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -113,6 +114,8 @@ def main() -> None:
         check=True,
     )  # fmt: skip
     elapsed = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime
     response, record, peak = json.loads(child.stdout)
 
     store = S3Store(boto3.client("s3"))
@@ -137,7 +140,7 @@ def main() -> None:
         ("generation (not part of the Lambda)", f"{generated:.1f} s"),
         ("method", record["method"]),
         ("consolidated / failed", f"{record['consolidated']} / {record['failed']}"),
-        ("invocation (child process, start-up included)", f"{elapsed:.1f} s"),
+        ("invocation (child process, start-up included)", f"{elapsed:.1f} s, CPU {cpu:.1f} s"),
         ("per object", f"{record['timings']['totalMs'] / args.objects:.0f} ms"),
         ("timings (log line)", ", ".join(f"{k} {v:,.0f}" for k, v in record["timings"].items())),
         ("response", f"{returned:,} bytes (limit 6,291,456)"),
