@@ -29,6 +29,9 @@ The source image is looked for under --images (by its S3 key, then its file
 name), then as a local path; with --s3, s3:// images are read with boto3.
 Otherwise the background is neutral grey.
 
+exit status: 0 written; 2 usage error, no such line, or a line that was not
+consolidated (its error code is printed).
+
 example:
   gtconsensus render consensus.manifest --line 12 -o line12.png --images photos/"""
 
@@ -39,6 +42,8 @@ precision against recall and boundary quality per worker, the distribution of
 instance confidence, the least-agreed images with their overlays, and the
 failed lines.
 
+exit status: 0 written; 2 usage error.
+
 example:
   gtconsensus report consensus.manifest -o report.html --workers workers.csv"""
 
@@ -46,9 +51,12 @@ _COCO_EPILOG = """\
 One image entry per consolidated line (id = line number, file_name =
 source-ref, width, height), one annotation per consensus instance (compressed
 RLE segmentation, bbox, area, iscrowd 0, score = the instance's confidence),
-categories from the class names of the consensus and the answers. Failed lines
-are left out (exit status 1). Load it with pycocotools:
+categories from the class names of the consensus and the answers. Load it with
+pycocotools:
   from pycocotools.coco import COCO; coco = COCO("annotations.json")
+
+exit status: 0 every line exported; 1 failed lines were left out (listed on
+standard error); 2 usage error.
 
 example:
   gtconsensus export coco consensus.manifest -o annotations.json"""
@@ -187,8 +195,8 @@ def add_parsers(commands: Any) -> None:
     render = commands.add_parser(
         "render",
         help="draw the consensus and each worker's answer of one line as a PNG",
-        description="Draw one line of a consolidated output manifest: the consensus and "
-        "every worker's answer side by side, on the source image when it can be found.",
+        description="Draw one line of a consolidated output manifest: the consensus and every\n"
+        "worker's answer side by side, on the source image when it can be found.",
         epilog=_RENDER_EPILOG,
         formatter_class=raw,
     )
@@ -218,8 +226,8 @@ def add_parsers(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="write a self-contained HTML report of a consolidated job",
-        description="Write one HTML file (no network needed to open it) about a "
-        "consolidated output manifest: summary, workers, charts, contested images.",
+        description="Write one HTML file (no network needed to open it) about a consolidated\n"
+        "output manifest: summary, workers, charts, contested images.",
         epilog=_REPORT_EPILOG,
         formatter_class=raw,
     )
