@@ -161,3 +161,13 @@ def test_an_empty_table_fits_a_model() -> None:
     assert model.workers == {}
     assert model.objects == 0
     assert np.isfinite(model.instances_per_object)
+
+
+def test_pair_counts_do_not_depend_on_the_chunk_size() -> None:
+    from gtconsensus.job import _pair_counts
+
+    table = EvidenceTable.from_evidence(_evidence(_small_job(6, HONEST, 12)))
+    both, either = _pair_counts(table)
+    small_both, small_either = _pair_counts(table, cells=5)
+    assert np.array_equal(both, small_both)
+    assert np.array_equal(either, small_either)

@@ -122,9 +122,14 @@ def initial_reliability(table: EvidenceTable, *, iterations: int = 100) -> Float
     return r
 
 
-def _pair_counts(table: EvidenceTable, chunk: int = 65_536) -> tuple[FloatArray, FloatArray]:
-    """``both[u, v]``: candidates drawn by u and v; ``either``: by u or v, both answering."""
+def _pair_counts(table: EvidenceTable, *, cells: int = 2**21) -> tuple[FloatArray, FloatArray]:
+    """``both[u, v]``: candidates drawn by u and v; ``either``: by u or v, both answering.
+
+    Candidates are taken in chunks of ``(chunk, n_workers)`` indicator matrices of
+    about ``cells`` cells (16 MB), whatever the number of workers.
+    """
     n = len(table.worker_ids)
+    chunk = max(1, cells // max(n, 1))
     both = np.zeros((n, n))
     either = np.zeros((n, n))
     member_candidate = table.member_candidate
