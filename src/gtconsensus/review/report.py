@@ -177,7 +177,8 @@ figcaption{font-size:12px;color:#555;max-width:420px}
 svg .plot{fill:#fff;stroke:#bbb}svg .grid{stroke:#eee}svg .tick{font-size:11px;fill:#555}
 svg .axis{font-size:12px;fill:#333}svg .label{font-size:11px;fill:#333}
 svg .point{stroke:#333;stroke-width:1}svg .bar{fill:#4c78a8}
-.gallery figure{margin:0 0 16px}.gallery img{max-width:100%;height:auto;display:block}
+.gallery{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+.gallery img{max-width:100%;height:auto;display:block}
 .failed td{text-align:left;white-space:normal}
 """
 
@@ -242,7 +243,7 @@ def _overlay_png(
 
     image = load_source_image(obj.source_ref, image_root=image_root, fetch=image_fetch)
     try:
-        picture = render_overlay(obj, image=image, panel_width=300, fetch=fetch)
+        picture = render_overlay(obj, image=image, panel_width=250, fetch=fetch)
     except GtConsensusError:
         return None
     buffer = io.BytesIO()
