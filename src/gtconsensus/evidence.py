@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -297,25 +298,34 @@ class EvidenceTable:
         )  # fmt: skip
 
 
+def _ints(values: array[int]) -> IntArray:
+    ints: IntArray = np.frombuffer(values, dtype=np.int64).copy()
+    return ints
+
+
+def _offsets(sizes: array[int]) -> IntArray:
+    return np.concatenate([[0], np.cumsum(_ints(sizes))]).astype(np.int64)
+
+
 class TableBuilder:
     """Accumulates objects one at a time (pass 1) and builds the table once.
 
-    Memory is a few Python ints and floats per candidate member; pixels never
-    enter it.
+    Memory is a few 8-byte numbers per candidate member (``array`` buffers, not
+    Python lists); pixels never enter it.
     """
 
     def __init__(self) -> None:
         self._workers: dict[str, int] = {}
         self._classes: dict[str, int] = {}
-        self._object_sizes: list[int] = []
-        self._object_workers: list[int] = []
-        self._candidate_object: list[int] = []
-        self._member_sizes: list[int] = []
-        self._member_worker: list[int] = []
-        self._member_class: list[int] = []
-        self._pair_first: list[int] = []
-        self._pair_second: list[int] = []
-        self._pair_iou: list[float] = []
+        self._object_sizes = array("q")
+        self._object_workers = array("q")
+        self._candidate_object = array("q")
+        self._member_sizes = array("q")
+        self._member_worker = array("q")
+        self._member_class = array("q")
+        self._pair_first = array("q")
+        self._pair_second = array("q")
+        self._pair_iou = array("d")
 
     def add(self, evidence: ObjectEvidence) -> None:
         """Append one object's rows."""
@@ -349,17 +359,17 @@ class TableBuilder:
         c_map = np.zeros(len(names), dtype=np.int64)
         for new, n in enumerate(names):
             c_map[self._classes[n]] = new
-        object_workers = w_map[np.array(self._object_workers, dtype=np.int64)]
-        object_offsets = np.concatenate([[0], np.cumsum(self._object_sizes)]).astype(np.int64)
+        object_workers = w_map[_ints(self._object_workers)]
+        object_offsets = _offsets(self._object_sizes)
         # Keep each object's workers sorted by (new) index: ids are sorted already per object.
         return EvidenceTable(
             tuple(workers), tuple(names),
             object_offsets, object_workers,
-            np.array(self._candidate_object, dtype=np.int64),
-            np.concatenate([[0], np.cumsum(self._member_sizes)]).astype(np.int64),
-            w_map[np.array(self._member_worker, dtype=np.int64)],
-            c_map[np.array(self._member_class, dtype=np.int64)],
-            np.array(self._pair_first, dtype=np.int64),
-            np.array(self._pair_second, dtype=np.int64),
-            np.array(self._pair_iou, dtype=np.float64),
+            _ints(self._candidate_object),
+            _offsets(self._member_sizes),
+            w_map[_ints(self._member_worker)],
+            c_map[_ints(self._member_class)],
+            _ints(self._pair_first),
+            _ints(self._pair_second),
+            np.frombuffer(self._pair_iou, dtype=np.float64).copy(),
         )  # fmt: skip
