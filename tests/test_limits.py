@@ -15,7 +15,8 @@ import pytest
 from gtconsensus import Limits, MaskError, OptionsError, consolidate_line, decode_label_png
 from gtconsensus.limits import DEFAULT_LIMITS, HARD_MAX_INSTANCES, resolve_limits
 from gtconsensus.masks import DEFAULT_MAX_PIXELS, encode_label_png, instance_colours
-from gtconsensus.pngcheck import raw_image_size
+from gtconsensus.pngcheck import raw_image_size, read_image_data
+from gtconsensus.testing.strategies import encode_answer
 from support import answer, bar, entry, line, png_chunk, png_with_header, raw_line
 
 #: limit = size + delta: one under the input's size refuses it, at it and over it accept it.
@@ -249,3 +250,17 @@ def test_an_answer_listing_thousands_of_colours_costs_one_answer_not_the_memory(
     assert time.perf_counter() - started < 2.0
     assert _codes(result) == ["too_many_instances"] * 2
     assert result.consensus is not None
+
+
+def test_read_image_data_gives_the_inflated_rows_of_plain_and_interlaced_pngs() -> None:
+    labels = (np.arange(9 * 11).reshape(9, 11) % 3).astype(np.uint8)
+    colours = ["#2ca02c", "#1f77b4"]
+    for png_mode in ("P8", "P8-interlaced", "RGBA"):
+        png = base64.b64decode(
+            encode_answer(labels, ["A", "B"], colours, png_mode=png_mode)["labeledImage"][
+                "pngImageData"
+            ]
+        )
+        at = png.find(b"IDAT")
+        length = struct.unpack(">I", png[at - 4 : at])[0]
+        assert read_image_data(png, Limits()) == zlib.decompress(png[at + 4 : at + 4 + length])
