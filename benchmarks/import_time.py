@@ -31,8 +31,12 @@ import numpy as np
 BASELINE = "import numpy, PIL.Image, pydantic"
 STATEMENTS = {
     "baseline": BASELINE,
-    # pydantic 2 imports lazily: BaseModel is what any pydantic user pays for.
-    "baseline_models": "import numpy, PIL.Image; from pydantic import BaseModel",
+    # pydantic 2 imports lazily: what any pydantic user pays is BaseModel and the first
+    # model class (which also loads pydantic's plugin machinery, importlib.metadata).
+    "baseline_models": (
+        "import numpy, PIL.Image; from pydantic import BaseModel; "
+        "type('M', (BaseModel,), {'__annotations__': {'x': int}})"
+    ),
     "gtconsensus": "import gtconsensus",
     "aws_lambda": "import gtconsensus.adapters.aws_lambda",
 }
@@ -113,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\nTarget (issue 6): `import gtconsensus` / `{BASELINE}` = {ratio:.2f} "
         f"(at most 1.3: {'met' if ratio <= 1.3 else 'not met'}); against the baseline that "
-        f"also loads `pydantic.BaseModel`: {models:.2f}.\n"
+        f"also defines one pydantic model: {models:.2f}.\n"
     )
     print(
         "What `import gtconsensus` adds to the baseline (`-X importtime`, one run, "
