@@ -113,6 +113,7 @@ class PanelResult:
     tallies: dict[str, WorkerTally] = field(default_factory=dict)
     reliability: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    objects_per_worker: float = 0.0
 
     def add(self, method: str, agreement: Agreement) -> None:
         self.methods[method] = self.methods.get(method, Agreement()) + agreement
@@ -205,6 +206,7 @@ def run_panel(panel: Panel, job: SimulatedJob, peers: dict[str, Fuse | str]) -> 
     model = fit_worker_model(table)
     result.seconds["gather + EM"] = time.perf_counter() - started
     result.reliability = model.weights()
+    result.objects_per_worker = float(np.median(table.objects_per_worker()))
     for image, ev in zip(job.images, evidence, strict=True):
         truth = image.truth.labels
         per_worker = [_versus_truth(a.labels, truth) for a in image.answers]
@@ -314,6 +316,11 @@ def report(panel: Panel, result: PanelResult, peers: dict[str, Fuse | str], imag
         met &= ok
         rho += f" (target >= 0.9: {'yes' if ok else 'no'})"
     checks.append(rho)
+    picks = "job-level" if result.objects_per_worker >= 20 else "per-image majority"
+    checks.append(
+        f"`--method auto` would pick {picks} (the median worker answered "
+        f"{result.objects_per_worker:.0f} objects)"
+    )
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     print("\n- " + "\n- ".join(checks) + f"\n- time: {timing}")
     return met
