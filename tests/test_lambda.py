@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from moto.server import ThreadedMotoServer
 from moto.sts.models import sts_backends
 
@@ -322,3 +323,82 @@ def test_job_level_worker_model_decides_as_the_offline_second_pass(s3: Any) -> N
         existence = None if p.evidence is None else model.existence(p.evidence)
         offline = finish_object(p, weights=model.weights(), existence=existence, method="job-level")
         assert _value(entry) == offline.value
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+def _s3_error(status: int, code: str) -> AWSResponse:
+    body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+    return AWSResponse(
+        "http://127.0.0.1/", status, {"Content-Type": "application/xml"}, _Body(body)
+    )
+
+
+@pytest.fixture
+def flaky_s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The function's own S3 client, two attempts per call, with a fault injector.
+
+    ``inject(key_part, status, code, times)`` makes GetObject of keys containing
+    ``key_part`` answer ``status`` (botocore's event hook, before the request is sent).
+    """
+    monkeypatch.setenv("GTCONSENSUS_S3_MAX_ATTEMPTS", "2")
+    s3_adapter.reset_clients()
+    client = s3_adapter.own_client("s3")
+    calls: list[str] = []
+
+    def inject(key_part: str, status: int, code: str, times: int) -> list[str]:
+        def handler(request: Any, **_: Any) -> AWSResponse | None:
+            if key_part not in request.url:
+                return None
+            calls.append(request.url)
+            return _s3_error(status, code) if len(calls) <= times else None
+
+        client.meta.events.register("before-send.s3.GetObject", handler)
+        return calls
+
+    yield inject
+    s3_adapter.reset_clients()
+
+
+def test_a_transient_s3_fault_is_retried(s3: Any, flaky_s3: Any) -> None:
+    uri = f"s3://{BUCKET}/faults/transient.json"
+    _put(s3, uri, b"[]")
+    calls = flaky_s3("transient", 503, "SlowDown", 1)
+    assert s3_adapter.default_fetch(uri) == b"[]"
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [(503, "SlowDown", "fetch_failed"), (403, "AccessDenied", "access_denied")],
+)
+def test_an_answer_s3_keeps_refusing_is_rejected_and_the_object_still_consolidates(
+    s3: Any, flaky_s3: Any, status: int, code: str, expected: str
+) -> None:
+    answers = answers_for(31)
+    worker, content = answers[0]
+    uri = f"s3://{BUCKET}/faults/{code}/{worker}.json"
+    _put(s3, uri, content)
+    calls = flaky_s3(f"faults/{code}", status, code, 10)
+    payload = [payload_object("0", answers, by_reference={worker: uri})]
+    response = _run(_event(s3, f"faults-{code}", payload))
+    value = _value(response[0])
+    assert [(r["workerId"], r["code"]) for r in value["consensus"]["rejected"]] == [
+        (worker, expected)
+    ]
+    assert "annotatedResult" in value
+    assert len(calls) == (2 if status == 503 else 1)  # 403 is not retried
+
+
+def test_default_fetch_lets_the_offline_reader_follow_references(s3: Any) -> None:
+    payload = [payload_object(str(i), answers_for(i)) for i in range(3)]
+    response = _run(_event(s3, "default-fetch", payload), response_budget=1200)
+    for entry in response:
+        line = json.dumps({"source-ref": "s3://b/1.jpg", ATTR: _value(entry)})
+        assert consolidate_line(line, fetch=s3_adapter.default_fetch).error is None

@@ -42,6 +42,7 @@ __all__ = [
     "PrefetchingFetch",
     "S3Store",
     "client_config",
+    "default_fetch",
     "join_s3_uri",
     "open_store",
     "own_client",
@@ -87,7 +88,7 @@ def client_config() -> Config:
             "bad_setting", f"GTCONSENSUS_S3_MAX_ATTEMPTS must be a positive integer, got {text!r}"
         )
     return Config(
-        retries={"mode": "standard", "max_attempts": int(text)},
+        retries={"mode": "standard", "total_max_attempts": int(text)},
         connect_timeout=10,
         read_timeout=60,
         max_pool_connections=32,
@@ -238,6 +239,15 @@ def open_store(
             "bad_setting", "GTCONSENSUS_ASSUME_ROLE=1 but the event has no `roleArn`"
         )
     return S3Store(_assumed_client(role_arn, label), kms_key_id, role_arn)
+
+
+def default_fetch(uri: str) -> bytes:
+    """Read an ``s3://`` URI with the own client: a ready ``fetch`` for the readers.
+
+    For example ``gtconsensus.consolidate_line(line, fetch=default_fetch)`` follows the
+    Lambda's ``-ref`` keys and answers given by ``annotationData.s3Uri``.
+    """
+    return S3Store(own_client("s3")).fetch(uri)
 
 
 def read_location(location: str, store: S3Store | None = None) -> bytes:
