@@ -208,19 +208,30 @@ def _cpu() -> str:
 
 
 def _git_state() -> str:
-    root = Path(__file__).resolve().parents[1]
-    try:
+    """The commit of the gtconsensus that is imported, and whether its ``src/`` has
+    uncommitted changes (other people's edits count: the install is editable)."""
+    root = Path(gtconsensus.__file__).resolve().parents[2]
+
+    def git(*command: str) -> str:
         return subprocess.run(
-            ["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True,
-            text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+            ["git", *command], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "src")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return f"no git checkout at {root}"
+    return f"{commit}{' + uncommitted src/ changes' if dirty else ', src/ clean'}"
+
+
+def _where() -> str:
+    return str(Path(gtconsensus.__file__).resolve().parents[1])
 
 
 def _versions() -> str:
     found = [
-        f"gtconsensus {gtconsensus.__version__} (git {_git_state()})",
+        f"gtconsensus {gtconsensus.__version__} (git {_git_state()}) from {_where()}",
         f"Python {platform.python_version()}",
         f"numpy {np.__version__}",
         f"Pillow {PIL.__version__}",
