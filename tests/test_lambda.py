@@ -146,6 +146,7 @@ def test_unreadable_objects_keep_their_entry_with_raw_answers_and_an_error(s3: A
     assert (record["objects"], record["entries"], record["unaddressable"]) == (5, 4, 1)
     assert record["failures"] == {"bad_schema": 1, "no_valid_answer": 1}
     assert record["rejectedCodes"] == {"not_found": 3}
+    assert record["fewerAnswers"] == 2  # the malformed one and the one without an id
 
 
 def test_event_without_payload_fails_with_a_message_naming_it(s3_server: str) -> None:

@@ -211,6 +211,13 @@ def _values(
     return values
 
 
+def _fewer_answers(items: Sequence[PayloadItem], expected: int | None) -> int | None:
+    """Objects with fewer answers than ``maxHumanWorkersPerDataObject`` (expired tasks)."""
+    if expected is None:
+        return None
+    return sum(1 for item in items if len(item.annotations) < expected)
+
+
 def _summary(
     items: Sequence[PayloadItem],
     results: Sequence[ObjectResult],
@@ -300,6 +307,7 @@ def consolidate_event(
         )  # fmt: skip
         timings["respondMs"] = time.perf_counter() - started - sum(timings.values())
         record.update(_summary(items, [r for _, r in values], batch, fitted), status="ok")
+        record["fewerAnswers"] = _fewer_answers(items, parsed.max_human_workers_per_data_object)
         return fitted.entries
     except GtConsensusError as exc:
         record.update(status="failed", error=exc.to_dict())
