@@ -19,6 +19,7 @@ from botocore.awsrequest import AWSResponse
 from moto.server import ThreadedMotoServer
 from moto.sts.models import sts_backends
 
+from gtconsensus import answers as answers_module
 from gtconsensus.adapters import s3 as s3_adapter
 from gtconsensus.adapters.aws_lambda import Settings, consolidate_event, handler
 from gtconsensus.adapters.lambda_response import RESPONSE_LIMIT
@@ -403,3 +404,27 @@ def test_default_fetch_lets_the_offline_reader_follow_references(s3: Any) -> Non
     for entry in response:
         line = json.dumps({"source-ref": "s3://b/1.jpg", ATTR: _value(entry)})
         assert consolidate_line(line, fetch=s3_adapter.default_fetch).error is None
+
+
+def test_a_bug_on_one_object_costs_that_object_only(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = answers_module.read_answer
+
+    def buggy(raw: Any, **options: Any) -> Any:
+        if raw.get("workerId") == "boom":
+            raise RuntimeError("a bug")
+        return real(raw, **options)
+
+    monkeypatch.setattr(answers_module, "read_answer", buggy)
+    bad = [("boom", answers_for(2)[0][1]), *answers_for(2)[1:]]
+    payload = [payload_object("a", answers_for(1)), payload_object("b", bad),
+               payload_object("c", answers_for(3))]  # fmt: skip
+    logs: list[dict[str, Any]] = []
+    response = _run(_event(s3, "bug", payload), logs)
+    assert [e["datasetObjectId"] for e in response] == ["a", "b", "c"]
+    assert _value(response[1])["consensus"]["error"]["code"] == "internal_error"
+    assert _value(response[1])["annotationsFromAllWorkers"] == payload[1]["annotations"]
+    assert "annotatedResult" in _value(response[0])
+    assert "annotatedResult" in _value(response[2])
+    assert logs[0]["batchError"] == "RuntimeError"

@@ -14,6 +14,7 @@ JSON log line (counts and timings, never the payload). Settings come from
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import statistics
@@ -40,11 +41,19 @@ from gtconsensus.adapters.s3 import (
     read_location,
     split_s3_uri,
 )
-from gtconsensus.batch import BatchResult, consolidate_batch, model_weights
+from gtconsensus.answers import Fetch
+from gtconsensus.batch import BatchResult, answers_per_worker, consolidate_batch, model_weights
+from gtconsensus.consensus import METHOD_MAJORITY
 from gtconsensus.contract import RAW_KEY
-from gtconsensus.exceptions import FetchError, GtConsensusError, OptionsError, SchemaError
+from gtconsensus.exceptions import (
+    ConsolidationError,
+    FetchError,
+    GtConsensusError,
+    OptionsError,
+    SchemaError,
+)
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
-from gtconsensus.objects import ObjectResult, failed_object
+from gtconsensus.objects import ObjectResult, consolidate_answers, failed_object
 from gtconsensus.worker_model import MODEL_FORMAT, WorkerModel
 
 __all__ = ["Settings", "consolidate_event", "emit", "handler", "load_worker_model"]
@@ -183,6 +192,42 @@ def _answer_uris(items: Sequence[PayloadItem]) -> list[str]:
     return uris
 
 
+def _guarded(raws: Sequence[object], settings: Settings, fetch: Fetch) -> ObjectResult:
+    """One object alone, per image; a bug costs this object only (``internal_error``)."""
+    try:
+        result = consolidate_answers(
+            raws, element=settings.element, iou_threshold=settings.iou_threshold,
+            max_pixels=settings.max_pixels, fetch=fetch,
+        )  # fmt: skip
+    except Exception as exc:  # a bug of gtconsensus: never drop the object for it
+        message = f"gtconsensus failed on this object ({type(exc).__name__}); please report it"
+        error = ConsolidationError("internal_error", message)
+        return failed_object({RAW_KEY: list(raws)}, error)
+    return dataclasses.replace(result, consensus=None)
+
+
+def _consolidate(
+    objects: Sequence[Sequence[object]],
+    settings: Settings,
+    fetch: Fetch,
+    model: WorkerModel | dict[str, float] | None,
+    record: dict[str, Any],
+) -> BatchResult:
+    """The batch method; should it fail on a bug, every object alone, each guarded."""
+    try:
+        return consolidate_batch(
+            objects, element=settings.element, iou_threshold=settings.iou_threshold,
+            max_pixels=settings.max_pixels, fetch=fetch,
+            worker_model=model if isinstance(model, WorkerModel) else None,
+            worker_weights=model if isinstance(model, dict) else None,
+            min_median_objects=settings.min_median_objects, keep_consensus=False,
+        )  # fmt: skip
+    except Exception as exc:  # a bug must not cost the whole batch: object by object
+        record["batchError"] = type(exc).__name__
+    results = tuple(_guarded(raws, settings, fetch) for raws in objects)
+    return BatchResult(results, METHOD_MAJORITY, None, len(answers_per_worker(objects)))
+
+
 def _spill_base(event: PostAnnotationEvent, prefix: str | None) -> str | None:
     """``<prefix>/gtconsensus/<parent folder>/<payload file stem>``: one folder per batch."""
     if prefix is None:
@@ -290,13 +335,7 @@ def consolidate_event(
         timings["readMs"] = time.perf_counter() - started
         good = [i for i in items if i.dataset_object_id is not None and i.error is None]
         with PrefetchingFetch(store.fetch, _answer_uris(good), threads=settings.threads) as fetch:
-            batch = consolidate_batch(
-                [i.annotations for i in good], element=settings.element,
-                iou_threshold=settings.iou_threshold, max_pixels=settings.max_pixels,
-                fetch=fetch, worker_model=model if isinstance(model, WorkerModel) else None,
-                worker_weights=model if isinstance(model, dict) else None,
-                min_median_objects=settings.min_median_objects, keep_consensus=False,
-            )  # fmt: skip
+            batch = _consolidate([i.annotations for i in good], settings, fetch, model, record)
         values = _values(items, batch, good)
         timings["consolidateMs"] = time.perf_counter() - started - sum(timings.values())
         fitted = fit_response(
