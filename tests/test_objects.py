@@ -53,3 +53,11 @@ def test_a_line_that_is_not_json_finishes_without_output() -> None:
     assert done.output is None
     assert done.error is not None
     assert done.error.code == "bad_json"
+
+
+def test_a_prepared_object_keeps_no_full_size_label_image() -> None:
+    prepared = prepare_object(_raws())
+    assert prepared.answers is not None
+    assert prepared.answers.annotations == ()
+    assert prepared.answers.element == "annotatedResult"
+    assert [r.worker_id for r in prepared.rejected] == ["w3"]

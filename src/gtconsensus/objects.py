@@ -55,7 +55,9 @@ class PreparedObject:
     original : mapping or None
         The label attribute's original value (kept in the output), if any.
     answers : Answers or None
-        Decoded answers and rejections; ``None`` when none could be read.
+        The answers' rejections and element name; ``None`` when none could be
+        read. Once the evidence is gathered, the decoded label images are not
+        kept (``answers.annotations`` is empty).
     evidence : ObjectEvidence or None
         ``None`` when the object failed; then ``error`` says why.
     error : GtConsensusError or None
@@ -124,7 +126,10 @@ def prepare_object(
         evidence = gather(answers.annotations, iou_threshold=iou_threshold)
     except GtConsensusError as exc:
         return PreparedObject(original, answers, None, exc)
-    return PreparedObject(original, answers, evidence, None)
+    # The evidence holds what pass 2 needs (cropped masks); the full-size label
+    # images are dropped so that objects kept between passes stay small.
+    slim = Answers((), answers.rejected, answers.element, answers.size)
+    return PreparedObject(original, slim, evidence, None)
 
 
 def failed_object(
