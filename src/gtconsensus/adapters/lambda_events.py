@@ -34,6 +34,8 @@ from gtconsensus.exceptions import SchemaError
 
 __all__ = [
     "DataObject",
+    "InitialInstance",
+    "InitialValue",
     "PayloadItem",
     "PayloadRef",
     "PostAnnotationEvent",
@@ -76,11 +78,32 @@ class PostAnnotationEvent(BaseModel):
         return arn.rsplit("/", 1)[-1] if arn and "/" in arn else None
 
 
+class InitialInstance(BaseModel):
+    """One instance of a starting point: its colour in the PNG and its class."""
+
+    model_config = _WIRE
+    color: str
+    label: str
+
+
+class InitialValue(BaseModel):
+    """``gtconsensus-initial-value`` of an adjustment line (``gtconsensus export adjustment``).
+
+    ``src`` is the URI of the consensus PNG; ``instances[i]`` is drawn in the
+    PNG in ``instances[i].color``.
+    """
+
+    model_config = _WIRE
+    src: str
+    instances: tuple[InitialInstance, ...] = ()
+
+
 class DataObject(BaseModel):
     """``dataObject``: the item labelled, by S3 URI or inline text.
 
     The pre-annotation event spells the keys ``source-ref``/``source`` (manifest
-    keys); the payload of the post-annotation event ``s3Uri``/``content``.
+    keys); the payload of the post-annotation event ``s3Uri``/``content``. A line
+    of an adjustment manifest also carries ``gtconsensus-initial-value``.
     """
 
     model_config = _WIRE
@@ -88,6 +111,7 @@ class DataObject(BaseModel):
     content: str | None = None
     source_ref: str | None = Field(default=None, alias="source-ref")
     source: str | None = None
+    initial_value: InitialValue | None = Field(default=None, alias="gtconsensus-initial-value")
 
 
 class PreAnnotationEvent(BaseModel):

@@ -12,6 +12,12 @@ worker template (``deploy/instance-segmentation.liquid.html``):
   ``GTCONSENSUS_TASK_SHORT_INSTRUCTIONS`` and ``GTCONSENSUS_TASK_FULL_INSTRUCTIONS``
   (left out when unset, so the template's defaults apply).
 
+A line of an adjustment manifest (``gtconsensus export adjustment``) also holds
+``gtconsensus-initial-value``; it becomes ``initialValue`` (``src``, the URI of
+the consensus PNG, and ``instances``, each ``color`` and ``label``), which the
+template hands to ``crowd-instance-segmentation`` as ``initial-value`` so that
+the worker starts from the consensus.
+
 ``isHumanAnnotationRequired`` is always the boolean ``true``.
 
 Examples
@@ -83,6 +89,8 @@ def task_input(
             "bad_event", "`dataObject` holds neither `source-ref` nor `source`: nothing to label"
         )
     task: dict[str, Any] = {"taskObject": source}
+    if data.initial_value is not None:
+        task["initialValue"] = data.initial_value.model_dump(mode="json")
     if env.get("GTCONSENSUS_TASK_HEADER"):
         task["header"] = env["GTCONSENSUS_TASK_HEADER"]
     if env.get("GTCONSENSUS_TASK_LABELS"):

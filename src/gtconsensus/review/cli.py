@@ -1,4 +1,4 @@
-"""Command-line parts of the review tools: ``render``, ``report``, ``export coco``.
+"""Command-line parts of the review tools: ``render``, ``report``, ``export ...``.
 
 :func:`add_parsers` registers the subcommands on the main parser's
 subparsers; each sets ``handler`` to the function that runs it, returning the
@@ -60,6 +60,26 @@ standard error); 2 usage error.
 
 example:
   gtconsensus export coco consensus.manifest -o annotations.json"""
+
+
+_ADJUSTMENT_EPILOG = """\
+A line is chosen when any of the given tests holds: its image confidence is
+below --below, fewer than --min-workers answers were consolidated, or (with
+--rejected) some answers were rejected. Failed lines have no consensus to
+start from and are left out (listed on standard error).
+
+Each chosen line becomes {"source-ref", "gtconsensus-initial-value": {"src",
+"instances"}, "gtconsensus-adjustment": {"line", "confidence", "reasons"}};
+the consensus PNG is written to --images-out as NNNNNN.png (the line
+number). Run the adjustment job with the shipped pre-annotation Lambda and
+worker template: the worker opens the image with the consensus drawn. Its
+output consolidates like any other.
+
+exit status: 0 written; 1 written, failed lines were left out; 2 usage error.
+
+example:
+  gtconsensus export adjustment consensus.manifest -o adjust.manifest \\
+      --below 0.6 --images-out s3://bucket/adjust/"""
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -189,8 +209,110 @@ def _export_coco(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _export_adjustment(args: argparse.Namespace) -> int:
+    from gtconsensus.review.adjust import write_adjustment_manifest
+
+    if not _manifest_exists(args.manifest):
+        return EXIT_USAGE
+    if args.below is None and args.min_workers is None and not args.rejected:
+        print(
+            "gtconsensus export adjustment: choose lines with --below, --min-workers or --rejected",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    images_out = args.images_out or str(Path(args.output).with_suffix("")) + "-png"
+    try:
+        summary = write_adjustment_manifest(
+            args.manifest,
+            args.output,
+            images_out=images_out,
+            images_url=args.images_url,
+            below=args.below,
+            min_workers=args.min_workers,
+            rejected=args.rejected,
+            label_attribute=args.label_attribute,
+        )
+    except GtConsensusError as exc:
+        print(f"gtconsensus export adjustment: {exc.message} [{exc.code}]", file=sys.stderr)
+        return EXIT_USAGE
+    except (ImportError, OSError) as exc:
+        print(f"gtconsensus export adjustment: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"adjustment: {summary.chosen} of {summary.lines} lines chosen: {args.output} "
+        f"(PNGs in {images_out})",
+        file=sys.stderr,
+    )
+    return _report_failed(summary.failed)
+
+
+def _report_failed(failed: tuple[tuple[int, str], ...]) -> int:
+    if not failed:
+        return EXIT_OK
+    shown = ", ".join(f"line {line} ({code})" for line, code in failed[:10])
+    more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+    print(f"left out {len(failed)} failed lines: {shown}{more}", file=sys.stderr)
+    return EXIT_PARTIAL
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def _add_label_attribute(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--label-attribute",
+        metavar="ATTR",
+        help="the key holding the consolidated value (default: inferred per line)",
+    )
+
+
+def _add_adjustment_parser(formats: Any) -> None:
+    adjustment = formats.add_parser(
+        "adjustment",
+        help="an input manifest sending doubtful images to an adjustment job",
+        description="Write an input manifest for a Ground Truth adjustment job: the chosen\n"
+        "lines' images, each with the consensus as the starting point.",
+        epilog=_ADJUSTMENT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    adjustment.add_argument("manifest", metavar="OUTPUT", help="consolidated output manifest")
+    adjustment.add_argument(
+        "-o", "--output", required=True, metavar="FILE.manifest", help="the input manifest written"
+    )
+    adjustment.add_argument(
+        "--below", type=_fraction, metavar="C", help="choose images whose confidence is below C"
+    )
+    adjustment.add_argument(
+        "--min-workers",
+        type=_positive,
+        metavar="N",
+        help="choose images with fewer than N consolidated answers",
+    )
+    adjustment.add_argument(
+        "--rejected", action="store_true", help="choose images with rejected answers"
+    )
+    adjustment.add_argument(
+        "--images-out",
+        metavar="DIR_OR_S3_PREFIX",
+        help="where the consensus PNGs go (default: FILE-png/ beside the manifest); "
+        "s3:// needs the `aws` extra",
+    )
+    adjustment.add_argument(
+        "--images-url",
+        metavar="S3_PREFIX",
+        help="the prefix the manifest names the PNGs by, when --images-out is a local "
+        "folder you will upload there (default: --images-out)",
+    )
+    _add_label_attribute(adjustment)
+    adjustment.set_defaults(handler=_export_adjustment)
+
+
 def add_parsers(commands: Any) -> None:
-    """Register ``render``, ``report`` and ``export coco`` on ``commands`` (subparsers)."""
+    """Register ``render``, ``report`` and ``export ...`` on ``commands`` (subparsers)."""
     raw = argparse.RawDescriptionHelpFormatter
     render = commands.add_parser(
         "render",
@@ -253,7 +375,7 @@ def add_parsers(commands: Any) -> None:
 
     export = commands.add_parser(
         "export",
-        help="export the consensus to another format (coco)",
+        help="export the consensus to another format (coco, adjustment)",
         description="Export the consensus of an output manifest to another format.",
     )
     formats = export.add_subparsers(dest="format", metavar="FORMAT", required=True)
@@ -274,3 +396,4 @@ def add_parsers(commands: Any) -> None:
         help="the key holding the consolidated value (default: inferred per line)",
     )
     coco.set_defaults(handler=_export_coco)
+    _add_adjustment_parser(formats)
