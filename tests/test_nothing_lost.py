@@ -61,7 +61,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path.write_bytes(b"\n".join(rows) + b"\n")
     out, errors = folder / "out.manifest", folder / "errors.jsonl"
     code = cli.main(["consolidate", str(path), "-o", str(out), "--errors", str(errors),
-                     "--label-attribute", ATTR, "--quiet"])  # fmt: skip
+                     "--label-attribute", ATTR, "--quiet", "--no-follow"])  # fmt: skip
     return {
         "code": code, "rows": rows, "good": good, "bad": bad,
         "output": [json.loads(x) for x in out.read_text("utf-8").splitlines()],

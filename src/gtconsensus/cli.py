@@ -12,20 +12,23 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from gtconsensus._version import __version__
+from gtconsensus.adapters import storage
 from gtconsensus.adapters.manifest import (
     METHODS,
     ManifestOptions,
+    ProgressCallback,
     RunSummary,
     consolidate_manifest,
     write_worker_table,
 )
-from gtconsensus.exceptions import OptionsError
+from gtconsensus.exceptions import OptionsError, SchemaError
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.review import cli as review
 from gtconsensus.worker_model import WorkerModel
@@ -118,11 +121,42 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_CONSOLIDATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     run.add_argument(
-        "input", metavar="INPUT", help="output manifest to read (JSON Lines); - for stdin"
-    )
+        "input", metavar="INPUT",
+        help="output manifest to read (JSON Lines), or a consolidation-request payload file "
+        "(a JSON list); a path, file:// or s3:// URI; - for stdin",
+    )  # fmt: skip
     run.add_argument(
         "-o", "--output", required=True, metavar="OUTPUT",
-        help="where to write the consolidated manifest; - for stdout",
+        help="where to write the consolidated manifest (path or s3:// URI); - for stdout",
+    )  # fmt: skip
+    run.add_argument(
+        "-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+        help="worker processes; the output is the same whatever N (default: all cores, "
+        "%(default)s here)",
+    )  # fmt: skip
+    run.add_argument(
+        "--engine", choices=("local", "dask"), default="local",
+        help="local: worker processes on this machine; dask: a Dask cluster (the `dask` "
+        "extra; JSON Lines input only; see docs/scale.md) (default: %(default)s)",
+    )  # fmt: skip
+    run.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="with --engine dask: the scheduler's address (tcp://host:8786); default: a "
+        "local cluster of --jobs worker processes",
+    )  # fmt: skip
+    run.add_argument(
+        "--chunk-lines", type=_positive_int, default=8, metavar="N",
+        help="lines per task sent to a worker process (default: %(default)s)",
+    )  # fmt: skip
+    run.add_argument(
+        "--no-follow", action="store_true",
+        help="do not read referenced files (worker-response-ref, annotationData.s3Uri, the "
+        "Lambda's -ref keys): such lines fail with unresolved_reference",
+    )  # fmt: skip
+    run.add_argument(
+        "--resume", action="store_true",
+        help="keep a checkpoint beside OUTPUT (OUTPUT.partial, OUTPUT.partial.json) and, when "
+        "an interrupted run with the same input and options left one, continue from it",
     )  # fmt: skip
     run.add_argument(
         "--label-attribute", metavar="ATTR",
@@ -159,29 +193,43 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @contextmanager
-def _progress_bar(path: str, quiet: bool) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar over the input's bytes, on a terminal only."""
-    if quiet or path == "-" or not sys.stderr.isatty():
+def _progress_bar(path: str, quiet: bool) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar on a terminal only: lines done, lines/s, time left.
+
+    The bar follows the input's bytes (one-pass and pass 1) and then, for the
+    job-level method's pass 2, the lines counted in pass 1.
+    """
+    total = storage.size(path)
+    if quiet or total is None or not sys.stderr.isatty():
         yield None
         return
     try:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     except ImportError:  # the `cli` extra is not installed: no bar, same results
         yield None
         return
-    columns = (TextColumn("[bold]consolidating"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn())  # fmt: skip
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+               TextColumn("{task.fields[lines]:,} lines"), TextColumn("{task.fields[rate]}"),
+               TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("consolidate", total=os.path.getsize(path))
-        yield lambda n: bar.advance(task, n)
+        state: dict[str, Any] = {"phase": None, "lines": 0, "seen": 0}
+
+        def update(phase: str, lines: int, nbytes: int) -> None:
+            if phase != state["phase"]:
+                state["seen"] = max(state["seen"], state["lines"])
+                by_lines = phase == "pass 2"
+                size = state["seen"] if by_lines else total
+                state.update(phase=phase, lines=0, start=time.perf_counter(),
+                             task=bar.add_task(phase, total=size, lines=0, rate=""))  # fmt: skip
+                state["by_lines"] = by_lines
+            state["lines"] += lines
+            elapsed = max(time.perf_counter() - state["start"], 1e-9)
+            rate = f"{state['lines'] / elapsed:,.1f} lines/s"
+            step = lines if state["by_lines"] else nbytes
+            bar.update(state["task"], advance=step, lines=state["lines"], rate=rate)
+
+        yield update
 
 
 def _format(value: object) -> str:
@@ -209,8 +257,7 @@ def _print_workers(summary: RunSummary, limit: int = 20) -> None:
 def _load_model(path: str | None) -> WorkerModel | None:
     if path is None:
         return None
-    with open(path, "rb") as handle:
-        return WorkerModel.from_json(handle.read())
+    return WorkerModel.from_json(storage.read_bytes(path))
 
 
 def _run(
@@ -226,18 +273,28 @@ def _run(
             method=args.method,
             worker_model=_load_model(getattr(args, "worker_model", None)),
             fit_model=save is not None,
+            fetch=_no_fetch if getattr(args, "no_follow", False) else None,
         )
     except (OSError, OptionsError) as exc:
         print(f"gtconsensus: cannot use the worker model: {exc}", file=sys.stderr)
         return EXIT_USAGE
     started = time.perf_counter()
     try:
-        with _progress_bar(input_path, args.quiet) as progress:
-            summary = consolidate_manifest(
-                input_path, output, errors_path=errors, options=options, progress=progress
-            )
+        if getattr(args, "engine", "local") == "dask":
+            summary = _run_dask(args, input_path, output, errors, options)
+        else:
+            with _progress_bar(input_path, args.quiet) as progress:
+                summary = consolidate_manifest(
+                    input_path, output, errors_path=errors, options=options, progress=progress,
+                    jobs=getattr(args, "jobs", 1), chunk_lines=getattr(args, "chunk_lines", 8),
+                    resume=getattr(args, "resume", False),
+                )  # fmt: skip
         if save and summary.model is not None:
-            Path(save).write_text(summary.model.to_json() + "\n", encoding="utf-8")
+            with storage.atomic_writer(save) as handle:
+                handle.write(summary.model.to_json() + "\n")
+    except OptionsError as exc:
+        print(f"gtconsensus: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         print(f"gtconsensus: cannot read or write: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -245,6 +302,8 @@ def _run(
         write_worker_table(summary.worker_rows(), workers)
     elapsed = time.perf_counter() - started
     if not args.quiet:
+        if summary.resumed_after is not None:
+            print(f"resumed after input line {summary.resumed_after}", file=sys.stderr)
         if output != "-":
             _print_workers(summary)
         print(
@@ -265,13 +324,47 @@ def _run(
 
 
 def _consolidate(args: argparse.Namespace) -> int:
-    if args.input != "-" and not Path(args.input).is_file():
+    if args.input != "-" and not _readable(args.input):
         print(f"gtconsensus: input {args.input!r} is not a readable file", file=sys.stderr)
         return EXIT_USAGE
     errors = args.errors_path
     if errors is None and args.output != "-":
         errors = f"{args.output}.errors.jsonl"
     return _run(args, args.input, args.output, errors, args.workers_path)
+
+
+def _run_dask(
+    args: argparse.Namespace, input_path: str, output: str, errors: str | None,
+    options: ManifestOptions,
+) -> RunSummary:  # fmt: skip
+    try:
+        from gtconsensus.adapters.dask_engine import consolidate_with_dask
+    except ImportError as exc:
+        raise OptionsError(
+            "bad_setting", f"--engine dask needs the `dask` extra: pip install 'gtconsensus[dask]' "
+            f"({exc})",
+        ) from exc  # fmt: skip
+    if args.scheduler is not None:
+        return consolidate_with_dask(input_path, output, scheduler=args.scheduler,
+                                     errors_path=errors, options=options)  # fmt: skip
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:  # type: ignore[no-untyped-call]  # fmt: skip
+        return consolidate_with_dask(input_path, output, scheduler=cluster.scheduler_address,
+                                     errors_path=errors, options=options)  # fmt: skip
+
+
+def _no_fetch(uri: str) -> bytes:
+    """The fetch of ``--no-follow``: every reference stays unresolved."""
+    raise SchemaError("unresolved_reference", f"not following {uri} (--no-follow)")
+
+
+def _readable(path: str) -> bool:
+    try:
+        return storage.exists(path)
+    except (OSError, ValueError, OptionsError):
+        return False
 
 
 def _demo(args: argparse.Namespace) -> int:

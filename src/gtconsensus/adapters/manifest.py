@@ -32,34 +32,64 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
+import itertools
 import json
+import multiprocessing
 import os
-import sys
-import tempfile
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from gtconsensus.adapters.spool import Spool
+from gtconsensus.adapters.bounded import bounded_lines
+from gtconsensus.adapters.spool import Blob, Spool, pack_records, unpack_records
+from gtconsensus.adapters.storage import (
+    atomic_writer,
+    fetch,
+    is_remote,
+    local_path,
+    open_read,
+    size,
+)
+from gtconsensus.answers import Fetch
 from gtconsensus.consensus import METHOD_MAJORITY
-from gtconsensus.evidence import TableBuilder
-from gtconsensus.exceptions import OptionsError
+from gtconsensus.contract import RAW_KEY
+from gtconsensus.evidence import EvidenceTable, TableBuilder
+from gtconsensus.exceptions import GtConsensusError, OptionsError
+from gtconsensus.forms import lines_from_payload
 from gtconsensus.job import METHOD_JOB, fit_worker_model
-from gtconsensus.lines import LineResult, PreparedLine, dumps, finish_line, prepare_line
+from gtconsensus.limits import Limits, resolve_limits
+from gtconsensus.lines import (
+    LineResult,
+    PreparedLine,
+    dumps,
+    finish_line,
+    infer_label_attribute,
+    prepare_line,
+)
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
-from gtconsensus.scoring import WorkerTally
+from gtconsensus.references import RAW_REF_KEY, value_ref_key
+from gtconsensus.scoring import Agreement, WorkerTally
 from gtconsensus.worker_model import WorkerModel
 
 __all__ = [
     "METHODS",
     "WORKER_COLUMNS",
+    "LineOutcome",
     "ManifestOptions",
+    "ProgressCallback",
     "RunSummary",
     "consolidate_manifest",
     "error_record",
+    "finish_chunk",
+    "one_pass_chunk",
+    "prepare_chunk",
     "write_worker_table",
 ]
 
@@ -90,6 +120,11 @@ class ManifestOptions:
     min_objects : int, default 20
         ``auto`` picks the job-level method when the median worker answered at
         least this many objects.
+    fetch : callable, optional
+        Reads worker-response files, answers given by ``annotationData.s3Uri``
+        and the Lambda's ``-ref`` keys (default
+        :func:`gtconsensus.adapters.storage.fetch`: ``s3://`` and local paths).
+        It must be picklable (a module-level function) to run with ``jobs > 1``.
     """
 
     label_attribute: str | None = None
@@ -100,6 +135,7 @@ class ManifestOptions:
     worker_model: WorkerModel | None = None
     fit_model: bool = False
     min_objects: int = 20
+    fetch: Fetch | None = None
 
 
 @dataclass(slots=True)
@@ -116,6 +152,7 @@ class RunSummary:
     failed: int = 0
     rejected_answers: int = 0
     tallies: dict[str, WorkerTally] = field(default_factory=dict)
+    resumed_after: int | None = None
     method: str = METHOD_MAJORITY
     model: WorkerModel | None = None
     objects_per_worker: float = 0.0
@@ -153,42 +190,357 @@ def error_record(number: int, result: LineResult, raw: str) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def _atomic_writer(path: str | None) -> Iterator[IO[str]]:
-    """Write to a temporary file beside ``path`` and rename it at the end.
+# ----------------------------------------------------------------------------------------------
+# Reading the input: JSON Lines or a payload file, as (number, text, bytes) records.
 
-    ``None`` or ``"-"`` writes to standard output instead.
+#: A record of the input: line number (array index for a payload file), text, bytes read.
+Record = tuple[int, str, int]
+
+_PEEK_LINES = 100  # lines looked at to infer the manifest's label attribute
+
+
+def _stream(source: IO[bytes], limits: Limits) -> Iterator[Record]:
+    """Non-blank lines with their 1-based physical line numbers (bounded memory per line)."""
+    for line in bounded_lines(source, max_line_bytes=limits.max_line_bytes):
+        raw = line.data.decode("utf-8", errors="replace")
+        if line.cut:  # refused by its size before parsing; keep it over the limit
+            raw = raw + "\ufffd" * 4
+        if raw.strip():
+            yield line.number, raw, line.size + 1
+
+
+def _peek(source: IO[bytes]) -> bytes:
+    peek = getattr(source, "peek", None)
+    return bytes(peek(4096)) if peek is not None else b""
+
+
+def _records(source: IO[bytes], options: ManifestOptions) -> tuple[Iterator[Record], str | None]:
+    """The records of the input and the label attribute to use (given or inferred).
+
+    A file whose first non-blank character is ``[`` and that parses as a JSON
+    list is a consolidation-request payload: each entry becomes a line in
+    recipe form (:func:`gtconsensus.forms.lines_from_payload`), numbered by its
+    array index (DESIGN.md).
     """
-    if path is None or path == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".partial", dir=target.parent
+    limits = _limits(options)
+    if not hasattr(source, "peek"):
+        source = io.BufferedReader(source)  # type: ignore[type-var]
+    head = _peek(source).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"["):
+        data = source.read()
+        try:
+            payload = json.loads(data)
+        except (ValueError, RecursionError):
+            payload = None
+        if isinstance(payload, list):
+            attribute = options.label_attribute
+            if attribute is None:
+                raise OptionsError(
+                    "bad_option",
+                    "the input is a consolidation-request payload (a JSON list), which names "
+                    "no label attribute: pass --label-attribute",
+                )
+            lines = lines_from_payload(payload, label_attribute=attribute)
+            return ((i, dumps(line), 0) for i, line in enumerate(lines)), attribute
+        source = io.BufferedReader(io.BytesIO(data))  # JSON Lines after all
+    records = _stream(source, limits)
+    if options.label_attribute is not None:
+        return records, options.label_attribute
+    first = list(itertools.islice(records, _PEEK_LINES))
+    return itertools.chain(first, records), _infer_attribute(first)
+
+
+def _answer_keys(line: Mapping[str, Any]) -> set[str]:
+    """Keys of a line whose value holds answers or a reference to them."""
+    keys = set()
+    for key, value in line.items():
+        if (
+            isinstance(value, Mapping)
+            and not key.endswith("-metadata")
+            and (RAW_KEY in value or RAW_REF_KEY in value or value_ref_key(key) in value)
+        ):
+            keys.add(key)
+    if not keys:
+        with contextlib.suppress(GtConsensusError):
+            keys.add(infer_label_attribute(line))
+    return keys
+
+
+def _infer_attribute(records: Sequence[Record]) -> str | None:
+    """The label attribute of the manifest when its first lines agree on one candidate.
+
+    ``None`` when no line names one (each line then fails with its own reason).
+
+    Raises
+    ------
+    OptionsError
+        ``ambiguous_label_attribute``, naming the candidates seen.
+    """
+    seen: dict[str, None] = {}
+    for _, raw, _ in records:
+        try:
+            parsed = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(parsed, dict):
+            seen.update(dict.fromkeys(sorted(_answer_keys(parsed))))
+    if len(seen) > 1:
+        raise OptionsError(
+            "bad_option",
+            f"the manifest's lines hold answers under {len(seen)} keys: "
+            f"{', '.join(sorted(seen))}; pass --label-attribute",
+        )
+    return next(iter(seen), None)
+
+
+def _limits(options: ManifestOptions) -> Limits:
+    return resolve_limits(None, max_pixels=options.max_pixels)
+
+
+# ----------------------------------------------------------------------------------------------
+# Work on chunks of lines: the same functions run in-process (--jobs 1) or in worker processes.
+
+
+@dataclass(frozen=True, slots=True)
+class LineOutcome:
+    """What the parent needs of one finished line (small and picklable)."""
+
+    number: int
+    output: str | None
+    error: dict[str, Any] | None
+    rejected: int
+    tallies: tuple[tuple[str, WorkerTally], ...] | None  # None: the line failed
+
+
+_state: dict[str, Any] = {}
+
+
+def _setup(options: ManifestOptions, attribute: str | None, model: WorkerModel | None) -> None:
+    """Initialise a worker process (or the parent with --jobs 1)."""
+    _state.update(options=options, attribute=attribute, model=model)
+
+
+def _prepare_record(number: int, raw: str) -> PreparedLine:
+    options: ManifestOptions = _state["options"]
+    return prepare_line(
+        raw,
+        label_attribute=_state["attribute"],
+        element=options.element,
+        iou_threshold=options.iou_threshold,
+        max_pixels=options.max_pixels,
+        fetch=options.fetch or fetch,
     )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            yield handle
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
+def _outcome(number: int, raw: str | None, prepared: PreparedLine) -> LineOutcome:
+    result = _finish(prepared, _state["model"])
+    error = None
+    if result.error is not None:
+        text = raw if raw is not None else dumps(prepared.parsed)
+        error = error_record(number, result, text)
+    tallies = None
+    if result.consensus is not None:
+        tallies = tuple((s.worker_id, s.tally()) for s in result.consensus.workers)
+    return LineOutcome(number, result.output, error, len(result.rejected), tallies)
 
 
-def _open_input(path: str) -> IO[bytes]:
-    if path == "-":
-        return sys.stdin.buffer
-    return open(path, "rb")
+def one_pass_chunk(records: Sequence[Record]) -> list[LineOutcome]:
+    """Prepare and finish each line (per-image method, or a saved worker model)."""
+    return [_outcome(n, raw, _prepare_record(n, raw)) for n, raw, _ in records]
+
+
+def prepare_chunk(records: Sequence[Record]) -> tuple[EvidenceTable, Blob, int]:
+    """Pass 1 of the job-level method: the chunk's evidence table and its spool blob."""
+    builder = TableBuilder()
+    prepared = []
+    for number, raw, _ in records:
+        line = _prepare_record(number, raw)
+        if line.evidence is not None:
+            builder.add(line.evidence)
+        prepared.append((number, raw if line.error is not None else None, line))
+    return builder.build(), pack_records(prepared), len(prepared)
+
+
+def finish_chunk(blob: Blob) -> list[LineOutcome]:
+    """Pass 2 of the job-level method: decide the spooled lines with the worker model."""
+    return [_outcome(n, raw, p) for n, raw, p in unpack_records(blob)]
+
+
+def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    while chunk := list(itertools.islice(records, size)):
+        yield chunk
+
+
+def _ordered_map(
+    function: Callable[[Any], Any],
+    items: Iterator[Any],
+    *,
+    jobs: int,
+    setup: tuple[Any, ...],
+) -> Iterator[tuple[Any, Any]]:
+    """``(item, function(item))`` in input order, over ``jobs`` worker processes.
+
+    At most ``4 * jobs`` items are in flight (a bounded queue: memory does not
+    grow with the input). With ``jobs == 1``, or when the whole input fits in
+    that window, everything runs in this process.
+    """
+    window = 4 * jobs
+    first = list(itertools.islice(items, window + 1))
+    if jobs == 1 or len(first) <= max(2, jobs):
+        _setup(*setup)
+        for item in itertools.chain(first, items):
+            yield item, function(item)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of threads (S3 clients, bars)
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_setup, initargs=setup) as pool:
+        pending: deque[tuple[Any, Future[Any]]] = deque()
+        try:
+            for item in itertools.chain(first, items):
+                pending.append((item, pool.submit(function, item)))
+                if len(pending) >= window:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing: output and error files, with an optional checkpoint for --resume.
+
+
+class _Sink:
+    """The output and error files of a run; with ``resume``, checkpointed for a restart.
+
+    Without ``resume`` both files are written atomically (temporary name,
+    renamed at the end). With ``resume`` (local files only) they are written to
+    ``<name>.partial`` with a checkpoint ``<output>.partial.json`` saved every
+    few seconds (after the files are flushed to disk): the last input line
+    written, the files' sizes and the counts so far. A run that finds a
+    checkpoint of the same input and options truncates the partial files to
+    the checkpointed sizes and skips the lines already written.
+    """
+
+    def __init__(
+        self, stack: contextlib.ExitStack, output: str | None, errors: str | None, *,
+        resume: bool, fingerprint: dict[str, Any], summary: RunSummary,
+    ) -> None:  # fmt: skip
+        self.summary = summary
+        self.done_through = -1  # every input line up to this number is written
+        self.resume = resume and output not in (None, "-")
+        self._last_save = time.monotonic()
+        if not self.resume:
+            self.out = stack.enter_context(atomic_writer(output))
+            self.err = stack.enter_context(atomic_writer(errors)) if errors else None
+            return
+        assert output is not None
+        for path in (output, errors):
+            if path is not None and is_remote(path):
+                raise OptionsError("bad_option", f"--resume needs local files, got {path}")
+        self._targets = [output] + ([errors] if errors else [])
+        self._partials = [f"{local_path(p)}.partial" for p in self._targets]
+        self._checkpoint = Path(f"{local_path(output)}.partial.json")
+        self._fingerprint = fingerprint
+        sizes = self._restore()
+        handles = []
+        for partial, offset in zip(self._partials, sizes, strict=True):
+            Path(partial).parent.mkdir(parents=True, exist_ok=True)
+            handle = open(partial, "a+b")  # noqa: SIM115 - closed by the stack
+            stack.callback(handle.close)
+            handle.truncate(offset)
+            handle.seek(offset)
+            handles.append(io.TextIOWrapper(handle, encoding="utf-8", newline="\n"))
+        self.out = handles[0]
+        self.err = handles[1] if errors else None
+
+    def _restore(self) -> list[int]:
+        zero = [0] * len(self._partials)
+        try:
+            saved = json.loads(self._checkpoint.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return zero
+        if not isinstance(saved, dict) or saved.get("fingerprint") != self._fingerprint:
+            return zero
+        if any(not Path(p).is_file() or Path(p).stat().st_size < n
+               for p, n in zip(self._partials, saved["sizes"], strict=True)):  # fmt: skip
+            return zero
+        self.done_through = int(saved["line"])
+        self.summary.resumed_after = self.done_through
+        s = self.summary
+        s.lines, s.consolidated, s.failed, s.rejected_answers = saved["counts"]
+        s.tallies = {w: _tally_from_json(t) for w, t in saved["tallies"]}
+        return [int(n) for n in saved["sizes"]]
+
+    def write(self, outcome: LineOutcome) -> None:
+        if outcome.output is not None:
+            self.out.write(outcome.output + "\n")
+        if outcome.error is not None and self.err is not None:
+            self.err.write(dumps(outcome.error) + "\n")
+        self.done_through = outcome.number
+        if self.resume and time.monotonic() - self._last_save > _CHECKPOINT_S:
+            self.save()
+
+    def save(self) -> None:
+        """Flush the partial files to disk, then record how far they go."""
+        sizes = []
+        for handle in (self.out, self.err):
+            if handle is None:
+                continue
+            handle.flush()
+            os.fsync(handle.buffer.fileno())  # type: ignore[attr-defined]
+            sizes.append(handle.buffer.tell())  # type: ignore[attr-defined]
+        s = self.summary
+        state = {
+            "fingerprint": self._fingerprint,
+            "line": self.done_through,
+            "sizes": sizes,
+            "counts": [s.lines, s.consolidated, s.failed, s.rejected_answers],
+            "tallies": [[w, _tally_to_json(t)] for w, t in s.tallies.items()],
+        }
+        temporary = self._checkpoint.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(temporary, self._checkpoint)
+        self._last_save = time.monotonic()
+
+    def interrupted(self) -> None:
+        """Record how far the files go before an exception leaves the run."""
+        if self.resume:
+            self.save()
+
+    def commit(self) -> None:
+        """Put the finished files in place (the atomic writers do it on their own)."""
+        if not self.resume:
+            return
+        for handle in (self.out, self.err):
+            if handle is not None:
+                handle.flush()
+        for partial, target in zip(self._partials, self._targets, strict=True):
+            os.replace(partial, local_path(target))
+        self._checkpoint.unlink(missing_ok=True)
+
+
+#: Seconds between checkpoints (``GTCONSENSUS_CHECKPOINT_S``).
+_CHECKPOINT_S = float(os.environ.get("GTCONSENSUS_CHECKPOINT_S", "1.0"))
+
+
+def _tally_to_json(tally: WorkerTally) -> list[Any]:
+    return [tally.objects, tally.compared, tally.instances,
+            list(astuple(tally.versus_others)), list(astuple(tally.versus_consensus))]  # fmt: skip
+
+
+def _tally_from_json(data: list[Any]) -> WorkerTally:
+    objects, compared, instances, others, consensus = data
+    return WorkerTally(objects, compared, instances, Agreement(*others), Agreement(*consensus))
+
+
+# ----------------------------------------------------------------------------------------------
+# The driver.
+
+#: ``progress(phase, lines, bytes)``: ``phase`` is "consolidating", "pass 1" or "pass 2".
+ProgressCallback = Callable[[str, int, int], None]
 
 
 def consolidate_manifest(
@@ -197,21 +549,34 @@ def consolidate_manifest(
     *,
     errors_path: str | None = None,
     options: ManifestOptions = ManifestOptions(),
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressCallback | None = None,
+    jobs: int = 1,
+    chunk_lines: int = 8,
+    resume: bool = False,
 ) -> RunSummary:
-    """Consolidate every line of a manifest file.
+    """Consolidate every line of a manifest file (or a consolidation-request payload file).
 
     Parameters
     ----------
     input_path : str
-        A local manifest (JSON Lines); ``-`` reads standard input.
+        A manifest (JSON Lines) or a payload file (a JSON list): a local path,
+        ``file://`` or ``s3://`` URI; ``-`` reads standard input.
     output_path : str or None
-        Where the output manifest goes; ``None`` or ``-`` is standard output.
+        Where the output manifest goes (path or URI); ``None`` or ``-`` is
+        standard output.
     errors_path : str, optional
         JSON Lines file with one record per failed line (written only when given).
     options : ManifestOptions
     progress : callable, optional
-        Called with the number of bytes read after each line (pass 1).
+        ``progress(phase, lines, bytes)`` after each chunk of lines is written
+        (or, in pass 1, spooled).
+    jobs : int, default 1
+        Worker processes. The output is byte-identical whatever the number.
+    chunk_lines : int, default 8
+        Lines per task sent to a worker process.
+    resume : bool, default False
+        Keep a checkpoint beside the output and continue from the one a previous
+        interrupted run left (local files only; see :class:`_Sink`).
 
     Returns
     -------
@@ -221,72 +586,116 @@ def consolidate_manifest(
         raise OptionsError(
             "bad_option", f"`method` must be one of {METHODS}, got {options.method!r}"
         )
+    if jobs < 1 or chunk_lines < 1:
+        raise OptionsError("bad_option", "`jobs` and `chunk_lines` must be positive")
     summary = RunSummary()
+    report = progress or (lambda phase, lines, nbytes: None)
     with contextlib.ExitStack() as stack:
-        source = stack.enter_context(_open_input(input_path))
-        lines = _read_lines(source, progress)
+        source = stack.enter_context(open_read(input_path))
+        records, attribute = _records(source, options)
         one_pass = options.worker_model is not None or (
             options.method == "image" and not options.fit_model
         )
+        fingerprint = {
+            "input": input_path, "size": size(input_path), "options": _options_key(options),
+            "attribute": attribute,
+        }  # fmt: skip
         if one_pass:
             model = options.worker_model if options.method != "image" else None
             summary.model = model
             summary.method = METHOD_MAJORITY if model is None else METHOD_JOB
-            records: Iterator[tuple[int, str | None, PreparedLine]] = (
-                (number, text, _prepare(text, options)) for number, text in lines
-            )
-        else:
-            spool = stack.enter_context(Spool())
-            builder = TableBuilder()
-            for number, text in lines:
-                prepared = _prepare(text, options)
-                if prepared.evidence is not None:
-                    builder.add(prepared.evidence)
-                spool.write(number, text if prepared.error is not None else None, prepared)
-            table = builder.build()
-            counts = table.objects_per_worker()
-            summary.objects_per_worker = float(np.median(counts)) if len(counts) else 0.0
-            summary.model = fit_worker_model(table)
-            use_job = options.method == "job" or (
-                options.method == "auto" and summary.objects_per_worker >= options.min_objects
-            )
-            summary.method = METHOD_JOB if use_job else METHOD_MAJORITY
-            records = spool.replay()
-        out = stack.enter_context(_atomic_writer(output_path))
-        errors = stack.enter_context(_atomic_writer(errors_path)) if errors_path else None
-        model = summary.model if summary.method == METHOD_JOB else None
-        for number, raw, prepared in records:
-            summary.lines += 1
-            result = _finish(prepared, model)
-            _account(summary, result)
-            if result.output is not None:
-                out.write(result.output + "\n")
-            if result.error is not None and errors is not None:
-                text = raw if raw is not None else dumps(prepared.parsed)
-                errors.write(dumps(error_record(number, result, text)) + "\n")
+            sink = _Sink(stack, output_path, errors_path, resume=resume,
+                         fingerprint=fingerprint, summary=summary)  # fmt: skip
+            pending = (r for r in records if r[0] > sink.done_through)
+            results = _ordered_map(
+                one_pass_chunk, _chunks(pending, chunk_lines), jobs=jobs,
+                setup=(options, attribute, None if model is None else model),
+            )  # fmt: skip
+            with _checkpoint_on_error(sink):
+                for chunk, outcomes in results:
+                    _write(sink, summary, outcomes)
+                    report("consolidating", len(chunk), sum(r[2] for r in chunk))
+            sink.commit()
+            return summary
+        spool = stack.enter_context(Spool())
+        tables: list[EvidenceTable] = []
+        for chunk, (table, blob, count) in _ordered_map(
+            prepare_chunk, _chunks(records, chunk_lines), jobs=jobs,
+            setup=(options, attribute, None),
+        ):  # fmt: skip
+            spool.write_blob(blob, count)
+            tables.append(table)
+            if len(tables) >= _MERGE_TABLES:
+                tables = [EvidenceTable.concat(tables)]
+            report("pass 1", len(chunk), sum(r[2] for r in chunk))
+        table = EvidenceTable.concat(tables) if tables else EvidenceTable.empty()
+        del tables
+        counts = table.objects_per_worker()
+        summary.objects_per_worker = float(np.median(counts)) if len(counts) else 0.0
+        summary.model = fit_worker_model(table)
+        del table
+        use_job = options.method == "job" or (
+            options.method == "auto" and summary.objects_per_worker >= options.min_objects
+        )
+        summary.method = METHOD_JOB if use_job else METHOD_MAJORITY
+        model = summary.model if use_job else None
+        fingerprint["method"] = summary.method
+        sink = _Sink(stack, output_path, errors_path, resume=resume,
+                     fingerprint=fingerprint, summary=summary)  # fmt: skip
+        blobs = _skip_done(spool.replay_blobs(), sink.done_through)
+        finished = _ordered_map(finish_chunk, blobs, jobs=jobs, setup=(options, attribute, model))
+        with _checkpoint_on_error(sink):
+            for _blob, outcomes in finished:
+                _write(sink, summary, [o for o in outcomes if o.number > sink.done_through])
+                report("pass 2", len(outcomes), 0)
+        sink.commit()
     return summary
 
 
-def _read_lines(
-    source: IO[bytes], progress: Callable[[int], None] | None
-) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their 1-based physical line numbers."""
-    for number, raw_bytes in enumerate(source, start=1):
-        if progress is not None:
-            progress(len(raw_bytes))
-        raw = raw_bytes.decode("utf-8", errors="replace").rstrip("\r\n")
-        if raw.strip():
-            yield number, raw
+_MERGE_TABLES = 256
 
 
-def _prepare(raw: str, options: ManifestOptions) -> PreparedLine:
-    return prepare_line(
-        raw,
-        label_attribute=options.label_attribute,
-        element=options.element,
-        iou_threshold=options.iou_threshold,
-        max_pixels=options.max_pixels,
-    )
+@contextlib.contextmanager
+def _checkpoint_on_error(sink: _Sink) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        sink.interrupted()
+        raise
+
+
+def _skip_done(blobs: Iterator[Blob], done_through: int) -> Iterator[Blob]:
+    """Blobs holding lines not written yet (a resumed run's pass 2)."""
+    for blob in blobs:
+        if done_through < 0 or blob[-1][0] > done_through:
+            yield blob
+
+
+def _write(sink: _Sink, summary: RunSummary, outcomes: Sequence[LineOutcome]) -> None:
+    for outcome in outcomes:
+        summary.lines += 1
+        summary.rejected_answers += outcome.rejected
+        if outcome.tallies is None:
+            summary.failed += 1
+        else:
+            summary.consolidated += 1
+            for worker, tally in outcome.tallies:
+                previous = summary.tallies.get(worker, WorkerTally())
+                summary.tallies[worker] = previous + tally
+        sink.write(outcome)
+
+
+def _options_key(options: ManifestOptions) -> list[Any]:
+    model = options.worker_model
+    return [
+        options.label_attribute,
+        options.element,
+        options.iou_threshold,
+        options.max_pixels,
+        options.method,
+        options.min_objects,
+        None if model is None else model.to_json(),
+    ]
 
 
 def _finish(prepared: PreparedLine, model: WorkerModel | None) -> LineResult:
@@ -297,20 +706,9 @@ def _finish(prepared: PreparedLine, model: WorkerModel | None) -> LineResult:
     return finish_line(prepared, weights=model.weights(), existence=existence, method=METHOD_JOB)
 
 
-def _account(summary: RunSummary, result: LineResult) -> None:
-    summary.rejected_answers += len(result.rejected)
-    if result.consensus is None:
-        summary.failed += 1
-        return
-    summary.consolidated += 1
-    for score in result.consensus.workers:
-        previous = summary.tallies.get(score.worker_id, WorkerTally())
-        summary.tallies[score.worker_id] = previous + score.tally()
-
-
 def write_worker_table(rows: Sequence[Mapping[str, object]], path: str) -> None:
     """Write the worker table as CSV (``.csv``) or JSON (``.json``), atomically."""
-    with _atomic_writer(path) as handle:
+    with atomic_writer(path) as handle:
         if path.endswith(".json"):
             handle.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
             return

@@ -36,7 +36,7 @@ from gtconsensus.fusion import Candidate
 from gtconsensus.lines import PreparedLine
 from gtconsensus.objects import PreparedObject
 
-__all__ = ["Spool"]
+__all__ = ["Blob", "Spool", "pack_records", "unpack_records"]
 
 
 def _pack_error(error: GtConsensusError | None) -> tuple[type[GtConsensusError], str, str] | None:
@@ -111,6 +111,21 @@ def _unpack_line(packed: dict[str, Any]) -> PreparedLine:
     return PreparedLine(packed["parsed"], packed["attribute"], obj, _unpack_error(packed["error"]))
 
 
+#: Consecutive records in packed form (no decoded image, masks bit-packed): what a worker
+#: process sends the parent in pass 1, and the parent sends a worker in pass 2.
+Blob = list[tuple[int, "str | None", dict[str, Any]]]
+
+
+def pack_records(records: list[tuple[int, str | None, PreparedLine]]) -> Blob:
+    """One spool blob of consecutive records."""
+    return [(n, raw, _pack_line(p)) for n, raw, p in records]
+
+
+def unpack_records(blob: Blob) -> list[tuple[int, str | None, PreparedLine]]:
+    """The records of a blob made by :func:`pack_records`."""
+    return [(n, raw, _unpack_line(packed)) for n, raw, packed in blob]
+
+
 class Spool:
     """Records ``(line number, raw text or None, PreparedLine)`` in a temporary file.
 
@@ -124,6 +139,7 @@ class Spool:
             prefix="gtconsensus-spool-", dir=directory
         )
         self.records = 0
+        self.blobs = 0
 
     def __enter__(self) -> Spool:
         return self
@@ -138,13 +154,23 @@ class Spool:
 
     def write(self, number: int, raw: str | None, prepared: PreparedLine) -> None:
         """Append one line's record (``raw`` is kept only when it may be needed)."""
-        pickle.dump((number, raw, _pack_line(prepared)), self._file, protocol=5)
-        self.records += 1
+        self.write_blob(pack_records([(number, raw, prepared)]), 1)
+
+    def write_blob(self, blob: Blob, count: int) -> None:
+        """Append a blob of ``count`` records made by :func:`pack_records`."""
+        pickle.dump(blob, self._file, protocol=5)
+        self.blobs += 1
+        self.records += count
+
+    def replay_blobs(self) -> Iterator[Blob]:
+        """The blobs, in order (for pass 2 in worker processes)."""
+        self._file.flush()
+        self._file.seek(0)
+        for _ in range(self.blobs):
+            blob: Blob = pickle.load(self._file)  # our own records
+            yield blob
 
     def replay(self) -> Iterator[tuple[int, str | None, PreparedLine]]:
         """The records, in order (the spool can be replayed again afterwards)."""
-        self._file.flush()
-        self._file.seek(0)
-        for _ in range(self.records):
-            number, raw, packed = pickle.load(self._file)  # our own records
-            yield number, raw, _unpack_line(packed)
+        for blob in self.replay_blobs():
+            yield from unpack_records(blob)

@@ -1,0 +1,205 @@
+"""Local paths and ``s3://`` URIs alike, for the offline tool's files.
+
+The input manifest, the output manifest, the error file and the worker table may
+each be a local path, a ``file://`` URL or a remote URL that `fsspec
+<https://filesystem-spec.readthedocs.io>`_ knows (``s3://`` through ``s3fs``,
+the ``s3`` extra; Dask reads and writes through the same library). Local files
+use the standard library only, so the core needs no extra.
+
+- :func:`open_read`: a binary stream, read piece by piece (never whole);
+- :func:`atomic_writer`: a text file that appears under its name only when
+  complete (local: temporary file beside it, renamed; remote: a temporary
+  key, copied to its name at the end and deleted);
+- :func:`fetch`: the ``fetch`` hook of the readers (worker-response files,
+  ``annotationData.s3Uri``, the Lambda's ``-ref`` keys): ``s3://`` through the
+  Lambda's S3 client (:func:`gtconsensus.adapters.s3.default_fetch`, with its
+  retries and error codes), plain paths and ``file://`` from disk.
+
+Examples
+--------
+>>> is_remote("s3://bucket/key"), is_remote("out/x.manifest"), is_remote("file:///tmp/x")
+(True, False, False)
+>>> local_path("file:///tmp/x.json")
+'/tmp/x.json'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from gtconsensus.exceptions import FetchError, OptionsError
+
+__all__ = [
+    "atomic_writer",
+    "exists",
+    "fetch",
+    "is_remote",
+    "local_path",
+    "open_read",
+    "read_bytes",
+    "remove",
+    "size",
+]
+
+
+def is_remote(path: str) -> bool:
+    """Whether ``path`` is a URL other than ``file://`` (read through fsspec)."""
+    return "://" in path and not path.startswith("file://")
+
+
+def local_path(path: str) -> str:
+    """A local path without its ``file://`` prefix."""
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def _filesystem(path: str) -> tuple[Any, str]:
+    try:
+        import fsspec  # type: ignore[import-untyped]
+    except ImportError as exc:  # pragma: no cover - fsspec comes with the `s3` extra
+        raise OptionsError(
+            "bad_setting", f"reading {path} needs fsspec and s3fs: pip install 'gtconsensus[s3]'"
+        ) from exc
+    fs, inner = fsspec.core.url_to_fs(path)
+    return fs, str(inner)
+
+
+def open_read(path: str) -> IO[bytes]:
+    """A binary stream over ``path`` (``-`` is standard input); close it after use."""
+    if path == "-":
+        return sys.stdin.buffer
+    if not is_remote(path):
+        return open(local_path(path), "rb")
+    fs, inner = _filesystem(path)
+    handle: IO[bytes] = fs.open(inner, "rb", block_size=8 << 20)
+    return handle
+
+
+def exists(path: str) -> bool:
+    """Whether ``path`` names an existing file."""
+    if not is_remote(path):
+        return Path(local_path(path)).is_file()
+    fs, inner = _filesystem(path)
+    return bool(fs.isfile(inner))
+
+
+def size(path: str) -> int | None:
+    """The size of ``path`` in bytes, or ``None`` when it cannot be known."""
+    if path == "-":
+        return None
+    try:
+        if not is_remote(path):
+            return os.path.getsize(local_path(path))
+        fs, inner = _filesystem(path)
+        return int(fs.size(inner))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole content of a (small) file: a worker model, a checkpoint."""
+    with open_read(path) as handle:
+        return handle.read()
+
+
+def remove(path: str) -> None:
+    """Delete ``path`` if it exists."""
+    with contextlib.suppress(FileNotFoundError):
+        if not is_remote(path):
+            os.unlink(local_path(path))
+            return
+        fs, inner = _filesystem(path)
+        if fs.exists(inner):
+            fs.rm(inner)
+
+
+def fetch(uri: str) -> bytes:
+    """Read a referenced file: ``s3://`` with the S3 client, a path or ``file://`` from disk.
+
+    Raises
+    ------
+    FetchError
+        ``not_found`` for a missing local file; for ``s3://`` whatever
+        :meth:`gtconsensus.adapters.s3.S3Store.fetch` raises.
+    """
+    if uri.startswith("s3://"):
+        try:
+            from gtconsensus.adapters.s3 import default_fetch
+        except ImportError as exc:  # boto3 missing
+            raise FetchError(
+                "fetch_failed", f"cannot read {uri}: install the `aws` extra (boto3)"
+            ) from exc
+        return default_fetch(uri)
+    if is_remote(uri):
+        try:
+            fs, inner = _filesystem(uri)
+            data: bytes = fs.cat_file(inner)
+        except (OSError, ValueError) as exc:
+            raise FetchError("fetch_failed", f"cannot read {uri}: {exc}") from exc
+        return data
+    try:
+        return Path(local_path(uri)).read_bytes()
+    except OSError as exc:
+        raise FetchError("not_found", f"cannot read {uri}: {exc}") from exc
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | None) -> Iterator[IO[str]]:
+    """A text file (UTF-8, ``\\n``) that appears at ``path`` only when the block succeeds.
+
+    ``None`` or ``-`` writes to standard output instead. A local file is written
+    beside its target and renamed; a remote one to a temporary key
+    (``<key>.partial-<random>``), copied to its name at the end and deleted; on
+    an error the temporary file or key is removed and nothing appears.
+    """
+    if path is None or path == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    if is_remote(path):
+        with _remote_atomic_writer(path) as handle:
+            yield handle
+        return
+    target = Path(local_path(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".partial", dir=target.parent
+    )
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            yield handle
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def _remote_atomic_writer(path: str) -> Iterator[IO[str]]:
+    fs, inner = _filesystem(path)
+    temporary = f"{inner}.partial-{uuid.uuid4().hex[:12]}"
+    try:
+        with fs.open(temporary, "wb") as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+            yield text
+            text.flush()
+            text.detach()
+        fs.copy(temporary, inner)
+    finally:
+        with contextlib.suppress(OSError, FileNotFoundError):
+            fs.rm(temporary)

@@ -1,0 +1,108 @@
+"""--resume: a run killed half-way restarts, skips what it wrote, and ends with the same bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gtconsensus import cli
+from test_offline import simulated
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("resume") / "in.manifest"
+    lines = list(simulated(40, seed=21, side=8).manifest_lines()) * 20  # 800 lines
+    lines.insert(400, "{not json")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _complete(source: Path, folder: Path, *extra: str) -> list[bytes]:
+    out = folder / "whole"
+    code = cli.main(["consolidate", str(source), "-o", str(out), "-q", "--jobs", "1",
+                     "--workers", f"{out}.csv", *extra])  # fmt: skip
+    assert code == cli.EXIT_FAILED_LINES
+    return [
+        out.read_bytes(),
+        Path(f"{out}.errors.jsonl").read_bytes(),
+        Path(f"{out}.csv").read_bytes(),
+    ]
+
+
+def test_a_killed_run_resumes_where_it_stopped_with_the_same_output(
+    source: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gtconsensus", "consolidate", str(source), "-o", str(out),
+               "--method", "image", "-j", "1", "--resume", "--workers", f"{out}.csv"]  # fmt: skip
+    env = {**os.environ, "GTCONSENSUS_CHECKPOINT_S": "0.05"}
+    process = subprocess.Popen(
+        command, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
+    checkpoint = tmp_path / "out.partial.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if checkpoint.exists() and json.loads(checkpoint.read_text() or "{}").get("line", 0) > 50:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists()  # a killed run leaves only files that do not look complete
+    assert (tmp_path / "out.partial").stat().st_size > 0
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert resumed.returncode == cli.EXIT_FAILED_LINES, resumed.stderr
+    after = int(resumed.stderr.split("resumed after input line ")[1].split()[0])
+    assert 50 < after < 800
+    expected = _complete(source, tmp_path, "--method", "image")
+    got = [
+        out.read_bytes(),
+        Path(f"{out}.errors.jsonl").read_bytes(),
+        Path(f"{out}.csv").read_bytes(),
+    ]
+    assert got == expected
+    assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
+
+
+def test_job_level_run_interrupted_in_pass_2_resumes_with_the_same_output(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gtconsensus.adapters.manifest as adapter
+
+    small = tmp_path / "in.manifest"
+    small.write_text("\n".join([*source.read_text().splitlines()[:199], "{bad"]) + "\n")
+    expected = _complete(small, tmp_path, "--method", "job")
+    calls = {"n": 0}
+    real = adapter.finish_line
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 120:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "out"
+    args = ["consolidate", str(small), "-o", str(out), "--method", "job", "--jobs", "1",
+            "--resume", "--workers", f"{out}.csv"]  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setattr(adapter, "finish_line", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main(args)
+    assert not out.exists()
+    assert json.loads((tmp_path / "out.partial.json").read_text())["line"] > 100
+    assert cli.main(args) == cli.EXIT_FAILED_LINES
+    got = [
+        out.read_bytes(),
+        Path(f"{out}.errors.jsonl").read_bytes(),
+        Path(f"{out}.csv").read_bytes(),
+    ]
+    assert got == expected
