@@ -1,0 +1,242 @@
+# mypy: disable-error-code="no-untyped-call"
+"""Consolidating a job on a Dask cluster: the job-level method's two passes as bag maps.
+
+A manifest too large for one machine is read as a :class:`dask.bag.Bag` of lines
+(``dask.bag.read_text``: local, ``s3://`` or anything fsspec reads, split in
+blocks at line ends). Then:
+
+1. :func:`number_lines` gives each line its 1-based physical line number (a
+   cheap count per partition, then offsets);
+2. pass 1 maps each partition to the :class:`~gtconsensus.evidence.EvidenceTable`
+   of its lines (no pixel in it); the tables of consecutive partitions merge
+   (:meth:`EvidenceTable.concat`) into the job's table on the client;
+3. the worker model is fitted once, on the client (:func:`gtconsensus.fit_worker_model`);
+4. pass 2 maps each partition again, deciding every line with the model (the PNGs
+   are decoded again rather than spooled: the cluster holds nothing between passes).
+
+The result is the same output, error records and worker table as the local engine
+(:func:`gtconsensus.adapters.manifest.consolidate_manifest`), byte for byte.
+
+Examples
+--------
+The Python API (needs the ``dask`` extra)::
+
+    import dask.bag as db
+    from distributed import Client
+    from gtconsensus.adapters.dask_engine import consolidate_bag, write_outcomes
+    from gtconsensus.adapters.manifest import ManifestOptions
+
+    client = Client("tcp://scheduler:8786")
+    lines = db.read_text("s3://bucket/job/output.manifest", blocksize="64MiB")
+    run = consolidate_bag(lines, ManifestOptions(method="auto"))
+    run.outputs()        # a bag of output lines, in input order (or .to_textfiles(...))
+    summary = write_outcomes(run, "s3://bucket/job/consensus.manifest",
+                             errors_path="s3://bucket/job/errors.jsonl")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dask.bag as db
+import numpy as np
+from dask.delayed import delayed
+
+from gtconsensus.adapters import manifest as local
+from gtconsensus.adapters.manifest import (
+    LineOutcome,
+    ManifestOptions,
+    Record,
+    RunSummary,
+)
+from gtconsensus.consensus import METHOD_MAJORITY
+from gtconsensus.evidence import EvidenceTable, TableBuilder
+from gtconsensus.job import METHOD_JOB, fit_worker_model
+from gtconsensus.worker_model import WorkerModel
+
+__all__ = ["BagRun", "consolidate_bag", "consolidate_with_dask", "number_lines", "write_outcomes"]
+
+
+def _count(lines: Iterable[str]) -> list[int]:
+    return [sum(1 for _ in lines)]
+
+
+def _numbered(lines: Iterable[str], first: int) -> list[Record]:
+    records = []
+    for number, line in enumerate(lines, start=first):
+        raw = line.rstrip("\r\n")
+        if raw.strip():
+            records.append((number, raw, len(line.encode("utf-8"))))
+    return records
+
+
+def number_lines(lines: db.Bag) -> db.Bag:
+    """A bag of ``(line number, text, bytes)`` records from a bag of lines, blanks dropped.
+
+    Numbers are 1-based physical lines of the whole bag (blank lines counted), as
+    in the local engine's error file.
+    """
+    counts = lines.map_partitions(_count).compute()
+    offsets = np.concatenate([[1], np.cumsum(counts)[:-1] + 1]).tolist()
+    parts = [
+        delayed(_numbered)(part, int(first))
+        for part, first in zip(lines.to_delayed(), offsets, strict=True)
+    ]
+    bag: db.Bag = db.from_delayed(parts)
+    return bag
+
+
+def _table(records: Iterable[Record], options: ManifestOptions, attribute: str | None) -> list[Any]:
+    """Pass 1 on one partition: its evidence table (in a list: one item per partition)."""
+    local._setup(options, attribute, None)
+    builder = TableBuilder()
+    for number, raw, _ in records:
+        evidence = local._prepare_record(number, raw).evidence
+        if evidence is not None:
+            builder.add(evidence)
+    return [builder.build()]
+
+
+def _finish(
+    records: Iterable[Record], options: ManifestOptions, attribute: str | None,
+    model: WorkerModel | None,
+) -> list[LineOutcome]:  # fmt: skip
+    """Pass 2 on one partition: every line decided (with the model when given)."""
+    local._setup(options, attribute, model)
+    return local.one_pass_chunk(list(records))
+
+
+@dataclass(frozen=True, slots=True)
+class BagRun:
+    """A planned run: the outcomes (a lazy bag, in input order) and what the client decided.
+
+    ``method`` is the ``consensus.method`` used; ``model`` the worker model fitted
+    (``None`` with a per-image run that fitted none); ``objects_per_worker`` the
+    median number of objects a worker answered.
+    """
+
+    outcomes: db.Bag
+    method: str
+    model: WorkerModel | None
+    objects_per_worker: float
+
+    def outputs(self) -> db.Bag:
+        """The output lines (no newline), in input order."""
+        bag: db.Bag = self.outcomes.filter(lambda o: o.output is not None).map(lambda o: o.output)
+        return bag
+
+
+def consolidate_bag(
+    lines: db.Bag, options: ManifestOptions | None = None, *, numbered: bool = False
+) -> BagRun:
+    """Plan the consolidation of a bag of manifest lines; pass 1 and the fit run now.
+
+    Parameters
+    ----------
+    lines : dask.bag.Bag
+        Lines of one manifest in order (``dask.bag.read_text``), or, with
+        ``numbered=True``, ``(number, text, bytes)`` records.
+    options : ManifestOptions
+        As for the local engine (``fetch`` must be picklable).
+
+    Returns
+    -------
+    BagRun
+        Pass 2 is lazy: compute ``run.outcomes`` or use :func:`write_outcomes`.
+    """
+    options = options or ManifestOptions()
+    records = lines if numbered else number_lines(lines)
+    attribute = options.label_attribute
+    if attribute is None:
+        attribute = local._infer_attribute(
+            records.take(local._PEEK_LINES, npartitions=1, warn=False)
+        )
+    one_pass = options.worker_model is not None or (
+        options.method == "image" and not options.fit_model
+    )
+    if one_pass:
+        model = options.worker_model if options.method != "image" else None
+        method = METHOD_MAJORITY if model is None else METHOD_JOB
+        outcomes = records.map_partitions(_finish, options, attribute, model)
+        return BagRun(outcomes, method, model, 0.0)
+    tables = records.map_partitions(_table, options, attribute).compute()
+    table = EvidenceTable.concat(tables) if tables else EvidenceTable.empty()
+    counts = table.objects_per_worker()
+    objects_per_worker = float(np.median(counts)) if len(counts) else 0.0
+    fitted = fit_worker_model(table)
+    use_job = options.method == "job" or (
+        options.method == "auto" and objects_per_worker >= options.min_objects
+    )
+    model = fitted if use_job else None
+    outcomes = records.map_partitions(_finish, options, attribute, model)
+    return BagRun(outcomes, METHOD_JOB if use_job else METHOD_MAJORITY, fitted, objects_per_worker)
+
+
+def _in_order(outcomes: db.Bag, window: int) -> Iterator[LineOutcome]:
+    """The outcomes partition by partition, in order, at most ``window`` partitions computing."""
+    parts = iter(outcomes.to_delayed())
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        for part in parts:
+            yield from part.compute()
+        return
+    pending = [client.compute(p) for p in itertools.islice(parts, window)]
+    while pending:
+        future = pending.pop(0)
+        following = next(parts, None)
+        if following is not None:
+            pending.append(client.compute(following))
+        yield from future.result()
+        future.release()
+
+
+def write_outcomes(
+    run: BagRun, output_path: str | None, *, errors_path: str | None = None, window: int = 8
+) -> RunSummary:
+    """Compute pass 2 and write the output manifest and the error file, in input order.
+
+    The files are written by the client, atomically (as the local engine does),
+    from at most ``window`` partitions at a time.
+    """
+    summary = RunSummary(method=run.method, model=run.model,
+                         objects_per_worker=run.objects_per_worker)  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        sink = local._Sink(stack, output_path, errors_path, resume=False, fingerprint={},
+                           summary=summary)  # fmt: skip
+        for outcome in _in_order(run.outcomes, window):
+            local._write(sink, summary, [outcome])
+        sink.commit()
+    return summary
+
+
+def consolidate_with_dask(
+    input_path: str,
+    output_path: str | None,
+    *,
+    scheduler: str | None,
+    errors_path: str | None = None,
+    options: ManifestOptions | None = None,
+    blocksize: str | int = "64MiB",
+) -> RunSummary:
+    """The CLI's ``--engine dask``: read ``input_path`` as a bag, run, write on the client.
+
+    ``scheduler`` is the address of a running Dask scheduler (``tcp://host:8786``);
+    ``None`` uses the current client, or Dask's default scheduler when there is none.
+    """
+    options = options or ManifestOptions()
+    lines = db.read_text(input_path, blocksize=blocksize)
+    if scheduler is None:
+        return write_outcomes(consolidate_bag(lines, options), output_path,
+                              errors_path=errors_path)  # fmt: skip
+    from distributed import Client
+
+    with Client(scheduler) as client, client.as_current():
+        return write_outcomes(consolidate_bag(lines, options), output_path,
+                              errors_path=errors_path)  # fmt: skip

@@ -1,0 +1,75 @@
+"""The Dask engine on a local cluster of worker processes: the same output as the local engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask.bag as db
+import pytest
+from distributed import Client, LocalCluster
+
+from gtconsensus import cli
+from gtconsensus.adapters.dask_engine import consolidate_bag, write_outcomes
+from gtconsensus.adapters.manifest import ManifestOptions
+from test_offline import _with_bad_lines, simulated
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as local_cluster:  # fmt: skip
+        yield local_cluster
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lines, _ = _with_bad_lines(list(simulated(24, seed=13, side=16).manifest_lines()), 9)
+    path = tmp_path_factory.mktemp("dask") / "in.manifest"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _local(source: Path, folder: Path, method: str) -> list[bytes]:
+    out = folder / f"local-{method}"
+    code = cli.main(["consolidate", str(source), "-o", str(out), "-q", "--jobs", "1",
+                     "--method", method, "--workers", f"{out}.csv"])  # fmt: skip
+    assert code == cli.EXIT_FAILED_LINES
+    return [
+        out.read_bytes(),
+        Path(f"{out}.errors.jsonl").read_bytes(),
+        Path(f"{out}.csv").read_bytes(),
+    ]
+
+
+def test_cli_dask_engine_equals_the_local_engine(
+    cluster: LocalCluster, source: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "dask"
+    code = cli.main(["consolidate", str(source), "-o", str(out), "-q", "--method", "job",
+                     "--engine", "dask", "--scheduler", cluster.scheduler_address,
+                     "--workers", f"{out}.csv"])  # fmt: skip
+    assert code == cli.EXIT_FAILED_LINES
+    got = [
+        out.read_bytes(),
+        Path(f"{out}.errors.jsonl").read_bytes(),
+        Path(f"{out}.csv").read_bytes(),
+    ]
+    assert got == _local(source, tmp_path, "job")
+    assert b'"job-level"' in got[0]
+
+
+def test_python_api_on_a_bag_of_several_partitions(
+    cluster: LocalCluster, source: Path, tmp_path: Path
+) -> None:
+    with Client(cluster) as client, client.as_current():
+        lines = db.read_text(str(source), blocksize=source.stat().st_size // 4)
+        assert lines.npartitions >= 3
+        run = consolidate_bag(lines, ManifestOptions(method="image"))
+        summary = write_outcomes(run, str(tmp_path / "out"), errors_path=str(tmp_path / "err"))
+        outputs = run.outputs().compute()
+    local = _local(source, tmp_path, "image")
+    assert (tmp_path / "out").read_bytes() == local[0]
+    assert (tmp_path / "err").read_bytes() == local[1]
+    assert "\n".join(outputs) + "\n" == local[0].decode()
+    assert summary.failed > 0
