@@ -82,6 +82,21 @@ example:
       --below 0.6 --images-out s3://bucket/adjust/"""
 
 
+_MASKS_EPILOG = """\
+Under DEST (a folder, or an s3:// prefix with the `aws` extra): NNNNNN.png per
+consolidated line (palette PNG of classes: index 0 BACKGROUND, index c the
+c-th class), NNNNNN-instances.png (the consensus PNG, instance ids),
+class-map.json, and output.manifest shaped like Ground Truth's built-in
+semantic-segmentation output: "<attr>-ref" and "<attr>-ref-metadata" with
+"internal-color-map" (class-name, hex-color, confidence per index).
+
+exit status: 0 every line exported; 1 failed lines were left out (listed on
+standard error); 2 usage error.
+
+example:
+  gtconsensus export masks consensus.manifest -o masks/ --classes Person,Car,Bicycle"""
+
+
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--label-attribute",
@@ -246,6 +261,37 @@ def _export_adjustment(args: argparse.Namespace) -> int:
     return _report_failed(summary.failed)
 
 
+def _export_masks(args: argparse.Namespace) -> int:
+    from gtconsensus.review.mask_export import export_masks
+
+    if not _manifest_exists(args.manifest):
+        return EXIT_USAGE
+    classes = None
+    if args.classes:
+        from gtconsensus.adapters.pre_annotation import labels_setting
+
+        classes = labels_setting(args.classes)
+    try:
+        summary = export_masks(
+            args.manifest,
+            args.output,
+            classes=classes,
+            attribute=args.attribute,
+            label_attribute=args.label_attribute,
+        )
+    except GtConsensusError as exc:
+        print(f"gtconsensus export masks: {exc.message} [{exc.code}]", file=sys.stderr)
+        return EXIT_USAGE
+    except (ImportError, OSError) as exc:
+        print(f"gtconsensus export masks: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"masks: {summary.images} images, {len(summary.classes)} classes: {summary.manifest}",
+        file=sys.stderr,
+    )
+    return _report_failed(summary.failed)
+
+
 def _report_failed(failed: tuple[tuple[int, str], ...]) -> int:
     if not failed:
         return EXIT_OK
@@ -309,6 +355,34 @@ def _add_adjustment_parser(formats: Any) -> None:
     )
     _add_label_attribute(adjustment)
     adjustment.set_defaults(handler=_export_adjustment)
+
+
+def _add_masks_parser(formats: Any) -> None:
+    masks = formats.add_parser(
+        "masks",
+        help="class PNGs and a manifest shaped like built-in semantic segmentation",
+        description="Write one class PNG per image, the instance PNGs, a class map and an\n"
+        "output manifest in the shape of Ground Truth's built-in semantic segmentation.",
+        epilog=_MASKS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    masks.add_argument("manifest", metavar="OUTPUT", help="consolidated output manifest")
+    masks.add_argument(
+        "-o", "--output", required=True, metavar="DEST", help="a folder or an s3:// prefix"
+    )
+    masks.add_argument(
+        "--classes",
+        metavar="NAMES",
+        help="the classes in index order, comma-separated or a JSON list (default: "
+        "the consensus's classes, sorted)",
+    )
+    masks.add_argument(
+        "--attribute",
+        metavar="NAME",
+        help="write NAME-ref and NAME-ref-metadata (default: each line's label attribute)",
+    )
+    _add_label_attribute(masks)
+    masks.set_defaults(handler=_export_masks)
 
 
 def add_parsers(commands: Any) -> None:
@@ -375,7 +449,7 @@ def add_parsers(commands: Any) -> None:
 
     export = commands.add_parser(
         "export",
-        help="export the consensus to another format (coco, adjustment)",
+        help="export the consensus to another format (coco, adjustment, masks)",
         description="Export the consensus of an output manifest to another format.",
     )
     formats = export.add_subparsers(dest="format", metavar="FORMAT", required=True)
@@ -397,3 +471,4 @@ def add_parsers(commands: Any) -> None:
     )
     coco.set_defaults(handler=_export_coco)
     _add_adjustment_parser(formats)
+    _add_masks_parser(formats)
