@@ -181,3 +181,29 @@ def test_thousands_of_lines_with_a_few_bad_ones_lose_nothing(tmp_path: Path) -> 
     assert len(written) + not_json == len(good) + len(bad)
     values = [json.loads(w)[ATTR] for w in written]
     assert sum("error" not in v["consensus"] for v in values) == len(good)
+
+
+def test_workers_command_prints_and_writes_the_table_of_an_output_or_input_manifest(
+    recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = recipe.parent / "in.manifest"
+    expected = tmp_path / "expected.csv"
+    run(str(source), "-o", str(tmp_path / "o"), "--method", "image", "--workers", str(expected))
+    for name, path in (("input", source), ("output", recipe)):
+        table = tmp_path / f"{name}.csv"
+        code = cli.main(["workers", str(path), "-o", str(table), "--method", "image", "-j", "1"])
+        assert code == cli.EXIT_OK
+        assert table.read_bytes() == expected.read_bytes(), name
+        printed = capsys.readouterr().out.splitlines()
+        assert printed[0].startswith(f"4 workers, {len(decisions(recipe))} lines")
+        header, *rows = printed[1:]
+        assert header.split()[:4] == ["worker_id", "score", "reliability", "objects"]
+        scores = [float(row.split()[1]) for row in rows]
+        assert len(rows) == 4
+        assert scores == sorted(scores, reverse=True)
+        assert len({len(row) for row in printed[1:]}) == 1  # aligned columns
+    json_table = tmp_path / "t.json"
+    assert cli.main(["workers", str(recipe), "-o", str(json_table), "-q", "--method", "image"]) == 0
+    assert [row["worker_id"] for row in json.loads(json_table.read_text())] == sorted(
+        row.split(",")[0] for row in expected.read_text().splitlines()[1:]
+    )

@@ -188,6 +188,23 @@ def _parser() -> argparse.ArgumentParser:
         help="folder for the outputs (default: %(default)s)",
     )  # fmt: skip
     _add_run_options(demo)
+    workers = commands.add_parser(
+        "workers", help="the job-level worker table of a manifest, on the terminal and in a file",
+        description="Consolidate OUTPUT_OR_INPUT again (an input manifest, or an output "
+        "manifest of gtconsensus, which keeps the raw answers) without writing it, and print "
+        "every worker's row, best score first, with the counts; -o writes the table as CSV, "
+        "or JSON when the name ends in .json.",
+    )  # fmt: skip
+    workers.add_argument("input", metavar="OUTPUT_OR_INPUT", help="a manifest (path or s3://)")
+    workers.add_argument(
+        "-o", "--output", metavar="FILE", help="write the table (CSV, or JSON for .json)"
+    )
+    workers.add_argument("--label-attribute", metavar="ATTR")
+    workers.add_argument(
+        "-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+        help="worker processes (default: all cores, %(default)s here)",
+    )  # fmt: skip
+    _add_run_options(workers)
     review.add_parsers(commands)  # render, report, export coco
     return parser
 
@@ -238,18 +255,26 @@ def _format(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _print_workers(summary: RunSummary, limit: int = 20) -> None:
+def _print_workers(summary: RunSummary, limit: int | None = 20) -> None:
     rows = sorted(summary.worker_rows(), key=lambda r: (-(r["score"] or -1.0), r["worker_id"]))  # type: ignore[operator]
     if not rows:
         return
     shown = ("worker_id", "score", "reliability", "objects", "instances", "precision", "recall",
              "mean_iou", "pq")  # fmt: skip
     cells = [[_format(r[c]) for c in shown] for r in rows[:limit]]
+    numeric = {c for c in shown if c != "worker_id"}
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(shown)]
-    print("  ".join(c.ljust(w) for c, w in zip(shown, widths, strict=True)))
+
+    def aligned(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if c in numeric else v.ljust(w)
+            for c, v, w in zip(shown, values, widths, strict=True)
+        )
+
+    print(aligned(shown))
     for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-    if len(rows) > limit:
+        print(aligned(row))
+    if limit is not None and len(rows) > limit:
         print(f"... and {len(rows) - limit} more workers (see the worker table file)")
     sys.stdout.flush()  # the table before the summary that goes to stderr
 
@@ -367,6 +392,39 @@ def _readable(path: str) -> bool:
         return False
 
 
+def _workers(args: argparse.Namespace) -> int:
+    """``gtconsensus workers``: consolidate without writing, print and save the worker table."""
+    if args.input != "-" and not _readable(args.input):
+        print(f"gtconsensus: input {args.input!r} is not a readable file", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        options = ManifestOptions(
+            label_attribute=args.label_attribute,
+            iou_threshold=args.iou_threshold,
+            max_pixels=args.max_pixels,
+            method=args.method,
+            worker_model=_load_model(args.worker_model),
+        )
+        summary = consolidate_manifest(args.input, os.devnull, options=options, jobs=args.jobs)
+    except OptionsError as exc:
+        print(f"gtconsensus: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"gtconsensus: cannot read: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    rows = summary.worker_rows()
+    if args.output:
+        write_worker_table(rows, args.output)
+    if not args.quiet:
+        answers = sum(int(r["objects"]) for r in rows)  # type: ignore[call-overload]
+        print(f"{len(rows)} workers, {summary.lines} lines ({summary.consolidated} consolidated, "
+              f"{summary.failed} failed), {answers} answers, method {summary.method}")  # fmt: skip
+        _print_workers(summary, limit=None)
+        if args.output:
+            print(f"worker table: {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _demo(args: argparse.Namespace) -> int:
     folder = Path(args.output_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -391,4 +449,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     if args.command == "demo":
         return _demo(args)
+    if args.command == "workers":
+        return _workers(args)
     return _consolidate(args)

@@ -169,6 +169,10 @@ def atomic_writer(path: str | None) -> Iterator[IO[str]]:
         yield sys.stdout
         sys.stdout.flush()
         return
+    if path == os.devnull:
+        with open(os.devnull, "w", encoding="utf-8") as sink:
+            yield sink
+        return
     if is_remote(path):
         with _remote_atomic_writer(path) as handle:
             yield handle
