@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,41 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read s3:// source images and references with boto3 (the `aws` extra)",
     )
+
+
+def _add_pseudonymize(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pseudonymize",
+        metavar="SECRET",
+        help="replace every worker id by a keyed hash (HMAC-SHA256 with SECRET), the same "
+        "for the same secret, so the result can be shared outside the team",
+    )
+
+
+def _pseudonymized(handler: Callable[[argparse.Namespace], int]) -> Any:
+    """``handler`` run on pseudonymised copies of the manifest (and worker table) when
+    ``--pseudonymize`` is given."""
+
+    def run(args: argparse.Namespace) -> int:
+        secret = getattr(args, "pseudonymize", None)
+        if not secret or not Path(args.manifest).is_file():
+            return handler(args)
+        from gtconsensus.review.pseudonymize import (
+            pseudonymize_manifest,
+            pseudonymize_worker_csv,
+        )
+
+        with tempfile.TemporaryDirectory(prefix="gtconsensus-") as folder:
+            copy = Path(folder) / Path(args.manifest).name
+            pseudonymize_manifest(args.manifest, copy, secret)
+            changed = {"manifest": str(copy)}
+            workers = getattr(args, "workers", None)
+            if workers and Path(workers).is_file():
+                changed["workers"] = str(Path(folder) / "workers.csv")
+                pseudonymize_worker_csv(workers, changed["workers"], secret)
+            return handler(argparse.Namespace(**{**vars(args), **changed}))
+
+    return run
 
 
 def _fetchers(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -354,7 +391,8 @@ def _add_adjustment_parser(formats: Any) -> None:
         "folder you will upload there (default: --images-out)",
     )
     _add_label_attribute(adjustment)
-    adjustment.set_defaults(handler=_export_adjustment)
+    _add_pseudonymize(adjustment)
+    adjustment.set_defaults(handler=_pseudonymized(_export_adjustment))
 
 
 def _add_masks_parser(formats: Any) -> None:
@@ -382,7 +420,8 @@ def _add_masks_parser(formats: Any) -> None:
         help="write NAME-ref and NAME-ref-metadata (default: each line's label attribute)",
     )
     _add_label_attribute(masks)
-    masks.set_defaults(handler=_export_masks)
+    _add_pseudonymize(masks)
+    masks.set_defaults(handler=_pseudonymized(_export_masks))
 
 
 def add_parsers(commands: Any) -> None:
@@ -417,7 +456,8 @@ def add_parsers(commands: Any) -> None:
         help="panels per row (default: about the square root of their number)",
     )
     _add_source_options(render)
-    render.set_defaults(handler=_render)
+    _add_pseudonymize(render)
+    render.set_defaults(handler=_pseudonymized(_render))
 
     report = commands.add_parser(
         "report",
@@ -445,7 +485,8 @@ def add_parsers(commands: Any) -> None:
         help="overlays of the N least-agreed images (default: %(default)s)",
     )
     _add_source_options(report)
-    report.set_defaults(handler=_report)
+    _add_pseudonymize(report)
+    report.set_defaults(handler=_pseudonymized(_report))
 
     export = commands.add_parser(
         "export",
@@ -469,6 +510,7 @@ def add_parsers(commands: Any) -> None:
         metavar="ATTR",
         help="the key holding the consolidated value (default: inferred per line)",
     )
-    coco.set_defaults(handler=_export_coco)
+    _add_pseudonymize(coco)
+    coco.set_defaults(handler=_pseudonymized(_export_coco))
     _add_adjustment_parser(formats)
     _add_masks_parser(formats)
