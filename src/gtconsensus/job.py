@@ -273,8 +273,29 @@ def _class_accuracy(
     return (right + pooled * m) / (count + m), pooled
 
 
+def _gold_clamp(table: EvidenceTable, gold_worker: str | None) -> tuple[np.ndarray, FloatArray]:
+    """``(clamped, value)`` per candidate: on objects with a gold answer, whether gold drew it.
+
+    Without gold (or when ``gold_worker`` answered nothing) no candidate is clamped.
+    """
+    clamped = np.zeros(table.n_candidates, dtype=bool)
+    value = np.zeros(table.n_candidates, dtype=np.float64)
+    if gold_worker is None or gold_worker not in table.worker_ids:
+        return clamped, value
+    g = table.worker_ids.index(gold_worker)
+    gold_object = np.zeros(table.n_objects, dtype=bool)
+    gold_object[table.object_of_answer[table.object_workers == g]] = True
+    clamped = gold_object[table.candidate_object]
+    value[table.member_candidate[table.member_worker == g]] = 1.0
+    return clamped, value
+
+
 def fit_worker_model(
-    table: EvidenceTable, *, max_iterations: int = 200, tolerance: float = 1e-6
+    table: EvidenceTable,
+    *,
+    max_iterations: int = 200,
+    tolerance: float = 1e-6,
+    gold_worker: str | None = None,
 ) -> WorkerModel:
     """Fit the job-level model to a job's evidence (EM, deterministic).
 
@@ -284,6 +305,12 @@ def fit_worker_model(
     max_iterations : int, default 200
     tolerance : float, default 1e-6
         Stop when no posterior moves by more than this.
+    gold_worker : str, optional
+        The id under which gold answers were gathered as one more answer
+        (:data:`gtconsensus.gold.GOLD_WORKER`). On the objects it answered, a
+        candidate exists exactly when the gold answer drew it (posterior 1.0 or
+        0.0, never re-estimated), so the workers are scored against gold there;
+        the gold "worker" itself is left out of the model and of its defaults.
 
     Returns
     -------
@@ -293,6 +320,7 @@ def fit_worker_model(
         raise OptionsError("bad_option", f"`max_iterations` must be >= 1, got {max_iterations}")
     idx = _index(table)
     n = len(table.worker_ids)
+    clamped, gold_value = _gold_clamp(table, gold_worker)
     r = initial_reliability(table)
     if table.n_candidates:
         share = np.bincount(idx.member_candidate, weights=r[table.member_worker],
@@ -301,6 +329,7 @@ def fit_worker_model(
                                minlength=table.n_objects)  # fmt: skip
         post = np.clip(share / answered[table.candidate_object], 0.0, 1.0)
         post[idx.unanimous] = 1.0
+        post[clamped] = gold_value[clamped]
     else:
         post = np.zeros(0)
     converged = False
@@ -308,6 +337,7 @@ def fit_worker_model(
     for iteration in range(1, max_iterations + 1):  # noqa: B007  # reported after the loop
         s, f, lam = _maximise(table, idx, post)
         new = _posteriors(table, idx, s, f, lam)
+        new[clamped] = gold_value[clamped]
         delta = float(np.max(np.abs(new - post))) if len(post) else 0.0
         post = new
         if delta < tolerance:
@@ -321,12 +351,15 @@ def fit_worker_model(
         accuracy, pooled_accuracy = _class_accuracy(table, idx, post, accuracy)
     if n == 0:
         pooled_accuracy = _C_PRIOR[0]
-    pooled_s = float(_smoothed(real_drawn.sum(), real_seen.sum(), _S_PRIOR))
+    crowd = np.array([w != gold_worker for w in table.worker_ids], dtype=bool)
+    pooled_s = float(_smoothed(real_drawn[crowd].sum(), real_seen[crowd].sum(), _S_PRIOR))
     objects = idx.objects_per_worker
-    pooled_f = float((spurious.sum() + _F_PRIOR[0]) / (objects.sum() + _F_PRIOR[1]))
+    pooled_f = float((spurious[crowd].sum() + _F_PRIOR[0]) / (objects[crowd].sum() + _F_PRIOR[1]))
     drawn = np.bincount(table.member_worker, minlength=n)
     precision = (real_drawn + _S_PRIOR[0]) / (drawn + _S_PRIOR[0] + _S_PRIOR[1])
-    pooled_precision = float((real_drawn.sum() + _S_PRIOR[0]) / (drawn.sum() + sum(_S_PRIOR)))
+    pooled_precision = float(
+        (real_drawn[crowd].sum() + _S_PRIOR[0]) / (drawn[crowd].sum() + sum(_S_PRIOR))
+    )
     detection = precision * s  # expected precision x recall
     scale = pixel_weight(pooled_boundary, pooled_precision * pooled_s)
     workers = {
@@ -341,6 +374,7 @@ def fit_worker_model(
             expected_real=float(real_drawn[i]),
         )
         for i, worker in enumerate(table.worker_ids)
+        if worker != gold_worker
     }
     default = WorkerParameters(
         min(max(pooled_s, _CLIP), 1 - _CLIP), max(pooled_f, _CLIP), pooled_boundary,
