@@ -1,12 +1,13 @@
 """How long does ``import gtconsensus`` take, next to numpy + PIL.Image + pydantic alone?
 
-Each import runs in a fresh interpreter (``python -I -c``), which times the import
-statement itself with ``time.perf_counter`` (interpreter start-up excluded) and prints
-it; the statements run in turn, ``--runs`` times each after one warm-up (``.pyc`` files
-written), and the report gives medians, p90 and the ratio to the baseline (issue 6's
-target: at most 1.3). ``import gtconsensus.adapters.aws_lambda`` is timed too when that
-module exists. Then one ``python -X importtime`` run lists what gtconsensus imports on
-top of the baseline, by self time.
+Each import runs in a fresh interpreter (``python -s -c``, in the temporary directory),
+which times the import statement itself with ``time.perf_counter`` (interpreter
+start-up excluded) and prints it. The statements run in turn, ``--runs`` times each
+after one warm-up (``.pyc`` files written); the report gives medians, p90 and the
+ratio to the baseline (issue 6's target: at most 1.3).
+``import gtconsensus.adapters.aws_lambda`` is timed too when that module exists. Then
+one ``python -X importtime`` run lists what gtconsensus imports on top of the
+baseline, by self time.
 
     python benchmarks/import_time.py            # 15 runs each
     python benchmarks/import_time.py --json     # also a JSON line at the end
@@ -23,6 +24,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -40,14 +42,18 @@ STATEMENTS = {
     "gtconsensus": "import gtconsensus",
     "aws_lambda": "import gtconsensus.adapters.aws_lambda",
 }
+# Children start in the temporary directory (``-c`` puts the working directory first on
+# sys.path) and without the user site (``-s``); PYTHONPATH is honoured, so a clean export
+# can be timed with PYTHONPATH=/tmp/bench-COMMIT/src.
+_NEUTRAL = tempfile.gettempdir()
 _PROBE = "import time; t = time.perf_counter(); {0}; print((time.perf_counter() - t) * 1e3)"
 
 
 def _once(statement: str) -> float:
     """Milliseconds of one import statement in a fresh interpreter."""
     done = subprocess.run(
-        [sys.executable, "-I", "-c", _PROBE.format(statement)],
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-s", "-c", _PROBE.format(statement)],
+        capture_output=True, text=True, check=True, cwd=_NEUTRAL,
     )  # fmt: skip
     return float(done.stdout.strip().splitlines()[-1])
 
@@ -55,8 +61,8 @@ def _once(statement: str) -> float:
 def _extra_modules(top: int) -> list[tuple[str, int, int]]:
     """(module, self us, cumulative us) that ``import gtconsensus`` adds to the baseline."""
     done = subprocess.run(
-        [sys.executable, "-I", "-X", "importtime", "-c", f"{BASELINE}; import gtconsensus"],
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-s", "-X", "importtime", "-c", f"{BASELINE}; import gtconsensus"],
+        capture_output=True, text=True, check=True, cwd=_NEUTRAL,
     )  # fmt: skip
     rows = []
     after_baseline = False
@@ -71,6 +77,14 @@ def _extra_modules(top: int) -> list[tuple[str, int, int]]:
             after_baseline = True
     rows.sort(key=lambda row: -row[1])
     return rows[:top]
+
+
+def _origin() -> str:
+    done = subprocess.run(
+        [sys.executable, "-s", "-c", "import gtconsensus; print(gtconsensus.__file__)"],
+        capture_output=True, text=True, check=True, cwd=_NEUTRAL,
+    )  # fmt: skip
+    return done.stdout.strip()
 
 
 def _has_aws_lambda() -> bool:
@@ -99,11 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join(["python benchmarks/import_time.py", shlex.join(arguments)]).strip()
     print(f"Command: `{command}`\n")
     print(
-        f"Python {platform.python_version()} ({sys.executable} -I), {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()} ({sys.executable} -s), {os.cpu_count()} CPUs, "
         f"{args.runs} fresh interpreters per statement, interleaved, after one warm-up; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average "
         f"{os.getloadavg()[0]:.2f}.\n"
     )
+    print(f"gtconsensus imported from {_origin()}.\n")
     print("| statement | median ms | p90 ms | min ms | x baseline (medians) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for key, statement in statements.items():
