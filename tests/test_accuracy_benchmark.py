@@ -20,3 +20,13 @@ def test_quick_run_prints_the_command_and_the_summary() -> None:
     assert "| gtconsensus job-level |" in out
     assert "| hindsight-best worker per image (oracle) |" in out
     assert "### Summary" in out
+
+
+def test_quick_run_with_gold_prints_the_comparison() -> None:
+    completed = subprocess.run(
+        [sys.executable, "benchmarks/accuracy/run.py", "--quick", "--no-peers", "--panel",
+         "graded", "--gold", "0.1"],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert "### With 10% gold answers" in completed.stdout
+    assert "| good, average, poor | 2 |" in completed.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,10 @@ from gtconsensus.evidence import EvidenceTable
 from gtconsensus.exceptions import InputError
 from gtconsensus.gold import GOLD_WORKER, METHOD_GOLD, decide_gold, with_gold
 from gtconsensus.job import fit_worker_model
+from gtconsensus.review.gold_answers import read_gold_answers
+from gtconsensus.review.outputs import iter_output_objects
 from gtconsensus.testing.crowd import STYLES, SimulatedJob, renamed, simulate_job
+from review_data import FAILED_LINE, write_job
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +81,16 @@ def test_the_gold_id_is_reserved() -> None:
     labels = np.zeros((2, 2), np.uint8)
     with pytest.raises(InputError, match="reserved"):
         with_gold([WorkerAnnotation(GOLD_WORKER, labels, ())], labels, ())
+
+
+def test_gold_manifest_gives_the_consensus_of_each_consolidated_line(tmp_path: Path) -> None:
+    manifest = write_job(tmp_path)
+    gold = read_gold_answers(manifest)
+    objects = [o for o in iter_output_objects(manifest) if o.line != FAILED_LINE]
+    assert len(gold) == len(objects)
+    for obj in objects:
+        assert obj.source_ref is not None
+        assert obj.labels is not None
+        answer = gold[obj.source_ref]
+        assert (answer.labels == obj.labels).all()
+        assert answer.classes == tuple(i.label for i in obj.instances)

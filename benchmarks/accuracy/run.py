@@ -21,6 +21,14 @@ estimated scores (the job table's leave-one-out ``score`` and the learned
     python benchmarks/accuracy/run.py            # every panel, a few minutes on 2 cores
     python benchmarks/accuracy/run.py --quick    # smoke run
     python benchmarks/accuracy/run.py --no-peers # without crowd-kit and SimpleITK
+    python benchmarks/accuracy/run.py --no-peers --gold 0.05  # and with 5% gold answers
+
+With ``--gold FRACTION`` each panel is also run with the truth given as a gold
+answer for that share of its images (chosen at random, seeded): the job-level
+model is fitted with them (``gold_worker``), those images are decided by their
+gold answer (``gtconsensus.gold.decide_gold``), and the table compares, without
+and with gold, the worker ranking's Spearman correlations and the job-level PQ
+on the images *without* gold (the gold images themselves are trivially perfect).
 
 The peers come from the ``bench`` extra (``pip install -e '.[bench]'``); without it
 their rows say so.
@@ -40,6 +48,7 @@ from skimage.measure import label as connected_components
 
 from gtconsensus.consensus import ObjectEvidence, WorkerAnnotation, decide, gather
 from gtconsensus.evidence import EvidenceTable
+from gtconsensus.gold import GOLD_WORKER, decide_gold, with_gold
 from gtconsensus.job import METHOD_JOB, fit_worker_model
 from gtconsensus.scoring import Agreement, WorkerTally, compare_label_images
 from gtconsensus.testing.crowd import STYLES, SimulatedJob, WorkerStyle, renamed, simulate_job
@@ -238,6 +247,79 @@ def run_panel(panel: Panel, job: SimulatedJob, peers: dict[str, Fuse | str]) -> 
     return result
 
 
+@dataclass
+class GoldResult:
+    """One panel's job-level run without and with gold answers for some images."""
+
+    gold_images: int
+    pq_rest: dict[str, Agreement] = field(default_factory=dict)
+    rho_score: dict[str, float] = field(default_factory=dict)
+    rho_weight: dict[str, float] = field(default_factory=dict)
+
+
+def _job_level_run(
+    job: SimulatedJob, gold: set[int], skip: set[int]
+) -> tuple[Agreement, dict[str, WorkerTally], dict[str, float]]:
+    """Job-level decisions with gold answers for the images ``gold``.
+
+    Returns the agreement with the truth on the images not in ``skip``, the
+    workers' tallies and the learned weights.
+    """
+    evidence = [
+        gather(with_gold(image.answers, image.truth.labels, image.truth.classes))
+        if index in gold
+        else gather(image.answers)
+        for index, image in enumerate(job.images)
+    ]
+    model = fit_worker_model(EvidenceTable.from_evidence(evidence), gold_worker=GOLD_WORKER)
+    weights = model.weights()
+    kept = Agreement()
+    tallies: dict[str, WorkerTally] = {}
+    for index, (image, ev) in enumerate(zip(job.images, evidence, strict=True)):
+        if index in gold:
+            decided = decide_gold(ev)
+        else:
+            decided = decide(ev, weights=weights, existence=model.existence(ev), method=METHOD_JOB)
+        if index not in skip:
+            kept = kept + _versus_truth(decided.labels, image.truth.labels)
+        for score in decided.workers:
+            tallies[score.worker_id] = tallies.get(score.worker_id, WorkerTally()) + score.tally()
+    return kept, tallies, weights
+
+
+def run_gold(job: SimulatedJob, fraction: float, seed: int) -> GoldResult:
+    """The panel's job-level run without gold, and with gold for ``fraction`` of its images."""
+    n = len(job.images)
+    count = min(n, max(1, round(fraction * n)))
+    gold = {int(i) for i in np.random.default_rng(seed).choice(n, size=count, replace=False)}
+    truth_pq: dict[str, Agreement] = {}
+    for image in job.images:
+        for answer in image.answers:
+            agreement = _versus_truth(answer.labels, image.truth.labels)
+            truth_pq[answer.worker_id] = truth_pq.get(answer.worker_id, Agreement()) + agreement
+    workers = sorted(truth_pq)
+    true = [truth_pq[w].pq for w in workers]
+    result = GoldResult(count)
+    for name, chosen in (("without", set[int]()), ("with", gold)):
+        kept, tallies, weights = _job_level_run(job, chosen, gold)
+        result.pq_rest[name] = kept
+        result.rho_score[name] = spearman(true, [tallies[w].versus_others.pq for w in workers])
+        result.rho_weight[name] = spearman(true, [weights.get(w, 1.0) for w in workers])
+    return result
+
+
+def report_gold(gold: GoldResult, fraction: float) -> None:
+    """Print one panel's line of the gold comparison."""
+    without, with_ = gold.pq_rest["without"], gold.pq_rest["with"]
+    print(
+        f"- with {fraction:.0%} gold ({gold.gold_images} images): "
+        f"Spearman(true PQ, score) {gold.rho_score['without']:.2f} -> "
+        f"{gold.rho_score['with']:.2f}, (true PQ, reliability) "
+        f"{gold.rho_weight['without']:.2f} -> {gold.rho_weight['with']:.2f}; job-level PQ on "
+        f"the other images {without.pq:.3f} -> {with_.pq:.3f}"
+    )
+
+
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rho (average ranks for ties)."""
 
@@ -334,6 +416,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--panel", action="append", choices=[p.key for p in PANELS])
     parser.add_argument("--no-peers", action="store_true", help="skip crowd-kit and SimpleITK")
     parser.add_argument("--quick", action="store_true", help="20 images per panel")
+    parser.add_argument(
+        "--gold",
+        type=float,
+        metavar="FRACTION",
+        help="also run each panel with gold answers (the truth) for this share of its images",
+    )
     args = parser.parse_args(argv)
     images = 20 if args.quick else args.images
     width, height = (int(v) for v in args.size.split("x"))
@@ -347,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "class-agnostic against the simulated truth (IoU > 0.5), summed over the panel."
     )
     summary = []
+    golds: list[tuple[str, GoldResult]] = []
     started = time.perf_counter()
     for index, panel in enumerate(PANELS):
         if args.panel and panel.key not in args.panel:
@@ -361,6 +450,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         result = run_panel(panel, job, peers)
         met = report(panel, result, peers, images)
+        if args.gold is not None:
+            gold = run_gold(job, args.gold, args.seed + index)
+            report_gold(gold, args.gold)
+            golds.append((panel.title, gold))
         m = result.methods
         summary.append(
             (
@@ -377,6 +470,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"| {title} | {oracle:.3f} | {per_image:.3f} | {job:.3f} | {'yes' if met else 'no'} |"
         )
+    if golds:
+        print(
+            f"\n### With {args.gold:.0%} gold answers\n\n"
+            "Spearman correlation of each ranking with the workers' true PQ, and the job-level "
+            "PQ on the images without gold, without -> with gold.\n\n"
+            "| panel | gold images | Spearman(true PQ, score) | Spearman(true PQ, reliability) "
+            "| job-level PQ, other images |\n|---|---|---|---|---|"
+        )
+        for title, gold in golds:
+            print(
+                f"| {title} | {gold.gold_images} "
+                f"| {gold.rho_score['without']:.2f} -> {gold.rho_score['with']:.2f} "
+                f"| {gold.rho_weight['without']:.2f} -> {gold.rho_weight['with']:.2f} "
+                f"| {gold.pq_rest['without'].pq:.3f} -> {gold.pq_rest['with'].pq:.3f} |"
+            )
     print(f"\nTotal {time.perf_counter() - started:.0f} s.")
     return 0
 
