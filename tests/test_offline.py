@@ -7,6 +7,7 @@ input form of the same job must give the same consensus as the recipe form.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,48 @@ def test_workers_command_prints_and_writes_the_table_of_an_output_or_input_manif
     assert [row["worker_id"] for row in json.loads(json_table.read_text())] == sorted(
         row.split(",")[0] for row in expected.read_text().splitlines()[1:]
     )
+
+
+def test_progress_reports_every_line_of_each_pass_and_the_bar_stays_off_the_pipes(
+    recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gtconsensus.adapters.manifest import ManifestOptions, consolidate_manifest
+
+    source = recipe.parent / "in.manifest"
+    seen: dict[str, list[int]] = {}
+
+    def progress(phase: str, lines: int, nbytes: int) -> None:
+        seen.setdefault(phase, [0, 0])
+        seen[phase][0] += lines
+        seen[phase][1] += nbytes
+
+    options = ManifestOptions(method="job")
+    consolidate_manifest(str(source), str(tmp_path / "o"), options=options, progress=progress,
+                         jobs=2, chunk_lines=2)  # fmt: skip
+    n = len(decisions(recipe))
+    assert seen == {"pass 1": [n, source.stat().st_size], "pass 2": [n, 0]}
+    with cli._progress_bar(str(source), quiet=False) as bar:  # stderr is not a terminal here
+        assert bar is None
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_on_a_terminal_shows_lines_rate_and_time_left(
+    recipe: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr("sys.stderr", screen)
+    source = recipe.parent / "in.manifest"
+    with cli._progress_bar(str(source), quiet=False) as bar:
+        assert bar is not None
+        bar("consolidating", 3, source.stat().st_size // 2)
+    assert "3 lines" in screen.getvalue()
+    assert "lines/s" in screen.getvalue()
+    assert re.search(r"\d:\d\d:\d\d|-:--:--", screen.getvalue())  # time left
+    with cli._progress_bar(str(source), quiet=True) as bar:
+        assert bar is None
