@@ -62,6 +62,7 @@ __all__ = [
     "consolidate",
     "decide",
     "gather",
+    "without_specks",
 ]
 
 #: ``consensus.method`` of the per-image method.
@@ -204,7 +205,10 @@ def _weights_for(ids: Sequence[str], weights: Mapping[str, float] | None) -> lis
 
 
 def _clusters(
-    annotations: Sequence[WorkerAnnotation], stats: Sequence[InstanceStats], iou_threshold: float
+    annotations: Sequence[WorkerAnnotation],
+    stats: Sequence[InstanceStats],
+    iou_threshold: float,
+    class_aware: bool = False,
 ) -> list[tuple[tuple[int, int], ...]]:
     """Cluster the drawn instances of all workers (members are (worker, label))."""
     matches = {}
@@ -213,6 +217,10 @@ def _clusters(
             s1, s2 = stats[w1], stats[w2]
             inter = intersections(annotations[w1].labels, s1, annotations[w2].labels, s2)
             iou = iou_from_intersections(inter, s1.areas[1:], s2.areas[1:])
+            if class_aware:  # instances of different classes never match
+                c1 = np.array(annotations[w1].classes[: iou.shape[0]], dtype=object)
+                c2 = np.array(annotations[w2].classes[: iou.shape[1]], dtype=object)
+                iou = np.where(c1[:, None] == c2[None, :], iou, 0.0)
             matches[(w1, w2)] = match_pairs(iou, threshold=iou_threshold)
     keys = [s.first_pixels[1:].tolist() for s in stats]
     clusters = cluster_instances([s.n_instances for s in stats], matches, keys)
@@ -253,8 +261,51 @@ class ObjectEvidence:
     iou_threshold: float
 
 
+def without_specks(
+    annotation: WorkerAnnotation, min_area: int | Mapping[str, int]
+) -> WorkerAnnotation:
+    """``annotation`` with its instances smaller than ``min_area`` pixels erased.
+
+    ``min_area`` is one number for every class, or a number per class name (classes
+    not listed keep every instance). An erased instance keeps its place in
+    ``classes`` with no pixel, so it is not drawn (as an instance listed but not
+    painted). The area is the instance's whole area, all its pieces together.
+
+    Examples
+    --------
+    >>> labels = np.array([[1, 1, 0, 2]], np.uint8)
+    >>> without_specks(WorkerAnnotation("a", labels, ("Car", "Car")), 2).labels.tolist()
+    [[1, 1, 0, 0]]
+    >>> without_specks(WorkerAnnotation("a", labels, ("Car", "Bus")), {"Car": 3}).labels.tolist()
+    [[0, 0, 0, 2]]
+    """
+    k = len(annotation.classes)
+    values = list(min_area.values()) if isinstance(min_area, Mapping) else [min_area]
+    if any(int(v) < 0 for v in values):
+        raise OptionsError("bad_option", f"`min_area` must be >= 0 pixels, got {min_area!r}")
+    if isinstance(min_area, Mapping):
+        limits = np.array([int(min_area.get(c, 0)) for c in annotation.classes], dtype=np.int64)
+    else:
+        limits = np.full(k, int(min_area), dtype=np.int64)
+    if k == 0 or not limits.any():
+        return annotation
+    areas = np.bincount(annotation.labels.ravel(), minlength=k + 1)[1 : k + 1]
+    small = (areas > 0) & (areas < limits)
+    if not small.any():
+        return annotation
+    lut = np.arange(k + 1, dtype=annotation.labels.dtype)
+    lut[1:][small] = 0
+    return WorkerAnnotation(
+        annotation.worker_id, lut[annotation.labels], annotation.classes, annotation.stray_pixels
+    )
+
+
 def gather(
-    annotations: Sequence[WorkerAnnotation], *, iou_threshold: float = 0.5
+    annotations: Sequence[WorkerAnnotation],
+    *,
+    iou_threshold: float = 0.5,
+    class_aware: bool = False,
+    min_area: int | Mapping[str, int] = 0,
 ) -> ObjectEvidence:
     """Match the workers' instances and crop every candidate (the weight-free pass).
 
@@ -264,6 +315,13 @@ def gather(
         One per worker, all of one size; any order.
     iou_threshold : float, default 0.5
         Instances match when their IoU is above it.
+    class_aware : bool, default False
+        When true, instances of different classes never match (they become
+        separate candidates, each judged on its own). By default matching looks
+        at shapes only and the class is voted among the matched instances.
+    min_area : int or mapping of str to int, default 0
+        Instances of fewer pixels are ignored, as if not drawn (see
+        :func:`without_specks`); a mapping sets it per class name.
 
     Returns
     -------
@@ -285,13 +343,15 @@ def gather(
     (('a', 'b'), [((0, 1), (1, 1))])
     """
     _check(annotations, iou_threshold)
+    if isinstance(min_area, Mapping) or min_area:
+        annotations = [without_specks(a, min_area) for a in annotations]
     ordered = sorted(annotations, key=lambda a: a.worker_id)
     labels = [a.labels for a in ordered]
     classes = [a.classes for a in ordered]
     stats = [instance_stats(a.labels, len(a.classes)) for a in ordered]
     candidates = tuple(
         gather_candidate(labels, stats, classes, members)
-        for members in _clusters(ordered, stats, iou_threshold)
+        for members in _clusters(ordered, stats, iou_threshold, class_aware)
     )
     height, width = ordered[0].labels.shape
     return ObjectEvidence(
@@ -391,6 +451,8 @@ def consolidate(
     *,
     weights: Mapping[str, float] | None = None,
     iou_threshold: float = 0.5,
+    class_aware: bool = False,
+    min_area: int | Mapping[str, int] = 0,
 ) -> Consensus:
     """Consolidate several workers' answers for one image: :func:`gather` then :func:`decide`.
 
@@ -402,6 +464,8 @@ def consolidate(
         Per worker id; workers not listed weigh 1.0. Default: all 1.0 (majority).
     iou_threshold : float, default 0.5
         Instances match when their IoU is above it.
+    class_aware, min_area
+        Matching by class too, and instances too small to count: see :func:`gather`.
 
     Returns
     -------
@@ -414,5 +478,7 @@ def consolidate(
     OptionsError
         A threshold outside (0, 1) or a weight that is not positive.
     """
-    evidence = gather(annotations, iou_threshold=iou_threshold)
+    evidence = gather(
+        annotations, iou_threshold=iou_threshold, class_aware=class_aware, min_area=min_area
+    )
     return decide(evidence, weights=weights)
