@@ -145,9 +145,8 @@ def adjustment_line(
     if obj.error is not None or obj.source_ref is None:
         raise OptionsError("failed_line", f"line {obj.line} has no consensus to adjust")
     instances = [{"color": i.colour, "label": i.label} for i in obj.instances]
-    key = "source-ref" if obj.source_ref.startswith("s3://") else "source"
     return {
-        key: obj.source_ref,
+        "source-ref": obj.source_ref,
         INITIAL_VALUE_KEY: {"src": png_location, "instances": instances},
         ADJUSTMENT_KEY: {"line": obj.line, "confidence": obj.confidence, "reasons": list(reasons)},
     }

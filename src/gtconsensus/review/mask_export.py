@@ -141,9 +141,8 @@ def mask_line(
     instances = [
         {"label": i.label, "color": i.colour, "confidence": i.confidence} for i in obj.instances
     ]
-    key = "source-ref" if (obj.source_ref or "").startswith("s3://") else "source"
     return {
-        key: obj.source_ref,
+        "source-ref": obj.source_ref,
         f"{attribute}-ref": mask_ref,
         f"{attribute}-ref-metadata": {
             "internal-color-map": colour_map,
