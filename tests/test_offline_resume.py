@@ -99,7 +99,13 @@ def test_job_level_run_interrupted_in_pass_2_resumes_with_the_same_output(
             cli.main(args)
     assert not out.exists()
     assert json.loads((tmp_path / "out.partial.json").read_text())["line"] > 100
-    assert cli.main(args) == cli.EXIT_FAILED_LINES
+
+    def no_pass_1(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("pass 1 again: the checkpoint holds the fitted model")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(adapter, "prepare_chunk", no_pass_1)
+        assert cli.main(args) == cli.EXIT_FAILED_LINES
     got = [
         out.read_bytes(),
         Path(f"{out}.errors.jsonl").read_bytes(),

@@ -499,6 +499,9 @@ class _Sink:
             "sizes": sizes,
             "counts": [s.lines, s.consolidated, s.failed, s.rejected_answers],
             "tallies": [[w, _tally_to_json(t)] for w, t in s.tallies.items()],
+            "fitted": None
+            if s.model is None
+            else [s.model.to_json(), s.method, s.objects_per_worker],
         }
         temporary = self._checkpoint.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(state), encoding="utf-8")
@@ -604,6 +607,13 @@ def consolidate_manifest(
             model = options.worker_model if options.method != "image" else None
             summary.model = model
             summary.method = METHOD_MAJORITY if model is None else METHOD_JOB
+        elif resume and (fitted := _fitted_before(output_path, fingerprint)) is not None:
+            # A resumed job-level run: the model fitted before the interruption, no pass 1.
+            summary.model, summary.method, summary.objects_per_worker = fitted
+            model = summary.model if summary.method == METHOD_JOB else None
+            fingerprint["method"] = summary.method
+            one_pass = True
+        if one_pass:
             sink = _Sink(stack, output_path, errors_path, resume=resume,
                          fingerprint=fingerprint, summary=summary)  # fmt: skip
             pending = (r for r in records if r[0] > sink.done_through)
@@ -653,6 +663,28 @@ def consolidate_manifest(
 
 
 _MERGE_TABLES = 256
+
+
+def _fitted_before(
+    output_path: str | None, fingerprint: dict[str, Any]
+) -> tuple[WorkerModel, str, float] | None:
+    """The worker model, method and median objects per worker of an interrupted run's
+    checkpoint, when it is of this input and these options (``None`` otherwise)."""
+    if output_path is None or output_path == "-" or is_remote(output_path):
+        return None
+    checkpoint = Path(f"{local_path(output_path)}.partial.json")
+    try:
+        saved = json.loads(checkpoint.read_text(encoding="utf-8"))
+        previous = dict(saved["fingerprint"])
+        method = previous.pop("method")
+        if previous != fingerprint or not saved.get("fitted"):
+            return None
+        text, fitted_method, objects = saved["fitted"]
+        if fitted_method != method:
+            return None
+        return WorkerModel.from_json(text), str(method), float(objects)
+    except (OSError, ValueError, KeyError, TypeError, OptionsError):
+        return None
 
 
 @contextlib.contextmanager
