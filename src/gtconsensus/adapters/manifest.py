@@ -1,8 +1,14 @@
 """Consolidating a whole manifest file: stream lines in, write lines out, lose nothing.
 
-Lines are read one at a time and written in input order. Output files are
-written to a temporary name beside the target and renamed at the end, so a
-partial run never leaves a file that looks complete.
+Lines are read one at a time (a local path, ``file://``, ``s3://`` or standard
+input; a JSON list is a consolidation-request payload, each entry a line) and
+written in input order. Chunks of lines go to ``jobs`` worker processes, at most
+``4 * jobs`` chunks in flight; every count is summed here in input order, so the
+output does not depend on ``jobs``. Output files appear under their names only
+when complete (:func:`gtconsensus.adapters.storage.atomic_writer`); with
+``resume`` a checkpoint lets an interrupted run continue (:class:`_Sink`).
+Referenced files (worker-response files, ``annotationData.s3Uri``, the Lambda's
+``-ref`` keys) are read with ``ManifestOptions.fetch``. See ``docs/scale.md``.
 
 Methods (``ManifestOptions.method``):
 
