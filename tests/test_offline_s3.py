@@ -151,3 +151,40 @@ def test_an_interrupted_run_leaves_no_object_on_s3(
         cli.main(["consolidate", f"{base}/in.manifest", "-o", f"{base}/out/consensus.manifest",
                   "--method", "image", "-q", "--jobs", "1"])  # fmt: skip
     assert _keys(s3, "interrupted/out/") == []
+
+
+def test_resume_to_s3_keeps_partial_files_locally_and_uploads_them_at_the_end(
+    s3: Any, local: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tempfile
+
+    import gtconsensus.adapters.manifest as adapter
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the partial files go
+    base = f"s3://{BUCKET}/resumed"
+    _put(s3, f"{base}/in.manifest", (local / "in.manifest").read_text())
+    calls = {"n": 0}
+    real = adapter.finish_line
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    args = ["consolidate", f"{base}/in.manifest", "-o", f"{base}/out/consensus.manifest",
+            "--method", "image", "-q", "--jobs", "1", "--chunk-lines", "1", "--resume"]  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setattr(adapter, "finish_line", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main(args)
+    assert _keys(s3, "resumed/out/") == []
+    checkpoint = Path(f"{adapter._partial_path(f'{base}/out/consensus.manifest')}.json")
+    assert json.loads(checkpoint.read_text())["line"] == 5
+    assert cli.main(args) == cli.EXIT_FAILED_LINES
+    assert _get(s3, f"{base}/out/consensus.manifest") == (local / "out").read_bytes()
+    assert (
+        _get(s3, f"{base}/out/consensus.manifest.errors.jsonl")
+        == (local / "out.errors.jsonl").read_bytes()
+    )
+    assert not checkpoint.exists()

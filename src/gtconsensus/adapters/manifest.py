@@ -43,6 +43,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -422,8 +423,9 @@ class _Sink:
     """The output and error files of a run; with ``resume``, checkpointed for a restart.
 
     Without ``resume`` both files are written atomically (temporary name,
-    renamed at the end). With ``resume`` (local files only) they are written to
-    ``<name>.partial`` with a checkpoint ``<output>.partial.json`` saved every
+    renamed at the end). With ``resume`` they are written to ``<name>.partial``
+    (for an ``s3://`` target, a local file uploaded at the end: see
+    :func:`_partial_path`) with a checkpoint ``<output>.partial.json`` saved every
     few seconds (after the files are flushed to disk): the last input line
     written, the files' sizes and the counts so far. A run that finds a
     checkpoint of the same input and options truncates the partial files to
@@ -443,12 +445,9 @@ class _Sink:
             self.err = stack.enter_context(atomic_writer(errors)) if errors else None
             return
         assert output is not None
-        for path in (output, errors):
-            if path is not None and is_remote(path):
-                raise OptionsError("bad_option", f"--resume needs local files, got {path}")
         self._targets = [output] + ([errors] if errors else [])
-        self._partials = [f"{local_path(p)}.partial" for p in self._targets]
-        self._checkpoint = Path(f"{local_path(output)}.partial.json")
+        self._partials = [_partial_path(p) for p in self._targets]
+        self._checkpoint = Path(f"{_partial_path(output)}.json")
         self._fingerprint = fingerprint
         sizes = self._restore()
         handles = []
@@ -527,7 +526,16 @@ class _Sink:
             if handle is not None:
                 handle.flush()
         for partial, target in zip(self._partials, self._targets, strict=True):
-            os.replace(partial, local_path(target))
+            if is_remote(target):  # uploaded whole, atomically, then the local copy goes
+                with (
+                    open(partial, encoding="utf-8", newline="") as done,
+                    atomic_writer(target) as upload,
+                ):
+                    for piece in iter(lambda: done.read(1 << 22), ""):
+                        upload.write(piece)
+                os.unlink(partial)
+            else:
+                os.replace(partial, local_path(target))
         self._checkpoint.unlink(missing_ok=True)
 
 
@@ -585,7 +593,7 @@ def consolidate_manifest(
         Lines per task sent to a worker process.
     resume : bool, default False
         Keep a checkpoint beside the output and continue from the one a previous
-        interrupted run left (local files only; see :class:`_Sink`).
+        interrupted run left (see :class:`_Sink`).
 
     Returns
     -------
@@ -671,14 +679,28 @@ def consolidate_manifest(
 _MERGE_TABLES = 256
 
 
+def _partial_path(target: str) -> str:
+    """Where a resumable run writes ``target`` until it is complete.
+
+    ``<target>.partial`` beside a local file; for an ``s3://`` target, a local
+    file named after the URI in the temporary folder (uploaded at the end).
+    """
+    if not is_remote(target):
+        return f"{local_path(target)}.partial"
+    digest = hashlib.sha256(target.encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "gtconsensus-resume"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return str(folder / f"{digest}.partial")
+
+
 def _fitted_before(
     output_path: str | None, fingerprint: dict[str, Any]
 ) -> tuple[WorkerModel, str, float] | None:
     """The worker model, method and median objects per worker of an interrupted run's
     checkpoint, when it is of this input and these options (``None`` otherwise)."""
-    if output_path is None or output_path == "-" or is_remote(output_path):
+    if output_path is None or output_path == "-":
         return None
-    checkpoint = Path(f"{local_path(output_path)}.partial.json")
+    checkpoint = Path(f"{_partial_path(output_path)}.json")
     try:
         saved = json.loads(checkpoint.read_text(encoding="utf-8"))
         previous = dict(saved["fingerprint"])
