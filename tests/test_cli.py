@@ -214,3 +214,35 @@ def test_demo_consolidates_the_shipped_example(tmp_path: Path) -> None:
     with (tmp_path / "workers.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 5
+
+
+def test_limits_given_on_the_command_line_apply_to_every_line(tmp_path: Path) -> None:
+    path = tmp_path / "good.manifest"
+    path.write_text("\n".join(_good_line(i) for i in range(2)) + "\n", encoding="utf-8")
+    out, errors = tmp_path / "out.manifest", tmp_path / "errors.jsonl"
+    code = _run("consolidate", str(path), "-o", str(out), "--errors", str(errors), "-q",
+                "--method", "image", "--max-answers", "2")  # fmt: skip
+    assert code == cli.EXIT_FAILED_LINES
+    records = [json.loads(x) for x in errors.read_text(encoding="utf-8").splitlines()]
+    assert [r["code"] for r in records] == ["too_many_answers", "too_many_answers"]
+    code = _run("consolidate", str(path), "-o", str(out), "-q", "--max-instances", "1")
+    assert code == cli.EXIT_OK  # alice's and bob's answers (2 instances) are rejected
+    value = json.loads(out.read_text(encoding="utf-8").splitlines()[0])[ATTR]
+    assert {r["code"] for r in value["consensus"]["rejected"]} == {"too_many_instances"}
+
+
+def test_a_line_that_is_not_utf8_fails_instead_of_being_repaired(tmp_path: Path) -> None:
+    good = _good_line(0).encode()
+    broken = good.replace(b"bucket", b"b\xffcket", 1)
+    assert broken != good
+    path = tmp_path / "mixed.manifest"
+    path.write_bytes(good + b"\n" + broken + b"\n")
+    out, errors = tmp_path / "out.manifest", tmp_path / "errors.jsonl"
+    code = _run("consolidate", str(path), "-o", str(out), "--errors", str(errors), "-q",
+                "--method", "image")  # fmt: skip
+    assert code == cli.EXIT_FAILED_LINES
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1
+    (record,) = [json.loads(x) for x in errors.read_text(encoding="utf-8").splitlines()]
+    assert (record["line"], record["code"]) == (2, "bad_json")
+    assert record["rawLength"] == len(broken)
+    assert "UTF-8" in record["message"]

@@ -24,9 +24,8 @@ CORPUS = Path(__file__).parent / "corpus"
 INDEX: dict[str, dict[str, str]] = json.loads((CORPUS / "index.json").read_text("utf-8"))
 N_LINES = 2_000
 EVERY = 20  # one line in 20 is corrupted
-# The line-level failures of the corpus, as bad lines. Left out: invalid_utf8, because the
-# manifest reader decodes lines with errors="replace" (the line then parses; see docs/errors.md).
-BAD_CASES = sorted(n for n, c in INDEX.items() if c["at"] == "line" and n != "invalid_utf8")
+# The line-level failures of the corpus, as bad lines.
+BAD_CASES = sorted(n for n, c in INDEX.items() if c["at"] == "line")
 ATTR = "gt-label"
 
 
@@ -90,7 +89,7 @@ def test_every_bad_line_is_in_the_error_file_with_its_number_and_code(run: dict[
     assert {r["line"]: r["code"] for r in run["errors"]} == run["bad"]
     for record in run["errors"]:
         raw = run["rows"][record["line"] - 1]
-        assert record["rawLength"] == len(raw.decode("utf-8", errors="replace"))
+        assert record["rawLength"] == len(raw)  # the bytes as read
         assert record["rawSha256"] == hashlib.sha256(raw).hexdigest()
 
 

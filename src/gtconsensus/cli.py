@@ -29,6 +29,7 @@ from gtconsensus.adapters.manifest import (
     write_worker_table,
 )
 from gtconsensus.exceptions import OptionsError, SchemaError
+from gtconsensus.limits import Limits
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.review import cli as review
 from gtconsensus.worker_model import WorkerModel
@@ -86,6 +87,23 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
         help="refuse PNGs larger than N pixels, judged from the header (default: %(default)s)",
+    )  # fmt: skip
+    limits = Limits()
+    parser.add_argument(
+        "--max-answers", type=_positive_int, default=limits.max_answers, metavar="N",
+        help="an object with more answers fails (too_many_answers) (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-instances", type=_positive_int, default=limits.max_instances, metavar="N",
+        help="an answer listing more instances is rejected (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-line-bytes", type=_positive_int, default=limits.max_line_bytes, metavar="N",
+        help="a longer line fails unread (line_too_long) (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-png-bytes", type=_positive_int, default=limits.max_png_base64, metavar="N",
+        help="an answer whose base64 PNG is longer is rejected (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--method", choices=METHODS, default="auto",
@@ -285,6 +303,18 @@ def _load_model(path: str | None) -> WorkerModel | None:
     return WorkerModel.from_json(storage.read_bytes(path))
 
 
+def _limits_of(args: argparse.Namespace) -> Limits:
+    """The input limits given on the command line (defaults where a command has none)."""
+    defaults = Limits()
+    return Limits(
+        max_pixels=args.max_pixels,
+        max_answers=getattr(args, "max_answers", defaults.max_answers),
+        max_instances=getattr(args, "max_instances", defaults.max_instances),
+        max_line_bytes=getattr(args, "max_line_bytes", defaults.max_line_bytes),
+        max_png_base64=getattr(args, "max_png_bytes", defaults.max_png_base64),
+    )
+
+
 def _run(
     args: argparse.Namespace, input_path: str, output: str, errors: str | None, workers: str | None
 ) -> int:
@@ -295,6 +325,7 @@ def _run(
             element=getattr(args, "element", None),
             iou_threshold=args.iou_threshold,
             max_pixels=args.max_pixels,
+            limits=_limits_of(args),
             method=args.method,
             worker_model=_load_model(getattr(args, "worker_model", None)),
             fit_model=save is not None,
@@ -402,6 +433,7 @@ def _workers(args: argparse.Namespace) -> int:
             label_attribute=args.label_attribute,
             iou_threshold=args.iou_threshold,
             max_pixels=args.max_pixels,
+            limits=_limits_of(args),
             method=args.method,
             worker_model=_load_model(args.worker_model),
         )

@@ -202,6 +202,12 @@ def prepare_line(
         return PreparedLine(None, None, None, exc)
     if isinstance(line, str) and line.startswith(_BOM):
         line = line[1:]  # json.loads skips a BOM before bytes, not before text: same for both
+    if isinstance(line, str) and not line.isascii():
+        try:  # text read with surrogateescape keeps bytes that are not UTF-8: refuse them
+            line.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            message = f"line is not valid UTF-8 (byte at character {exc.start})"
+            return PreparedLine(None, None, None, SchemaError("bad_json", message))
     try:
         parsed = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:  # ValueError covers JSON and UTF-8 errors

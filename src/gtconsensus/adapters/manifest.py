@@ -116,8 +116,9 @@ class ManifestOptions:
 
     Attributes
     ----------
-    label_attribute, element, iou_threshold, max_pixels
-        Passed through to :func:`gtconsensus.lines.prepare_line` for every line.
+    label_attribute, element, iou_threshold, max_pixels, limits
+        Passed through to :func:`gtconsensus.lines.prepare_line` for every line
+        (``max_pixels`` wins over ``limits.max_pixels``).
     method : {"auto", "job", "image"}, default "auto"
         See the module docstring.
     worker_model : WorkerModel, optional
@@ -138,6 +139,7 @@ class ManifestOptions:
     element: str | None = None
     iou_threshold: float = 0.5
     max_pixels: int = DEFAULT_MAX_PIXELS
+    limits: Limits = field(default_factory=Limits)
     method: str = "auto"
     worker_model: WorkerModel | None = None
     fit_model: bool = False
@@ -185,15 +187,16 @@ def error_record(number: int, result: LineResult, raw: str) -> dict[str, Any]:
     (3, 'bad_json', 5)
     """
     error = result.error
-    encoded = raw.encode("utf-8", errors="replace")
+    encoded = raw.encode("utf-8", errors="surrogateescape")  # the bytes as read
+    shown = encoded.decode("utf-8", errors="replace")
     return {
         "line": number,
         "code": error.code if error else "unknown",
         "message": error.message if error else "",
-        "raw": raw[:_RAW_LIMIT],
+        "raw": shown[:_RAW_LIMIT],
         "rawLength": len(encoded),
         "rawSha256": hashlib.sha256(encoded).hexdigest(),
-        "truncated": len(raw) > _RAW_LIMIT,
+        "truncated": len(shown) > _RAW_LIMIT,
     }
 
 
@@ -209,7 +212,9 @@ _PEEK_LINES = 100  # lines looked at to infer the manifest's label attribute
 def _stream(source: IO[bytes], limits: Limits) -> Iterator[Record]:
     """Non-blank lines with their 1-based physical line numbers (bounded memory per line)."""
     for line in bounded_lines(source, max_line_bytes=limits.max_line_bytes):
-        raw = line.data.decode("utf-8", errors="replace")
+        # surrogateescape keeps bytes that are not UTF-8, so prepare_line refuses the
+        # line (bad_json) instead of consolidating replacement characters
+        raw = line.data.decode("utf-8", errors="surrogateescape")
         if line.cut:  # refused by its size before parsing; keep it over the limit
             raw = raw + "\ufffd" * 4
         if raw.strip():
@@ -301,7 +306,7 @@ def _infer_attribute(records: Sequence[Record]) -> str | None:
 
 
 def _limits(options: ManifestOptions) -> Limits:
-    return resolve_limits(None, max_pixels=options.max_pixels)
+    return resolve_limits(options.limits, max_pixels=options.max_pixels)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -334,7 +339,7 @@ def _prepare_record(number: int, raw: str) -> PreparedLine:
         label_attribute=_state["attribute"],
         element=options.element,
         iou_threshold=options.iou_threshold,
-        max_pixels=options.max_pixels,
+        limits=_limits(options),
         fetch=options.fetch or fetch,
     )
 
@@ -752,6 +757,7 @@ def _options_key(options: ManifestOptions) -> list[Any]:
         options.element,
         options.iou_threshold,
         options.max_pixels,
+        repr(options.limits),
         options.method,
         options.min_objects,
         None if model is None else model.to_json(),
