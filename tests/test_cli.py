@@ -246,3 +246,39 @@ def test_a_line_that_is_not_utf8_fails_instead_of_being_repaired(tmp_path: Path)
     assert (record["line"], record["code"]) == (2, "bad_json")
     assert record["rawLength"] == len(broken)
     assert "UTF-8" in record["message"]
+
+
+def test_pseudonymized_run_writes_no_original_worker_id_anywhere(
+    manifest: tuple[Path, dict[int, str]], tmp_path: Path
+) -> None:
+    path, _ = manifest
+    out, errors = tmp_path / "out.manifest", tmp_path / "errors.jsonl"
+    workers, model = tmp_path / "workers.csv", tmp_path / "model.json"
+    code = _run("consolidate", str(path), "-o", str(out), "--errors", str(errors), "-q",
+                "--workers", str(workers), "--save-worker-model", str(model),
+                "--pseudonymize", "team-secret")  # fmt: skip
+    assert code == cli.EXIT_FAILED_LINES
+    written = "".join(p.read_text(encoding="utf-8") for p in (out, errors, workers, model))
+    for worker in ("alice", "bob", "carol", "dave"):
+        assert worker not in written
+    with workers.open(encoding="utf-8") as handle:
+        names = [r["worker_id"] for r in csv.DictReader(handle)]
+    assert len(names) == 3
+    assert all(name.startswith("anon-") for name in names)
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert set(lines[0][ATTR]["consensus"]["workers"]) == set(names)
+    records = [json.loads(x) for x in errors.read_text(encoding="utf-8").splitlines()]
+    assert {r["code"] for r in records} >= {"bad_json", "no_valid_answer"}
+    assert all(r["rawWithheld"] == (r["code"] == "bad_json") for r in records)
+
+
+def test_pseudonyms_are_stable_for_one_secret(
+    manifest: tuple[Path, dict[int, str]], tmp_path: Path
+) -> None:
+    path, _ = manifest
+    outputs = []
+    for name in ("a", "b"):
+        target = tmp_path / name
+        _run("consolidate", str(path), "-o", str(target), "-q", "--pseudonymize", "s")
+        outputs.append(target.read_bytes())
+    assert outputs[0] == outputs[1]

@@ -9,6 +9,7 @@ input that cannot be read at all.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -31,6 +32,7 @@ from gtconsensus.adapters.manifest import (
 from gtconsensus.exceptions import OptionsError, SchemaError
 from gtconsensus.limits import Limits
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
+from gtconsensus.privacy import pseudonymize_worker_model, pseudonymize_worker_rows
 from gtconsensus.review import cli as review
 from gtconsensus.worker_model import WorkerModel
 
@@ -119,6 +121,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save-worker-model", metavar="FILE", dest="save_worker_model",
         help="write the learned worker model (JSON) to FILE",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pseudonymize", metavar="SECRET",
+        help="replace every worker id in the output, error file, worker table and saved model "
+        "by a keyed hash (the same for one SECRET), so results can be shared outside the team",
     )  # fmt: skip
     parser.add_argument(
         "-q", "--quiet", action="store_true",
@@ -273,8 +280,8 @@ def _format(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _print_workers(summary: RunSummary, limit: int | None = 20) -> None:
-    rows = sorted(summary.worker_rows(), key=lambda r: (-(r["score"] or -1.0), r["worker_id"]))  # type: ignore[operator]
+def _print_workers(summary: RunSummary, secret: str | None, limit: int | None = 20) -> None:
+    rows = sorted(_rows(summary, secret), key=lambda r: (-(r["score"] or -1.0), r["worker_id"]))  # type: ignore[operator]
     if not rows:
         return
     shown = ("worker_id", "score", "reliability", "objects", "instances", "precision", "recall",
@@ -303,6 +310,19 @@ def _load_model(path: str | None) -> WorkerModel | None:
     return WorkerModel.from_json(storage.read_bytes(path))
 
 
+def _rows(summary: RunSummary, secret: str | None) -> list[dict[str, object]]:
+    """The worker table, pseudonymised when a secret is given."""
+    rows = summary.worker_rows()
+    return rows if secret is None else pseudonymize_worker_rows(rows, secret)
+
+
+def _model_json(text: str, secret: str | None) -> str:
+    """A saved worker model, pseudonymised when a secret is given."""
+    if secret is None:
+        return text
+    return json.dumps(pseudonymize_worker_model(json.loads(text), secret), indent=2)
+
+
 def _limits_of(args: argparse.Namespace) -> Limits:
     """The input limits given on the command line (defaults where a command has none)."""
     defaults = Limits()
@@ -326,6 +346,7 @@ def _run(
             iou_threshold=args.iou_threshold,
             max_pixels=args.max_pixels,
             limits=_limits_of(args),
+            pseudonymize=getattr(args, "pseudonymize", None),
             method=args.method,
             worker_model=_load_model(getattr(args, "worker_model", None)),
             fit_model=save is not None,
@@ -336,6 +357,9 @@ def _run(
         return EXIT_USAGE
     started = time.perf_counter()
     try:
+        if getattr(args, "engine", "local") == "dask" and options.pseudonymize is not None:
+            print("gtconsensus: --pseudonymize works with the local engine only", file=sys.stderr)
+            return EXIT_USAGE
         if getattr(args, "engine", "local") == "dask":
             summary = _run_dask(args, input_path, output, errors, options)
         else:
@@ -347,7 +371,7 @@ def _run(
                 )  # fmt: skip
         if save and summary.model is not None:
             with storage.atomic_writer(save) as handle:
-                handle.write(summary.model.to_json() + "\n")
+                handle.write(_model_json(summary.model.to_json(), options.pseudonymize) + "\n")
     except OptionsError as exc:
         print(f"gtconsensus: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
@@ -355,13 +379,13 @@ def _run(
         print(f"gtconsensus: cannot read or write: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if workers:
-        write_worker_table(summary.worker_rows(), workers)
+        write_worker_table(_rows(summary, options.pseudonymize), workers)
     elapsed = time.perf_counter() - started
     if not args.quiet:
         if summary.resumed_after is not None:
             print(f"resumed after input line {summary.resumed_after}", file=sys.stderr)
         if output != "-":
-            _print_workers(summary)
+            _print_workers(summary, options.pseudonymize)
         print(
             f"{summary.consolidated} of {summary.lines} lines consolidated ({summary.method}), "
             f"{summary.failed} failed, {summary.rejected_answers} answers rejected, "
@@ -434,6 +458,7 @@ def _workers(args: argparse.Namespace) -> int:
             iou_threshold=args.iou_threshold,
             max_pixels=args.max_pixels,
             limits=_limits_of(args),
+            pseudonymize=getattr(args, "pseudonymize", None),
             method=args.method,
             worker_model=_load_model(args.worker_model),
         )
@@ -444,14 +469,14 @@ def _workers(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"gtconsensus: cannot read: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    rows = summary.worker_rows()
+    rows = _rows(summary, getattr(args, "pseudonymize", None))
     if args.output:
         write_worker_table(rows, args.output)
     if not args.quiet:
         answers = sum(int(r["objects"]) for r in rows)  # type: ignore[call-overload]
         print(f"{len(rows)} workers, {summary.lines} lines ({summary.consolidated} consolidated, "
               f"{summary.failed} failed), {answers} answers, method {summary.method}")  # fmt: skip
-        _print_workers(summary, limit=None)
+        _print_workers(summary, getattr(args, "pseudonymize", None), limit=None)
         if args.output:
             print(f"worker table: {args.output}", file=sys.stderr)
     return EXIT_OK

@@ -81,6 +81,7 @@ from gtconsensus.lines import (
     prepare_line,
 )
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
+from gtconsensus.privacy import pseudonymize_line, worker_ids_in
 from gtconsensus.references import RAW_REF_KEY, value_ref_key
 from gtconsensus.scoring import Agreement, WorkerTally
 from gtconsensus.worker_model import WorkerModel
@@ -133,6 +134,11 @@ class ManifestOptions:
         and the Lambda's ``-ref`` keys (default
         :func:`gtconsensus.adapters.storage.fetch`: ``s3://`` and local paths).
         It must be picklable (a module-level function) to run with ``jobs > 1``.
+    pseudonymize : str, optional
+        A secret: every worker id in the output lines and the error file is
+        replaced by its keyed pseudonym (:mod:`gtconsensus.privacy`); the caller
+        renames the worker table and the model
+        (:func:`~gtconsensus.privacy.pseudonymize_worker_rows`).
     """
 
     label_attribute: str | None = None
@@ -145,6 +151,7 @@ class ManifestOptions:
     fit_model: bool = False
     min_objects: int = 20
     fetch: Fetch | None = None
+    pseudonymize: str | None = None
 
 
 @dataclass(slots=True)
@@ -350,10 +357,43 @@ def _outcome(number: int, raw: str | None, prepared: PreparedLine) -> LineOutcom
     if result.error is not None:
         text = raw if raw is not None else dumps(prepared.parsed)
         error = error_record(number, result, text)
+    secret = _state["options"].pseudonymize
+    if secret is not None:
+        return _pseudonymized(number, result, error, prepared, secret)
     tallies = None
     if result.consensus is not None:
         tallies = tuple((s.worker_id, s.tally()) for s in result.consensus.workers)
     return LineOutcome(number, result.output, error, len(result.rejected), tallies)
+
+
+def _pseudonymized(
+    number: int,
+    result: LineResult,
+    error: dict[str, Any] | None,
+    prepared: PreparedLine,
+    secret: str,
+) -> LineOutcome:
+    """A line's outcome with every worker id replaced by its keyed pseudonym.
+
+    The error record's ``raw`` becomes the pseudonymised line when the line was
+    a JSON object, and is withheld (empty, with ``rawWithheld``) otherwise; its
+    length and hash stay those of the line as read.
+    """
+    ids = worker_ids_in(prepared.parsed) if prepared.parsed is not None else set()
+    output = None
+    if result.output is not None:
+        output = dumps(pseudonymize_line(json.loads(result.output), secret, also=ids))
+    if error is not None:
+        shown = "" if prepared.parsed is None else dumps(pseudonymize_line(prepared.parsed, secret))
+        error = pseudonymize_line(
+            {**error, "raw": shown[:_RAW_LIMIT], "rawWithheld": prepared.parsed is None},
+            secret,
+            also=ids,
+        )
+    tallies = None  # kept under the real ids: the worker model knows those; rows are renamed last
+    if result.consensus is not None:
+        tallies = tuple((s.worker_id, s.tally()) for s in result.consensus.workers)
+    return LineOutcome(number, output, error, len(result.rejected), tallies)
 
 
 def one_pass_chunk(records: Sequence[Record]) -> list[LineOutcome]:
