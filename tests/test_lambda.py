@@ -428,3 +428,21 @@ def test_a_bug_on_one_object_costs_that_object_only(
     assert "annotatedResult" in _value(response[0])
     assert "annotatedResult" in _value(response[2])
     assert logs[0]["batchError"] == "RuntimeError"
+
+
+def test_an_answer_in_another_bucket_is_refused_unless_allowed(s3: Any) -> None:
+    other = "someone-elses-bucket"
+    s3.create_bucket(Bucket=other)
+    answers = answers_for(33)
+    refs = {answers[0][0]: f"s3://{other}/answers/33.json"}
+    _put(s3, refs[answers[0][0]], answers[0][1])
+    payload = [payload_object("0", answers, by_reference=refs)]
+    refused = _value(_run(_event(s3, "other-bucket", payload))[0])
+    assert [(r["workerId"], r["code"]) for r in refused["consensus"]["rejected"]] == [
+        (answers[0][0], "bucket_not_allowed")
+    ]
+    assert "annotatedResult" in refused  # the other answers still make the consensus
+    allowed = _value(_run(_event(s3, "other-bucket-ok", payload), allowed_buckets=(other,))[0])
+    assert allowed["consensus"]["rejected"] == []
+    anywhere = _value(_run(_event(s3, "other-bucket-any", payload), allowed_buckets=("*",))[0])
+    assert anywhere["consensus"]["rejected"] == []

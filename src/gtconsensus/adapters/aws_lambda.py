@@ -90,7 +90,8 @@ class Settings:
     --------
     >>> Settings.from_env({"GTCONSENSUS_ASSUME_ROLE": "1", "GTCONSENSUS_IOU_THRESHOLD": "0.6"})
     Settings(assume_role=True, worker_model=None, spill_prefix=None, response_budget=5800000, \
-iou_threshold=0.6, max_pixels=100000000, element=None, min_median_objects=20, threads=16)
+iou_threshold=0.6, max_pixels=100000000, element=None, min_median_objects=20, threads=16, \
+allowed_buckets=())
     """
 
     assume_role: bool = False
@@ -102,6 +103,7 @@ iou_threshold=0.6, max_pixels=100000000, element=None, min_median_objects=20, th
     element: str | None = None
     min_median_objects: int = 20
     threads: int = 16
+    allowed_buckets: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -122,7 +124,61 @@ iou_threshold=0.6, max_pixels=100000000, element=None, min_median_objects=20, th
             element=env.get("GTCONSENSUS_ELEMENT") or None,
             min_median_objects=_number(env, "GTCONSENSUS_BATCH_MIN_OBJECTS", 20, int),
             threads=_number(env, "GTCONSENSUS_THREADS", 16, int),
+            allowed_buckets=tuple(
+                b.strip()
+                for b in env.get("GTCONSENSUS_ALLOWED_BUCKETS", "").split(",")
+                if b.strip()
+            ),
         )
+
+
+def _allowed_buckets(parsed: Any, settings: Settings) -> frozenset[str] | None:
+    """Buckets answers may be read from: the job's own, or ``GTCONSENSUS_ALLOWED_BUCKETS``.
+
+    ``None`` (no check) when the setting is ``*``.
+    """
+    if "*" in settings.allowed_buckets:
+        return None
+    own = {split_s3_uri(parsed.payload.s3_uri)[0]}
+    if parsed.output_config:
+        own.add(split_s3_uri(parsed.output_config)[0])
+    return frozenset(own | set(settings.allowed_buckets))
+
+
+def bucket_guard(
+    fetch: Callable[[str], bytes], allowed: frozenset[str] | None
+) -> Callable[[str], bytes]:
+    """A fetch that refuses ``s3Uri`` answers outside the allowed buckets.
+
+    A payload comes from the labeling job, but an answer's ``s3Uri`` is data: it
+    must not make the function read a bucket its role happens to reach. The
+    refusal costs that answer only (``bucket_not_allowed``).
+
+    Examples
+    --------
+    >>> fetch = bucket_guard(lambda uri: b"{}", frozenset({"job-bucket"}))
+    >>> fetch("s3://job-bucket/a.json")
+    b'{}'
+    >>> fetch("s3://other/a.json")
+    Traceback (most recent call last):
+    ...
+    gtconsensus.exceptions.FetchError: [bucket_not_allowed] s3://other/a.json: bucket `other` \
+is not the job's; allow it with GTCONSENSUS_ALLOWED_BUCKETS
+    """
+    if allowed is None:
+        return fetch
+
+    def guarded(uri: str) -> bytes:
+        bucket = split_s3_uri(uri)[0] if uri.startswith("s3://") else ""
+        if bucket not in allowed:
+            raise FetchError(
+                "bucket_not_allowed",
+                f"{uri}: bucket `{bucket}` is not the job's; allow it with "
+                "GTCONSENSUS_ALLOWED_BUCKETS",
+            )
+        return fetch(uri)
+
+    return guarded
 
 
 def emit(record: Mapping[str, Any]) -> None:
@@ -334,7 +390,8 @@ def consolidate_event(
             record["workerModelError"] = model_error
         timings["readMs"] = time.perf_counter() - started
         good = [i for i in items if i.dataset_object_id is not None and i.error is None]
-        with PrefetchingFetch(store.fetch, _answer_uris(good), threads=settings.threads) as fetch:
+        guarded = bucket_guard(store.fetch, _allowed_buckets(parsed, settings))
+        with PrefetchingFetch(guarded, _answer_uris(good), threads=settings.threads) as fetch:
             batch = _consolidate([i.annotations for i in good], settings, fetch, model, record)
         values = _values(items, batch, good)
         timings["consolidateMs"] = time.perf_counter() - started - sum(timings.values())
