@@ -446,3 +446,31 @@ def test_an_answer_in_another_bucket_is_refused_unless_allowed(s3: Any) -> None:
     assert allowed["consensus"]["rejected"] == []
     anywhere = _value(_run(_event(s3, "other-bucket-any", payload), allowed_buckets=("*",))[0])
     assert anywhere["consensus"]["rejected"] == []
+
+
+class _CutBody(_Body):
+    """A body that ends early: ``read`` gives fewer bytes than Content-Length says."""
+
+    def read(self, amt: int | None = None) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+def test_a_partial_read_is_never_taken_as_the_whole_object(s3: Any, flaky_s3: Any) -> None:
+    uri = f"s3://{BUCKET}/faults/partial.json"
+    whole = json.dumps([{"workerId": "w", "annotationData": {"content": "{}"}}]).encode()
+    _put(s3, uri, whole)
+    client = s3_adapter.own_client("s3")
+
+    def cut(request: Any, **_: Any) -> AWSResponse | None:
+        if "partial" not in request.url:
+            return None
+        headers = {"Content-Length": str(len(whole)), "Content-Type": "application/json"}
+        return AWSResponse("http://127.0.0.1/", 200, headers, _CutBody(whole[:10]))
+
+    client.meta.events.register("before-send.s3.GetObject", cut)
+    with pytest.raises(FetchError) as info:
+        s3_adapter.default_fetch(uri)
+    assert info.value.code == "fetch_failed"
+    assert uri in info.value.message
+    assert "expected" in info.value.message.lower() or "incomplete" in info.value.message.lower()
