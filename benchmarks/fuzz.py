@@ -46,12 +46,10 @@ import platform
 import random
 import resource
 import signal
-import struct
 import subprocess
 import sys
 import time
 import traceback
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -60,6 +58,7 @@ from typing import Any
 import gtconsensus
 from gtconsensus import consolidate_line
 from gtconsensus.exceptions import CODES
+from gtconsensus.testing.synthetic import refresh_png_crcs
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
@@ -174,19 +173,6 @@ def _json(rng: random.Random, data: bytes, seeds: list[bytes]) -> bytes:
     return json.dumps(tree).encode()
 
 
-def _fix_crcs(png: bytes) -> bytes:
-    out, position = bytearray(png[:8]), 8
-    while position + 12 <= len(png):
-        length = struct.unpack_from(">I", png, position)[0]
-        end = position + 12 + length
-        if end > len(png):
-            break
-        body = png[position + 4 : end - 4]
-        out += png[position : end - 4] + struct.pack(">I", zlib.crc32(body))
-        position = end
-    return bytes(out + png[position:])
-
-
 def _png(rng: random.Random, data: bytes, seeds: list[bytes]) -> bytes:
     try:
         tree = json.loads(data)
@@ -204,7 +190,7 @@ def _png(rng: random.Random, data: bytes, seeds: list[bytes]) -> bytes:
         return _flip(rng, data, seeds)
     png = _truncate(rng, png, seeds) if rng.random() < 0.3 else _flip(rng, png, seeds)
     if rng.random() < 0.5:
-        png = _fix_crcs(png)
+        png = refresh_png_crcs(png)
     answer["labeledImage"]["pngImageData"] = base64.b64encode(png).decode()
     holder[key] = json.dumps(inner)
     return json.dumps(tree).encode()

@@ -22,6 +22,7 @@ from gtconsensus.answers import read_answer
 from gtconsensus.exceptions import CODES
 from gtconsensus.lines import LineResult
 from gtconsensus.testing import strategies as gts
+from gtconsensus.testing.synthetic import refresh_png_crcs
 
 MAX_MESSAGE = 2_000
 SMALL = st.integers(1, 12)
@@ -86,20 +87,7 @@ def _damaged_pngs(draw: st.DrawFn) -> bytes:
             del png[at:]
         else:
             png[at:at] = draw(st.binary(min_size=1, max_size=8))
-    return _fix_crcs(bytes(png)) if draw(st.booleans()) else bytes(png)
-
-
-def _fix_crcs(png: bytes) -> bytes:
-    """Rewrite every whole chunk's CRC, so that damage reaches zlib and Pillow."""
-    out, position = bytearray(png[:8]), 8
-    while position + 12 <= len(png):
-        length = struct.unpack_from(">I", png, position)[0]
-        end = position + 12 + length
-        if end > len(png):
-            break
-        out += png[position : end - 4] + struct.pack(">I", zlib.crc32(png[position + 4 : end - 4]))
-        position = end
-    return bytes(out + png[position:])
+    return refresh_png_crcs(bytes(png)) if draw(st.booleans()) else bytes(png)
 
 
 def _assert_sound(result: LineResult) -> None:

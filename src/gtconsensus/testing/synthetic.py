@@ -32,6 +32,8 @@ import base64
 import datetime
 import io
 import json
+import struct
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -54,6 +56,7 @@ __all__ = [
     "make_manifest",
     "make_scene",
     "manifest_line",
+    "refresh_png_crcs",
     "simulate_worker",
     "tool_colours",
     "worker_answer",
@@ -643,3 +646,31 @@ def make_manifest(
             label_attribute=label_attribute,
             creation_date=created.strftime("%Y-%m-%dT%H:%M:%S+0000"),
         )
+
+
+def refresh_png_crcs(png: bytes) -> bytes:
+    """Rewrite every whole chunk's CRC of a (damaged) PNG.
+
+    A fuzzer that flips bytes inside a PNG mostly produces bad CRCs, which a
+    decoder refuses at once; refreshing them lets the damage reach zlib and the
+    decoder. A trailing partial chunk is kept as it is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gtconsensus.masks import encode_label_png
+    >>> png = bytearray(encode_label_png(np.zeros((2, 2), np.uint8)))
+    >>> png[29] ^= 0xFF  # the CRC of IHDR
+    >>> refresh_png_crcs(bytes(png)) == encode_label_png(np.zeros((2, 2), np.uint8))
+    True
+    """
+    out, position = bytearray(png[:8]), 8
+    while position + 12 <= len(png):
+        length = struct.unpack_from(">I", png, position)[0]
+        end = position + 12 + length
+        if end > len(png):
+            break
+        body = png[position + 4 : end - 4]
+        out += png[position : end - 4] + struct.pack(">I", zlib.crc32(body))
+        position = end
+    return bytes(out + png[position:])
