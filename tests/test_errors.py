@@ -105,6 +105,18 @@ def test_registered_codes_are_snake_case_and_classes_are_of_the_tree() -> None:
     assert all(issubclass(error, GtConsensusError) for error in CODES.values())
 
 
+@pytest.mark.parametrize("code", sorted(CODES))
+def test_every_error_survives_a_process_boundary(code: str) -> None:
+    # Process pools and Dask send errors back pickled; the (code, message)
+    # constructor needs __reduce__, or unpickling raises TypeError.
+    import pickle  # only here: this test checks that the tree pickles
+
+    error = CODES[code](code, f"message for {code}")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error)
+    assert (back.code, back.message, str(back)) == (error.code, error.message, str(error))
+
+
 # --- safe by construction ---
 
 _FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__"}

@@ -28,6 +28,12 @@ Examples
 (True, 'size_mismatch')
 >>> CODES["size_mismatch"].__name__
 'MaskError'
+
+Errors survive pickling, so they cross process pools and Dask workers intact:
+
+>>> import pickle
+>>> pickle.loads(pickle.dumps(err)).to_dict()
+{'code': 'size_mismatch', 'message': 'PNG is 640x480, expected 1280x960'}
 """
 
 from __future__ import annotations
@@ -69,6 +75,10 @@ class GtConsensusError(Exception):
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
+
+    def __reduce__(self) -> tuple[type[GtConsensusError], tuple[str, str]]:
+        """Pickle as ``(class, (code, message))``: errors cross process pools and Dask workers."""
+        return (type(self), (self.code, self.message))
 
     def to_dict(self) -> dict[str, str]:
         """Return ``{"code": ..., "message": ...}`` as written into output files."""
