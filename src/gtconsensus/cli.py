@@ -29,6 +29,7 @@ from gtconsensus.adapters.manifest import (
     consolidate_manifest,
     write_worker_table,
 )
+from gtconsensus.consensus import parse_min_area
 from gtconsensus.exceptions import OptionsError, SchemaError
 from gtconsensus.limits import Limits
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
@@ -107,6 +108,23 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-png-bytes", type=_positive_int, default=limits.max_png_base64, metavar="N",
         help="an answer whose base64 PNG is longer is rejected (default: %(default)s)",
+    )  # fmt: skip
+    matching = parser.add_mutually_exclusive_group()
+    matching.add_argument(
+        "--class-aware", dest="class_aware", action="store_true", default=False,
+        help="instances of different classes never match: each class forms its own "
+        "candidates, judged on their own",
+    )  # fmt: skip
+    matching.add_argument(
+        "--class-agnostic", dest="class_aware", action="store_false",
+        help="match instances by shape alone, the class is a vote among the matched "
+        "instances (the default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--min-area", action="append", default=[], metavar="N|CLASS=N", dest="min_area",
+        help="ignore instances of fewer than N pixels (all pieces together), as if not drawn; "
+        "CLASS=N for one class (repeat for others; classes not named keep every instance); "
+        "default: 0, keep every instance",
     )  # fmt: skip
     parser.add_argument(
         "--method", choices=METHODS, default="auto",
@@ -379,6 +397,7 @@ def _run(
     save = getattr(args, "save_worker_model", None)
     try:
         gold = _load_gold(args)
+        min_area = parse_min_area(args.min_area)
     except OptionsError as exc:
         print(f"gtconsensus: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
@@ -395,6 +414,8 @@ def _run(
             fit_model=save is not None,
             fetch=_no_fetch if getattr(args, "no_follow", False) else None,
             gold=None if gold is None else gold.answers,
+            class_aware=args.class_aware,
+            min_area=min_area,
         )
     except (OSError, OptionsError) as exc:
         print(f"gtconsensus: cannot use the worker model: {exc}", file=sys.stderr)
@@ -508,6 +529,8 @@ def _workers(args: argparse.Namespace) -> int:
             method=args.method,
             worker_model=_load_model(args.worker_model),
             gold=None if gold is None else gold.answers,
+            class_aware=args.class_aware,
+            min_area=parse_min_area(args.min_area),
         )
         summary = consolidate_manifest(args.input, os.devnull, options=options, jobs=args.jobs)
     except OptionsError as exc:
