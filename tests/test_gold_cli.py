@@ -269,3 +269,15 @@ def test_the_workers_command_scores_against_gold(files: dict[str, Path], tmp_pat
     assert _run(files, out, "-q", "--method", "job") == cli.EXIT_OK
     assert with_gold_table.read_bytes() == Path(f"{out}.csv").read_bytes()
     assert with_gold_table.read_bytes() != plain.read_bytes()
+
+
+def test_with_a_saved_model_gold_lines_are_still_decided_by_gold(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    model = tmp_path / "model.json"
+    assert _run(files, tmp_path / "fit", "-q", "--save-worker-model", str(model)) == 0
+    out = tmp_path / "out"
+    assert _run(files, out, "-q", "--worker-model", str(model)) == cli.EXIT_OK
+    methods = [line["gt-label"]["consensus"]["method"] for line in _lines(out)]
+    assert [i for i, m in enumerate(methods) if m == "gold"] == list(GOLD_IMAGES)
+    assert set(methods) == {"gold", "job-level"}
