@@ -111,3 +111,105 @@ def test_consensus_pngs_go_to_s3(job: Path, tmp_path: Path) -> None:
         assert s3.get_object(Bucket="bucket", Key="adjust/000001.png")["Body"].read()[:4] == (
             b"\x89PNG"
         )
+
+
+def _output_line(folder: Path, name: str, answers: list[tuple[str, object]]) -> Path:
+    """A one-line consolidated output manifest of ``answers`` (``(worker, answer)``)."""
+    from gtconsensus.lines import consolidate_line
+    from gtconsensus.testing.synthetic import manifest_line
+
+    output = consolidate_line(manifest_line(f"s3://bucket/images/{name}.jpg", answers)).output
+    assert output is not None
+    path = folder / f"{name}.manifest"
+    path.write_text(output + "\n", encoding="utf-8")
+    return path
+
+
+def _drawn(*squares: tuple[int, int]) -> object:
+    """An answer with one 4x4 square per ``(row, column)``, all of class Car."""
+    from gtconsensus.testing.synthetic import worker_answer
+
+    labels = np.zeros((20, 20), np.uint8)
+    for k, (r, c) in enumerate(squares, start=1):
+        labels[r : r + 4, c : c + 4] = k
+    return worker_answer(labels, ("Car",) * len(squares))
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        # everyone finds the same two instances
+        ([(w, _drawn((1, 1), (10, 10))) for w in "abc"], 0.0),
+        # each worker draws an instance nobody else drew: three extras, nothing kept
+        ([("a", _drawn((1, 1))), ("b", _drawn((8, 8))), ("c", _drawn((14, 14)))], 1.0),
+        # three find it, the fourth misses it: three drawn, one missed
+        ([*((w, _drawn((1, 1))) for w in "abc"), ("d", _drawn())], 0.25),
+        # two of three find it, and the third draws one of its own: two drawn, one missed,
+        # one extra
+        ([("a", _drawn((1, 1))), ("b", _drawn((1, 1))), ("c", _drawn((12, 12)))], 0.5),
+        # one worker alone: its answer is the consensus
+        ([("a", _drawn((1, 1)))], 0.0),
+        # every answer empty: nothing to decide
+        ([(w, _drawn()) for w in "ab"], 0.0),
+    ],
+)
+def test_disagreement_is_the_share_of_contradicted_instance_decisions(
+    tmp_path: Path, answers: list[tuple[str, object]], expected: float
+) -> None:
+    from gtconsensus.review.adjust import disagreement
+
+    (obj,) = iter_output_objects(_output_line(tmp_path, "one", answers), decode=False)
+    assert disagreement(obj) == pytest.approx(expected)
+    chosen = adjustment_reasons(obj, disagreeing=0.25) == ("disagreement",)
+    assert chosen == (expected >= 0.25)
+
+
+def test_cli_chooses_lines_by_disagreement(job: Path, tmp_path: Path) -> None:
+    from gtconsensus.review.adjust import disagreement
+
+    objects = [o for o in iter_output_objects(job, decode=False) if o.error is None]
+    values = sorted(disagreement(o) for o in objects)
+    threshold = values[len(values) // 2]
+    assert 0.0 < threshold < 1.0  # the job's lines do disagree, some more than others
+    out = tmp_path / "adjust.manifest"
+    args = ["export", "adjustment", str(job), "-o", str(out), "--disagreement", str(threshold)]
+    assert main(args) == 1  # the failed line is left out
+    lines = _lines(out)
+    expected = {o.line: round(disagreement(o), 4) for o in objects if disagreement(o) >= threshold}
+    got = {ln["gtconsensus-adjustment"]["line"]: ln["gtconsensus-adjustment"]  # type: ignore[index]
+           for ln in lines}  # fmt: skip
+    assert set(got) == set(expected)
+    assert 0 < len(got) < len(objects)
+    for line, meta in got.items():
+        assert meta["disagreement"] == expected[line]
+        assert meta["reasons"] == ["disagreement"]
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-0.1"])
+def test_a_disagreement_outside_0_1_is_a_usage_error(
+    job: Path, tmp_path: Path, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "adjust.manifest"
+    with pytest.raises(SystemExit) as info:
+        main(["export", "adjustment", str(job), "-o", str(out), "--disagreement", value])
+    assert info.value.code == 2
+    assert "must be in (0, 1]" in capsys.readouterr().err
+    with pytest.raises(OptionsError, match="disagreement"):
+        write_adjustment_manifest(job, out, images_out=str(tmp_path), disagreeing=float(value))
+
+
+def test_lines_with_rejected_answers_or_few_workers_are_chosen(tmp_path: Path) -> None:
+    answers = [("a", _drawn((1, 1))), ("b", _drawn((1, 1))), ("c", "not json")]
+    manifest = _output_line(tmp_path, "rejected", answers)
+    complete = _output_line(tmp_path, "complete", [(w, _drawn((1, 1))) for w in "abc"])
+    both = tmp_path / "both.manifest"
+    both.write_text(complete.read_text() + manifest.read_text(), encoding="utf-8")
+    for options, reasons in ((["--rejected"], ["rejected"]),
+                             (["--min-workers", "3"], ["few_workers"]),
+                             (["--rejected", "--min-workers", "3", "--disagreement", "1"],
+                              ["few_workers", "rejected"])):  # fmt: skip
+        out = tmp_path / "adjust.manifest"
+        assert main(["export", "adjustment", str(both), "-o", str(out), *options]) == 0
+        lines = _lines(out)
+        assert [ln["source-ref"] for ln in lines] == ["s3://bucket/images/rejected.jpg"]
+        assert lines[0]["gtconsensus-adjustment"]["reasons"] == reasons  # type: ignore[index]

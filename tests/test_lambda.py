@@ -474,3 +474,28 @@ def test_a_partial_read_is_never_taken_as_the_whole_object(s3: Any, flaky_s3: An
     assert info.value.code == "fetch_failed"
     assert uri in info.value.message
     assert "expected" in info.value.message.lower() or "incomplete" in info.value.message.lower()
+
+
+def test_class_aware_and_min_area_settings_apply_to_the_objects(s3: Any) -> None:
+    import numpy as np
+
+    from gtconsensus.testing.synthetic import worker_answer
+
+    car = np.zeros((16, 16), np.uint8)
+    car[2:10, 2:10] = 1
+    speck = car.copy()
+    speck[13:15, 13:15] = 2  # a 4-pixel Bus
+    drawn = [("a", speck, ("Car", "Bus")), ("b", speck, ("Car", "Bus")), ("c", car, ("Truck",))]
+    answers = [(w, json.dumps(worker_answer(labels, classes))) for w, labels, classes in drawn]
+    payload = [payload_object("0", answers)]
+
+    def instances(response: Any) -> list[tuple[str, list[str]]]:
+        value = _value(response[0])
+        labels = [i["label"] for i in value["annotatedResult"]["instances"]]
+        return list(zip(labels, [i["support"] for i in value["consensus"]["instances"]],
+                        strict=True))  # fmt: skip
+
+    plain = _run(_event(s3, "options-plain", payload))
+    assert instances(plain) == [("Car", ["a", "b", "c"]), ("Bus", ["a", "b"])]
+    tuned = _run(_event(s3, "options-tuned", payload), class_aware=True, min_area=(("Bus", 5),))
+    assert instances(tuned) == [("Car", ["a", "b"])]

@@ -73,3 +73,22 @@ def test_python_api_on_a_bag_of_several_partitions(
     assert (tmp_path / "err").read_bytes() == local[1]
     assert "\n".join(outputs) + "\n" == local[0].decode()
     assert summary.failed > 0
+
+
+def test_gold_answers_on_the_dask_engine_equal_the_local_engine(
+    cluster: LocalCluster, source: Path, tmp_path: Path
+) -> None:
+    consolidated = _local(source, tmp_path, "image")[0].decode().splitlines()
+    gold = tmp_path / "gold.manifest"  # some lines' consensus, taken as gold
+    gold.write_text("\n".join(consolidated[i] for i in (0, 5, 11)) + "\n")
+    outputs = []
+    for engine in ("local", "dask"):
+        out = tmp_path / f"gold-{engine}"
+        code = cli.main(["consolidate", str(source), "-o", str(out), "-q", "--jobs", "1",
+                         "--method", "job", "--engine", engine, "--gold", str(gold),
+                         "--scheduler", cluster.scheduler_address,
+                         "--workers", f"{out}.csv"])  # fmt: skip
+        assert code == cli.EXIT_FAILED_LINES
+        outputs.append([out.read_bytes(), Path(f"{out}.csv").read_bytes()])
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0].count(b'"method":"gold"') == 3

@@ -248,6 +248,8 @@ def consolidate_batch(
     worker_model: WorkerModel | None = None,
     min_median_objects: int = 20,
     keep_consensus: bool = True,
+    class_aware: bool = False,
+    min_area: int | Mapping[str, int] = 0,
 ) -> BatchResult:
     """Consolidate the objects of one batch, weighting workers by the whole batch.
 
@@ -269,6 +271,8 @@ def consolidate_batch(
         False drops each result's :class:`~gtconsensus.Consensus` (a full-size
         label image) once its value is built: a batch of 1,000 images of
         1920x1080 would otherwise hold 2 GB of label images.
+    class_aware, min_area
+        As for :func:`gtconsensus.consensus.gather`.
 
     Returns
     -------
@@ -286,6 +290,7 @@ def consolidate_batch(
         return prepare_object(
             raws, original={RAW_KEY: list(raws)}, element=element,
             iou_threshold=iou_threshold, max_pixels=max_pixels, fetch=fetch,
+            class_aware=class_aware, min_area=min_area,
         )  # fmt: skip
 
     if worker_model is not None:

@@ -29,11 +29,13 @@ from gtconsensus.adapters.manifest import (
     consolidate_manifest,
     write_worker_table,
 )
+from gtconsensus.consensus import parse_min_area
 from gtconsensus.exceptions import OptionsError, SchemaError
 from gtconsensus.limits import Limits
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.privacy import pseudonymize_worker_model, pseudonymize_worker_rows
 from gtconsensus.review import cli as review
+from gtconsensus.review.gold_answers import GoldFile, load_gold
 from gtconsensus.worker_model import WorkerModel
 
 __all__ = ["main"]
@@ -107,6 +109,23 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--max-png-bytes", type=_positive_int, default=limits.max_png_base64, metavar="N",
         help="an answer whose base64 PNG is longer is rejected (default: %(default)s)",
     )  # fmt: skip
+    matching = parser.add_mutually_exclusive_group()
+    matching.add_argument(
+        "--class-aware", dest="class_aware", action="store_true", default=False,
+        help="instances of different classes never match: each class forms its own "
+        "candidates, judged on their own",
+    )  # fmt: skip
+    matching.add_argument(
+        "--class-agnostic", dest="class_aware", action="store_false",
+        help="match instances by shape alone, the class is a vote among the matched "
+        "instances (the default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--min-area", action="append", default=[], metavar="N|CLASS=N", dest="min_area",
+        help="ignore instances of fewer than N pixels (all pieces together), as if not drawn; "
+        "CLASS=N for one class (repeat for others; classes not named keep every instance); "
+        "default: 0, keep every instance",
+    )  # fmt: skip
     parser.add_argument(
         "--method", choices=METHODS, default="auto",
         help="job: learn every worker's reliability across the job and decide with it; "
@@ -130,6 +149,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true",
         help="no progress bar and no tables, only errors",
+    )  # fmt: skip
+
+
+def _add_gold_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gold", metavar="FILE",
+        help="gold answers: a consolidated output manifest (local file) whose consensus is "
+        "taken as the truth of its source-ref; on those images the gold answer is the output "
+        "(consensus.method gold) and workers are scored against it (see docs/quality-loop.md)",
     )  # fmt: skip
 
 
@@ -203,6 +231,7 @@ def _parser() -> argparse.ArgumentParser:
         "default: OUTPUT.errors.jsonl when OUTPUT is a file",
     )  # fmt: skip
     _add_run_options(run)
+    _add_gold_option(run)
     demo = commands.add_parser(
         "demo", help="consolidate the example job shipped with gtconsensus",
         description="Consolidate a small example job (Ground Truth's exact output-manifest "
@@ -230,6 +259,7 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes (default: all cores, %(default)s here)",
     )  # fmt: skip
     _add_run_options(workers)
+    _add_gold_option(workers)
     review.add_parsers(commands)  # render, report, export coco
     return parser
 
@@ -335,10 +365,42 @@ def _limits_of(args: argparse.Namespace) -> Limits:
     )
 
 
+def _load_gold(args: argparse.Namespace) -> GoldFile | None:
+    """The gold answers of ``--gold``, when given (``bad_gold`` when unusable)."""
+    path = getattr(args, "gold", None)
+    if path is None:
+        return None
+    gold = load_gold(path)
+    if gold.skipped and not args.quiet:
+        line, code = gold.skipped[0]
+        print(f"gtconsensus: gold: {len(gold.skipped)} lines of {path} hold no gold answer and "
+              f"are skipped (first: line {line}, {code})", file=sys.stderr)  # fmt: skip
+    return gold
+
+
+def _report_gold(gold: GoldFile | None, summary: RunSummary, quiet: bool) -> None:
+    """Say how many lines gold decided, and warn of gold answers that matched no line."""
+    if gold is None:
+        return
+    unknown = sorted(set(gold.answers) - summary.gold_seen)
+    if not quiet:
+        print(f"gold: {summary.gold_lines} lines decided by their gold answer "
+              f"({len(gold.answers)} gold answers)", file=sys.stderr)  # fmt: skip
+    if unknown:
+        print(f"gtconsensus: warning: {len(unknown)} gold answers name a source-ref that no "
+              f"input line has (first: {unknown[0]})", file=sys.stderr)  # fmt: skip
+
+
 def _run(
     args: argparse.Namespace, input_path: str, output: str, errors: str | None, workers: str | None
 ) -> int:
     save = getattr(args, "save_worker_model", None)
+    try:
+        gold = _load_gold(args)
+        min_area = parse_min_area(args.min_area)
+    except OptionsError as exc:
+        print(f"gtconsensus: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         options = ManifestOptions(
             label_attribute=getattr(args, "label_attribute", None),
@@ -351,6 +413,9 @@ def _run(
             worker_model=_load_model(getattr(args, "worker_model", None)),
             fit_model=save is not None,
             fetch=_no_fetch if getattr(args, "no_follow", False) else None,
+            gold=None if gold is None else gold.answers,
+            class_aware=args.class_aware,
+            min_area=min_area,
         )
     except (OSError, OptionsError) as exc:
         print(f"gtconsensus: cannot use the worker model: {exc}", file=sys.stderr)
@@ -380,6 +445,7 @@ def _run(
         return EXIT_USAGE
     if workers:
         write_worker_table(_rows(summary, options.pseudonymize), workers)
+    _report_gold(gold, summary, args.quiet)
     elapsed = time.perf_counter() - started
     if not args.quiet:
         if summary.resumed_after is not None:
@@ -453,6 +519,7 @@ def _workers(args: argparse.Namespace) -> int:
         print(f"gtconsensus: input {args.input!r} is not a readable file", file=sys.stderr)
         return EXIT_USAGE
     try:
+        gold = _load_gold(args)
         options = ManifestOptions(
             label_attribute=args.label_attribute,
             iou_threshold=args.iou_threshold,
@@ -461,6 +528,9 @@ def _workers(args: argparse.Namespace) -> int:
             pseudonymize=getattr(args, "pseudonymize", None),
             method=args.method,
             worker_model=_load_model(args.worker_model),
+            gold=None if gold is None else gold.answers,
+            class_aware=args.class_aware,
+            min_area=parse_min_area(args.min_area),
         )
         summary = consolidate_manifest(args.input, os.devnull, options=options, jobs=args.jobs)
     except OptionsError as exc:
@@ -470,6 +540,7 @@ def _workers(args: argparse.Namespace) -> int:
         print(f"gtconsensus: cannot read: {exc}", file=sys.stderr)
         return EXIT_USAGE
     rows = _rows(summary, getattr(args, "pseudonymize", None))
+    _report_gold(gold, summary, args.quiet)
     if args.output:
         write_worker_table(rows, args.output)
     if not args.quiet:

@@ -62,6 +62,7 @@ __all__ = [
     "consolidate",
     "decide",
     "gather",
+    "parse_min_area",
     "without_specks",
 ]
 
@@ -298,6 +299,53 @@ def without_specks(
     return WorkerAnnotation(
         annotation.worker_id, lut[annotation.labels], annotation.classes, annotation.stray_pixels
     )
+
+
+def parse_min_area(entries: Sequence[str]) -> int | dict[str, int]:
+    """``min_area`` from text: one ``"N"`` for every class, or ``"CLASS=N"`` entries per class.
+
+    A class name may hold ``=`` (the number follows the last one). Giving both a
+    number for every class and per-class numbers is refused: say what each class
+    needs.
+
+    Raises
+    ------
+    OptionsError
+        ``bad_option``: not a whole number >= 0, a class given twice, or both forms.
+
+    Examples
+    --------
+    >>> parse_min_area(["20"]), parse_min_area(["Person=50", "Traffic light=10"])
+    (20, {'Person': 50, 'Traffic light': 10})
+    >>> parse_min_area([])
+    0
+    """
+    every: int | None = None
+    per_class: dict[str, int] = {}
+    for entry in entries:
+        name, equals, number = entry.rpartition("=")
+        try:
+            value = int(number.strip())
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise OptionsError(
+                "bad_option", f"min area {entry!r}: give N or CLASS=N, N a whole number >= 0"
+            )
+        if not equals:
+            if every is not None:
+                raise OptionsError("bad_option", f"min area given twice: {every} and {value}")
+            every = value
+        elif name in per_class:
+            raise OptionsError("bad_option", f"min area of class {name!r} given twice")
+        else:
+            per_class[name] = value
+    if every is not None and per_class:
+        raise OptionsError(
+            "bad_option",
+            "min area: give one number for every class, or CLASS=N for each class, not both",
+        )
+    return per_class if per_class else (every or 0)
 
 
 def gather(

@@ -163,5 +163,6 @@ CODES: Mapping[str, type[GtConsensusError]] = _registry({
     ConsolidationError: "no_valid_answer too_many_answers internal_error",
     FetchError: "bad_reference not_found access_denied fetch_failed bucket_not_allowed",
     StorageError: "write_failed no_spill_location response_too_large",
-    OptionsError: "bad_option bad_setting bad_worker_model line_out_of_range failed_line",
+    OptionsError: "bad_option bad_setting bad_worker_model line_out_of_range failed_line "
+                  "bad_gold",
 })  # fmt: skip

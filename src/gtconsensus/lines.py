@@ -29,7 +29,13 @@ from gtconsensus.contract import RAW_KEY
 from gtconsensus.exceptions import ConsolidationError, GtConsensusError, SchemaError, excerpt
 from gtconsensus.forms import with_worker_responses
 from gtconsensus.limits import Limits, check_line_size, resolve_limits
-from gtconsensus.objects import PreparedObject, failed_object, finish_object, prepare_object
+from gtconsensus.objects import (
+    GoldLabels,
+    PreparedObject,
+    failed_object,
+    finish_object,
+    prepare_object,
+)
 from gtconsensus.references import RAW_REF_KEY, resolve_references
 
 __all__ = [
@@ -40,6 +46,7 @@ __all__ = [
     "finish_line",
     "infer_label_attribute",
     "prepare_line",
+    "source_ref_of",
 ]
 
 #: Top-level key that carries the error of a line whose label attribute is unknown.
@@ -189,11 +196,17 @@ def prepare_line(
     max_pixels: int | None = None,
     fetch: Fetch | None = None,
     limits: Limits | None = None,
+    class_aware: bool = False,
+    min_area: int | Mapping[str, int] = 0,
+    gold: Mapping[str, GoldLabels] | None = None,
 ) -> PreparedLine:
     """Parse a line, read its answers and gather its evidence (pass 1).
 
     A line over ``limits.max_line_bytes`` is refused unparsed (``line_too_long``),
-    so, like a line that is not JSON, it has no output line.
+    so, like a line that is not JSON, it has no output line. ``class_aware`` and
+    ``min_area`` go to :func:`gtconsensus.consensus.gather`; ``gold`` maps a
+    ``source-ref`` to its gold answer, which joins the line's answers and
+    decides it (:func:`gtconsensus.objects.prepare_object`).
     """
     limits = resolve_limits(limits, max_pixels=max_pixels)
     try:
@@ -230,8 +243,23 @@ def prepare_line(
         iou_threshold=iou_threshold,
         fetch=fetch,
         limits=limits,
+        class_aware=class_aware,
+        min_area=min_area,
+        gold=None if gold is None else gold.get(source_ref_of(parsed) or ""),
     )
     return PreparedLine(parsed, attribute, obj, obj.error)
+
+
+def source_ref_of(line: Mapping[str, Any]) -> str | None:
+    """The ``source-ref`` (or ``source``) of a parsed line, when it is a string.
+
+    Examples
+    --------
+    >>> source_ref_of({"source-ref": "s3://b/1.jpg"}), source_ref_of({"source": 3})
+    ('s3://b/1.jpg', None)
+    """
+    value = line.get("source-ref", line.get("source"))
+    return value if isinstance(value, str) else None
 
 
 def finish_line(

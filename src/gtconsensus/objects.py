@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gtconsensus._typing import LabelImage
 from gtconsensus.answers import Answers, Fetch, Rejection, read_answers
 from gtconsensus.consensus import METHOD_MAJORITY, Consensus, ObjectEvidence, decide, gather
 from gtconsensus.contract import (
@@ -33,10 +34,12 @@ from gtconsensus.contract import (
     error_summary,
     label_value,
 )
-from gtconsensus.exceptions import ConsolidationError, GtConsensusError
+from gtconsensus.exceptions import ConsolidationError, GtConsensusError, InputError
+from gtconsensus.gold import decide_gold, with_gold
 from gtconsensus.limits import Limits, check_answers, resolve_limits
 
 __all__ = [
+    "GoldLabels",
     "ObjectResult",
     "PreparedObject",
     "consolidate_answers",
@@ -44,6 +47,9 @@ __all__ = [
     "finish_object",
     "prepare_object",
 ]
+
+#: A gold answer: its label image (``(H, W)``, 0 background) and a class per instance.
+GoldLabels = tuple[LabelImage, Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -61,12 +67,16 @@ class PreparedObject:
     evidence : ObjectEvidence or None
         ``None`` when the object failed; then ``error`` says why.
     error : GtConsensusError or None
+    gold : bool
+        The evidence holds a gold answer (:mod:`gtconsensus.gold`): the object
+        is decided by it.
     """
 
     original: Mapping[str, Any] | None
     answers: Answers | None
     evidence: ObjectEvidence | None
     error: GtConsensusError | None
+    gold: bool = False
 
     @property
     def rejected(self) -> tuple[Rejection, ...]:
@@ -93,6 +103,9 @@ def prepare_object(
     max_pixels: int | None = None,
     fetch: Fetch | None = None,
     limits: Limits | None = None,
+    class_aware: bool = False,
+    min_area: int | Mapping[str, int] = 0,
+    gold: GoldLabels | None = None,
 ) -> PreparedObject:
     """Read an object's answers and gather its evidence (pass 1).
 
@@ -105,6 +118,13 @@ def prepare_object(
     element, iou_threshold, max_pixels, fetch, limits
         As for :func:`gtconsensus.consolidate_line`. More answers than
         ``limits.max_answers`` fail the object (``too_many_answers``).
+    class_aware, min_area
+        Passed to :func:`gtconsensus.consensus.gather`.
+    gold : (labels, classes), optional
+        A gold answer of the object: it joins the readable answers
+        (:func:`gtconsensus.gold.with_gold`) and :func:`finish_object` decides
+        the object by it. An object with no readable answer fails as without
+        gold; a gold answer of another size fails it (``size_disagreement``).
     """
     limits = resolve_limits(limits, max_pixels=max_pixels)
     if not raws:
@@ -123,13 +143,29 @@ def prepare_object(
         )
         return PreparedObject(original, answers, None, error)
     try:
-        evidence = gather(answers.annotations, iou_threshold=iou_threshold)
+        annotations = list(answers.annotations)
+        if gold is not None:
+            annotations = with_gold(annotations, *_gold_of_size(gold, annotations[0].labels.shape))
+        evidence = gather(
+            annotations, iou_threshold=iou_threshold, class_aware=class_aware, min_area=min_area
+        )
     except GtConsensusError as exc:
         return PreparedObject(original, answers, None, exc)
     # The evidence holds what pass 2 needs (cropped masks); the full-size label
     # images are dropped so that objects kept between passes stay small.
     slim = Answers((), answers.rejected, answers.element, answers.size)
-    return PreparedObject(original, slim, evidence, None)
+    return PreparedObject(original, slim, evidence, None, gold is not None)
+
+
+def _gold_of_size(gold: GoldLabels, shape: tuple[int, ...]) -> GoldLabels:
+    labels, classes = gold
+    if labels.shape != shape:
+        raise InputError(
+            "size_disagreement",
+            f"the gold answer is {labels.shape[1]}x{labels.shape[0]} pixels, the workers' "
+            f"answers {shape[1]}x{shape[0]}",
+        )
+    return labels, classes
 
 
 def failed_object(
@@ -162,12 +198,21 @@ def finish_object(
         Per candidate, the probability that it exists (job-level model).
     method : str
         Recorded as ``consensus.method``.
+
+    An object prepared with a gold answer is decided by it
+    (:func:`gtconsensus.gold.decide_gold`, method ``"gold"``): ``weights``,
+    ``existence`` and ``method`` do not apply to it.
     """
     if prepared.evidence is None or prepared.answers is None:
         error = prepared.error or ConsolidationError("no_valid_answer", "nothing to consolidate")
         return failed_object(prepared.original, error, prepared.rejected, method=method)
     try:
-        consensus = decide(prepared.evidence, weights=weights, existence=existence, method=method)
+        if prepared.gold:
+            consensus = decide_gold(prepared.evidence)
+        else:
+            consensus = decide(
+                prepared.evidence, weights=weights, existence=existence, method=method
+            )
     except GtConsensusError as exc:
         return failed_object(prepared.original, exc, prepared.rejected, method=method)
     value = label_value(
@@ -189,6 +234,8 @@ def consolidate_answers(
     max_pixels: int | None = None,
     fetch: Fetch | None = None,
     limits: Limits | None = None,
+    class_aware: bool = False,
+    min_area: int | Mapping[str, int] = 0,
 ) -> ObjectResult:
     """Both passes at once, with the per-image method: raw answers in, output value out."""
     prepared = prepare_object(
@@ -199,5 +246,7 @@ def consolidate_answers(
         max_pixels=max_pixels,
         fetch=fetch,
         limits=limits,
+        class_aware=class_aware,
+        min_area=min_area,
     )
     return finish_object(prepared, weights=weights)

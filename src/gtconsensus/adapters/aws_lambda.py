@@ -43,7 +43,7 @@ from gtconsensus.adapters.s3 import (
 )
 from gtconsensus.answers import Fetch
 from gtconsensus.batch import BatchResult, answers_per_worker, consolidate_batch, model_weights
-from gtconsensus.consensus import METHOD_MAJORITY
+from gtconsensus.consensus import METHOD_MAJORITY, parse_min_area
 from gtconsensus.contract import RAW_KEY
 from gtconsensus.exceptions import (
     ConsolidationError,
@@ -82,6 +82,25 @@ def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -
     return value
 
 
+def _min_area(environ: Mapping[str, str], name: str) -> int | tuple[tuple[str, int], ...]:
+    """``N`` for every class, ``CLASS=N,CLASS=N`` or a JSON object ``{"CLASS": N}`` per class."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return 0
+    try:
+        if text.startswith("{"):
+            document = json.loads(text)
+            if not isinstance(document, dict):
+                raise OptionsError("bad_option", "not a JSON object")
+            value = parse_min_area([f"{k}={v}" for k, v in document.items()]) if document else 0
+        else:
+            value = parse_min_area([e.strip() for e in text.split(",") if e.strip()])
+    except (OptionsError, ValueError) as exc:
+        message = f"{name} must be N, CLASS=N,CLASS=N or a JSON object of classes: {exc}"
+        raise OptionsError("bad_setting", message) from exc
+    return value if isinstance(value, int) else tuple(value.items())
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The function's settings, from ``GTCONSENSUS_*`` environment variables.
@@ -91,7 +110,9 @@ class Settings:
     >>> Settings.from_env({"GTCONSENSUS_ASSUME_ROLE": "1", "GTCONSENSUS_IOU_THRESHOLD": "0.6"})
     Settings(assume_role=True, worker_model=None, spill_prefix=None, response_budget=5800000, \
 iou_threshold=0.6, max_pixels=100000000, element=None, min_median_objects=20, threads=16, \
-allowed_buckets=())
+allowed_buckets=(), class_aware=False, min_area=0)
+    >>> Settings.from_env({"GTCONSENSUS_MIN_AREA": "Person=50,Car=200"}).min_area
+    (('Person', 50), ('Car', 200))
     """
 
     assume_role: bool = False
@@ -104,6 +125,14 @@ allowed_buckets=())
     min_median_objects: int = 20
     threads: int = 16
     allowed_buckets: tuple[str, ...] = ()
+    class_aware: bool = False
+    #: One number for every class, or ``(class, number)`` pairs (``GTCONSENSUS_MIN_AREA``).
+    min_area: int | tuple[tuple[str, int], ...] = 0
+
+    @property
+    def min_area_option(self) -> int | dict[str, int]:
+        """``min_area`` as :func:`gtconsensus.consensus.gather` takes it."""
+        return self.min_area if isinstance(self.min_area, int) else dict(self.min_area)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +158,8 @@ allowed_buckets=())
                 for b in env.get("GTCONSENSUS_ALLOWED_BUCKETS", "").split(",")
                 if b.strip()
             ),
+            class_aware=_flag(env, "GTCONSENSUS_CLASS_AWARE"),
+            min_area=_min_area(env, "GTCONSENSUS_MIN_AREA"),
         )
 
 
@@ -253,7 +284,8 @@ def _guarded(raws: Sequence[object], settings: Settings, fetch: Fetch) -> Object
     try:
         result = consolidate_answers(
             raws, element=settings.element, iou_threshold=settings.iou_threshold,
-            max_pixels=settings.max_pixels, fetch=fetch,
+            max_pixels=settings.max_pixels, fetch=fetch, class_aware=settings.class_aware,
+            min_area=settings.min_area_option,
         )  # fmt: skip
     except Exception as exc:  # a bug of gtconsensus: never drop the object for it
         message = f"gtconsensus failed on this object ({type(exc).__name__}); please report it"
@@ -277,6 +309,7 @@ def _consolidate(
             worker_model=model if isinstance(model, WorkerModel) else None,
             worker_weights=model if isinstance(model, dict) else None,
             min_median_objects=settings.min_median_objects, keep_consensus=False,
+            class_aware=settings.class_aware, min_area=settings.min_area_option,
         )  # fmt: skip
     except Exception as exc:  # a bug must not cost the whole batch: object by object
         record["batchError"] = type(exc).__name__

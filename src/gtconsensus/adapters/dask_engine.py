@@ -55,6 +55,7 @@ from gtconsensus.adapters.manifest import (
 )
 from gtconsensus.consensus import METHOD_MAJORITY
 from gtconsensus.evidence import EvidenceTable, TableBuilder
+from gtconsensus.gold import GOLD_WORKER
 from gtconsensus.job import METHOD_JOB, fit_worker_model
 from gtconsensus.worker_model import WorkerModel
 
@@ -165,9 +166,8 @@ def consolidate_bag(
         return BagRun(outcomes, method, model, 0.0)
     tables = records.map_partitions(_table, options, attribute).compute()
     table = EvidenceTable.concat(tables) if tables else EvidenceTable.empty()
-    counts = table.objects_per_worker()
-    objects_per_worker = float(np.median(counts)) if len(counts) else 0.0
-    fitted = fit_worker_model(table)
+    objects_per_worker = local.median_objects_per_worker(table)
+    fitted = fit_worker_model(table, gold_worker=GOLD_WORKER if options.gold else None)
     use_job = options.method == "job" or (
         options.method == "auto" and objects_per_worker >= options.min_objects
     )

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -70,6 +71,7 @@ from gtconsensus.contract import RAW_KEY
 from gtconsensus.evidence import EvidenceTable, TableBuilder
 from gtconsensus.exceptions import GtConsensusError, OptionsError
 from gtconsensus.forms import lines_from_payload
+from gtconsensus.gold import GOLD_WORKER, METHOD_GOLD
 from gtconsensus.job import METHOD_JOB, fit_worker_model
 from gtconsensus.limits import Limits, resolve_limits
 from gtconsensus.lines import (
@@ -79,8 +81,10 @@ from gtconsensus.lines import (
     finish_line,
     infer_label_attribute,
     prepare_line,
+    source_ref_of,
 )
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
+from gtconsensus.objects import GoldLabels
 from gtconsensus.privacy import pseudonymize_line, worker_ids_in
 from gtconsensus.references import RAW_REF_KEY, value_ref_key
 from gtconsensus.scoring import Agreement, WorkerTally
@@ -96,6 +100,8 @@ __all__ = [
     "consolidate_manifest",
     "error_record",
     "finish_chunk",
+    "gold_digest",
+    "median_objects_per_worker",
     "one_pass_chunk",
     "prepare_chunk",
     "write_worker_table",
@@ -139,6 +145,14 @@ class ManifestOptions:
         replaced by its keyed pseudonym (:mod:`gtconsensus.privacy`); the caller
         renames the worker table and the model
         (:func:`~gtconsensus.privacy.pseudonymize_worker_rows`).
+    class_aware, min_area
+        Passed to :func:`gtconsensus.consensus.gather` for every line.
+    gold : mapping, optional
+        ``{source-ref: (labels, classes)}``: gold answers
+        (:func:`gtconsensus.review.gold_answers.read_gold_answers`). A line whose
+        ``source-ref`` has one is decided by it (``consensus.method`` ``"gold"``,
+        workers scored against it) and the job-level model is fitted with gold
+        as the truth on those lines (:mod:`gtconsensus.gold`).
     """
 
     label_attribute: str | None = None
@@ -152,6 +166,9 @@ class ManifestOptions:
     min_objects: int = 20
     fetch: Fetch | None = None
     pseudonymize: str | None = None
+    class_aware: bool = False
+    min_area: int | Mapping[str, int] = 0
+    gold: Mapping[str, GoldLabels] | None = None
 
 
 @dataclass(slots=True)
@@ -160,7 +177,9 @@ class RunSummary:
 
     ``method`` is the ``consensus.method`` used; ``model`` the worker model fitted
     or loaded (``None`` when none was); ``objects_per_worker`` the median number
-    of objects a worker answered (what ``auto`` looks at).
+    of objects a worker answered (what ``auto`` looks at); ``gold_lines`` the
+    lines decided by a gold answer and ``gold_seen`` the ``source-ref`` of every
+    line that has one (``ManifestOptions.gold``).
     """
 
     lines: int = 0
@@ -172,6 +191,8 @@ class RunSummary:
     method: str = METHOD_MAJORITY
     model: WorkerModel | None = None
     objects_per_worker: float = 0.0
+    gold_lines: int = 0
+    gold_seen: set[str] = field(default_factory=set)
 
     def worker_rows(self) -> list[dict[str, object]]:
         """One worker-table row per worker, sorted by worker id.
@@ -329,6 +350,8 @@ class LineOutcome:
     error: dict[str, Any] | None
     rejected: int
     tallies: tuple[tuple[str, WorkerTally], ...] | None  # None: the line failed
+    gold_ref: str | None = None  # the source-ref, when it has a gold answer
+    by_gold: bool = False  # decided by its gold answer
 
 
 _state: dict[str, Any] = {}
@@ -348,6 +371,9 @@ def _prepare_record(number: int, raw: str) -> PreparedLine:
         iou_threshold=options.iou_threshold,
         limits=_limits(options),
         fetch=options.fetch or fetch,
+        class_aware=options.class_aware,
+        min_area=options.min_area,
+        gold=options.gold,
     )
 
 
@@ -359,11 +385,23 @@ def _outcome(number: int, raw: str | None, prepared: PreparedLine) -> LineOutcom
         error = error_record(number, result, text)
     secret = _state["options"].pseudonymize
     if secret is not None:
-        return _pseudonymized(number, result, error, prepared, secret)
-    tallies = None
-    if result.consensus is not None:
-        tallies = tuple((s.worker_id, s.tally()) for s in result.consensus.workers)
-    return LineOutcome(number, result.output, error, len(result.rejected), tallies)
+        outcome = _pseudonymized(number, result, error, prepared, secret)
+    else:
+        tallies = None
+        if result.consensus is not None:
+            tallies = tuple((s.worker_id, s.tally()) for s in result.consensus.workers)
+        outcome = LineOutcome(number, result.output, error, len(result.rejected), tallies)
+    return _with_gold(outcome, prepared, result)
+
+
+def _with_gold(outcome: LineOutcome, prepared: PreparedLine, result: LineResult) -> LineOutcome:
+    """The outcome with its gold answer noted (whether the line has one, whether it decided)."""
+    gold = _state["options"].gold
+    ref = None if gold is None or prepared.parsed is None else source_ref_of(prepared.parsed)
+    if ref is None or ref not in gold:
+        return outcome
+    by_gold = result.consensus is not None and result.consensus.method == METHOD_GOLD
+    return dataclasses.replace(outcome, gold_ref=ref, by_gold=by_gold)
 
 
 def _pseudonymized(
@@ -522,6 +560,8 @@ class _Sink:
         s = self.summary
         s.lines, s.consolidated, s.failed, s.rejected_answers = saved["counts"]
         s.tallies = {w: _tally_from_json(t) for w, t in saved["tallies"]}
+        s.gold_lines, seen = saved["gold"]
+        s.gold_seen = set(seen)
         return [int(n) for n in saved["sizes"]]
 
     def write(self, outcome: LineOutcome) -> None:
@@ -549,6 +589,7 @@ class _Sink:
             "sizes": sizes,
             "counts": [s.lines, s.consolidated, s.failed, s.rejected_answers],
             "tallies": [[w, _tally_to_json(t)] for w, t in s.tallies.items()],
+            "gold": [s.gold_lines, sorted(s.gold_seen)],
             "fitted": None
             if s.model is None
             else [s.model.to_json(), s.method, s.objects_per_worker],
@@ -699,9 +740,8 @@ def consolidate_manifest(
             report("pass 1", len(chunk), sum(r[2] for r in chunk))
         table = EvidenceTable.concat(tables) if tables else EvidenceTable.empty()
         del tables
-        counts = table.objects_per_worker()
-        summary.objects_per_worker = float(np.median(counts)) if len(counts) else 0.0
-        summary.model = fit_worker_model(table)
+        summary.objects_per_worker = median_objects_per_worker(table)
+        summary.model = fit_worker_model(table, gold_worker=GOLD_WORKER if options.gold else None)
         del table
         use_job = options.method == "job" or (
             options.method == "auto" and summary.objects_per_worker >= options.min_objects
@@ -776,9 +816,22 @@ def _skip_done(blobs: Iterator[Blob], done_through: int) -> Iterator[Blob]:
             yield blob
 
 
+def median_objects_per_worker(table: EvidenceTable) -> float:
+    """The median number of objects a worker answered (gold answers are no worker)."""
+    counts = [
+        int(n)
+        for w, n in zip(table.worker_ids, table.objects_per_worker(), strict=True)
+        if w != GOLD_WORKER
+    ]
+    return float(np.median(counts)) if counts else 0.0
+
+
 def _write(sink: _Sink, summary: RunSummary, outcomes: Sequence[LineOutcome]) -> None:
     for outcome in outcomes:
         summary.lines += 1
+        if outcome.gold_ref is not None:
+            summary.gold_seen.add(outcome.gold_ref)
+            summary.gold_lines += outcome.by_gold
         summary.rejected_answers += outcome.rejected
         if outcome.tallies is None:
             summary.failed += 1
@@ -801,7 +854,25 @@ def _options_key(options: ManifestOptions) -> list[Any]:
         options.method,
         options.min_objects,
         None if model is None else model.to_json(),
+        options.class_aware,
+        _min_area_key(options.min_area),
+        None if options.gold is None else gold_digest(options.gold),
     ]
+
+
+def _min_area_key(min_area: int | Mapping[str, int]) -> Any:
+    return sorted(min_area.items()) if isinstance(min_area, Mapping) else min_area
+
+
+def gold_digest(gold: Mapping[str, GoldLabels]) -> str:
+    """sha256 of a set of gold answers (what a resumed run checks it was given again)."""
+    digest = hashlib.sha256()
+    for ref in sorted(gold):
+        labels, classes = gold[ref]
+        digest.update(json.dumps([ref, list(labels.shape), str(labels.dtype), list(classes)],
+                                 ensure_ascii=False).encode())  # fmt: skip
+        digest.update(np.ascontiguousarray(labels).tobytes())
+    return digest.hexdigest()
 
 
 def _finish(prepared: PreparedLine, model: WorkerModel | None) -> LineResult:

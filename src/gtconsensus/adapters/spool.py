@@ -92,6 +92,7 @@ def _pack_line(prepared: PreparedLine) -> dict[str, Any]:
             else (answers.rejected, answers.element, answers.size),
             "evidence": None if obj.evidence is None else _pack_evidence(obj.evidence),
             "error": _pack_error(obj.error),
+            "gold": obj.gold,
         }
     return {
         "parsed": prepared.parsed,
@@ -107,7 +108,8 @@ def _unpack_line(packed: dict[str, Any]) -> PreparedLine:
         o = packed["obj"]
         answers = None if o["answers"] is None else Answers((), *o["answers"])
         evidence = None if o["evidence"] is None else _unpack_evidence(o["evidence"])
-        obj = PreparedObject(o["original"], answers, evidence, _unpack_error(o["error"]))
+        error = _unpack_error(o["error"])
+        obj = PreparedObject(o["original"], answers, evidence, error, o["gold"])
     return PreparedLine(packed["parsed"], packed["attribute"], obj, _unpack_error(packed["error"]))
 
 

@@ -1,16 +1,17 @@
 """Send doubtful images back: an input manifest for a Ground Truth adjustment job.
 
 :func:`select_for_adjustment` picks the consolidated lines worth a second look
-(image confidence below a threshold, fewer workers than wanted, or answers that
-were rejected); :func:`adjustment_line` turns one into an input-manifest line
-that carries the consensus as the starting point::
+(image confidence below a threshold, fewer workers than wanted, workers who
+disagree on instances (:func:`disagreement`), or answers that were rejected);
+:func:`adjustment_line` turns one into an input-manifest line that carries the
+consensus as the starting point::
 
     {"source-ref": "s3://bucket/images/street-00012.jpg",
      "gtconsensus-initial-value": {
          "src": "s3://bucket/adjust/000012.png",
          "instances": [{"color": "#1f77b4", "label": "Person"}]},
      "gtconsensus-adjustment": {"line": 12, "confidence": 0.41,
-                                "reasons": ["below"]}}
+                                "disagreement": 0.25, "reasons": ["below"]}}
 
 ``src`` is the consensus PNG exactly as consolidated (palette, index 0
 transparent, index ``i`` the colour of ``instances[i - 1]``), written as a file
@@ -56,6 +57,7 @@ __all__ = [
     "adjustment_line",
     "adjustment_reasons",
     "consensus_png",
+    "disagreement",
     "select_for_adjustment",
     "write_adjustment_manifest",
 ]
@@ -66,15 +68,60 @@ INITIAL_VALUE_KEY = "gtconsensus-initial-value"
 ADJUSTMENT_KEY = "gtconsensus-adjustment"
 
 
-def _check_options(below: float | None, min_workers: int | None, rejected: bool) -> None:
-    if below is None and min_workers is None and not rejected:
+def _check_options(
+    below: float | None, min_workers: int | None, rejected: bool, disagreeing: float | None
+) -> None:
+    if below is None and min_workers is None and not rejected and disagreeing is None:
         raise OptionsError(
-            "bad_option", "choose at least one of `below`, `min_workers` and `rejected`"
+            "bad_option",
+            "choose at least one of `below`, `min_workers`, `disagreement` and `rejected`",
         )
+    if disagreeing is not None and not 0.0 < disagreeing <= 1.0:
+        raise OptionsError("bad_option", f"`disagreement` must be in (0, 1], got {disagreeing}")
     if below is not None and not 0.0 <= below <= 1.0:
         raise OptionsError("bad_option", f"`below` must be in [0, 1], got {below}")
     if min_workers is not None and min_workers < 1:
         raise OptionsError("bad_option", f"`min_workers` must be >= 1, got {min_workers}")
+
+
+def disagreement(obj: OutputObject) -> float:
+    """How much the workers of a consolidated line depart from its consensus, in [0, 1].
+
+    Every pair (worker, instance) is a decision: for each consensus instance,
+    each worker who answered the image either drew it (``support``) or missed
+    it; and each instance a worker drew that is in no consensus instance's
+    support (``instances`` of ``consensus.workers`` minus the worker's
+    supported ones) is an extra. The disagreement is ``(missed + extra) /
+    (drawn + missed + extra)``: 0.0 when every worker drew exactly the
+    consensus instances (boundaries may still differ: that is the confidence's
+    business) or there is nothing to decide (every answer empty), 1.0 when
+    nothing any worker drew was kept. Two of three workers finding an instance
+    gives 1/3.
+
+    Examples
+    --------
+    >>> from gtconsensus.review.outputs import ConsensusInstance, OutputObject
+    >>> car = ConsensusInstance("Car", "#1f77b4", 0.6, ("a", "b"), 0.9)
+    >>> workers = {"a": {"instances": 1}, "b": {"instances": 2}, "c": {"instances": 0}}
+    >>> obj = OutputObject(1, "s3://b/1.jpg", None, instances=(car,),
+    ...                    summary={"workers": workers})
+    >>> disagreement(obj)  # c missed the Car, b drew an extra: 2 of 4 decisions
+    0.5
+    """
+    workers = obj.workers
+    drawn = sum(len(i.support) for i in obj.instances)
+    missed = sum(len(workers) - len(i.support) for i in obj.instances)
+    supported: dict[str, int] = {}
+    for instance in obj.instances:
+        for worker in instance.support:
+            supported[worker] = supported.get(worker, 0) + 1
+    extra = 0
+    for worker, entry in workers.items():
+        count = entry.get("instances")
+        if isinstance(count, int):
+            extra += max(count - supported.get(worker, 0), 0)
+    total = drawn + missed + extra
+    return (missed + extra) / total if total else 0.0
 
 
 def adjustment_reasons(
@@ -83,16 +130,18 @@ def adjustment_reasons(
     below: float | None = None,
     min_workers: int | None = None,
     rejected: bool = False,
+    disagreeing: float | None = None,
 ) -> tuple[str, ...]:
     """Why a consolidated line should be adjusted; empty when it should not.
 
     ``"below"``: the image's confidence is below ``below`` (a line without a
     confidence counts as 0.0); ``"few_workers"``: fewer than ``min_workers``
-    workers' answers were consolidated; ``"rejected"``: some answers were
-    rejected (only when ``rejected`` is true). A failed line is never chosen:
-    it has no consensus to start from.
+    workers' answers were consolidated; ``"disagreement"``: the line's
+    :func:`disagreement` is at least ``disagreeing`` (in (0, 1]);
+    ``"rejected"``: some answers were rejected (only when ``rejected`` is
+    true). A failed line is never chosen: it has no consensus to start from.
     """
-    _check_options(below, min_workers, rejected)
+    _check_options(below, min_workers, rejected, disagreeing)
     if obj.error is not None:
         return ()
     reasons = []
@@ -100,6 +149,8 @@ def adjustment_reasons(
         reasons.append("below")
     if min_workers is not None and len(obj.workers) < min_workers:
         reasons.append("few_workers")
+    if disagreeing is not None and disagreement(obj) >= disagreeing:
+        reasons.append("disagreement")
     if rejected and obj.summary.get("rejected"):
         reasons.append("rejected")
     return tuple(reasons)
@@ -111,11 +162,14 @@ def select_for_adjustment(
     below: float | None = None,
     min_workers: int | None = None,
     rejected: bool = False,
+    disagreeing: float | None = None,
 ) -> Iterator[tuple[OutputObject, tuple[str, ...]]]:
     """The lines :func:`adjustment_reasons` chooses, with their reasons, in order."""
-    _check_options(below, min_workers, rejected)
+    _check_options(below, min_workers, rejected, disagreeing)
     for obj in objects:
-        reasons = adjustment_reasons(obj, below=below, min_workers=min_workers, rejected=rejected)
+        reasons = adjustment_reasons(
+            obj, below=below, min_workers=min_workers, rejected=rejected, disagreeing=disagreeing
+        )
         if reasons:
             yield obj, reasons
 
@@ -148,7 +202,12 @@ def adjustment_line(
     return {
         "source-ref": obj.source_ref,
         INITIAL_VALUE_KEY: {"src": png_location, "instances": instances},
-        ADJUSTMENT_KEY: {"line": obj.line, "confidence": obj.confidence, "reasons": list(reasons)},
+        ADJUSTMENT_KEY: {
+            "line": obj.line,
+            "confidence": obj.confidence,
+            "disagreement": round(disagreement(obj), 4),
+            "reasons": list(reasons),
+        },
     }
 
 
@@ -171,6 +230,7 @@ def write_adjustment_manifest(
     min_workers: int | None = None,
     rejected: bool = False,
     label_attribute: str | None = None,
+    disagreeing: float | None = None,
 ) -> AdjustmentExport:
     """Write the adjustment input manifest of an output manifest, and its PNGs.
 
@@ -184,10 +244,10 @@ def write_adjustment_manifest(
     images_url : str, optional
         The prefix the manifest names the PNGs by (default ``images_out``):
         the S3 prefix a local folder will be uploaded to.
-    below, min_workers, rejected
+    below, min_workers, rejected, disagreeing
         The choice, see :func:`adjustment_reasons`.
     """
-    _check_options(below, min_workers, rejected)
+    _check_options(below, min_workers, rejected, disagreeing)
     store = Store(images_out)
     chosen = lines = 0
     failed: list[tuple[int, str]] = []
@@ -198,8 +258,9 @@ def write_adjustment_manifest(
                 failed.append((obj.line, obj.error[0]))
                 continue
             reasons = adjustment_reasons(
-                obj, below=below, min_workers=min_workers, rejected=rejected
-            )
+                obj, below=below, min_workers=min_workers, rejected=rejected,
+                disagreeing=disagreeing,
+            )  # fmt: skip
             if not reasons:
                 continue
             name = f"{obj.line:06d}.png"

@@ -66,12 +66,19 @@ example:
 
 _ADJUSTMENT_EPILOG = """\
 A line is chosen when any of the given tests holds: its image confidence is
-below --below, fewer than --min-workers answers were consolidated, or (with
---rejected) some answers were rejected. Failed lines have no consensus to
-start from and are left out (listed on standard error).
+below --below, fewer than --min-workers answers were consolidated, its
+disagreement is at least --disagreement, or (with --rejected) some answers
+were rejected. The disagreement of a line is the share of its (worker,
+instance) decisions that depart from the consensus: for each consensus
+instance, the workers who did not draw it (missed), and each instance a
+worker drew that no consensus instance is made of (extra), over these plus
+the drawn ones (consensus.instances[].support, consensus.workers[].instances).
+Two of three workers finding the only instance give 1/3. Failed lines have
+no consensus to start from and are left out (listed on standard error).
 
 Each chosen line becomes {"source-ref", "gtconsensus-initial-value": {"src",
-"instances"}, "gtconsensus-adjustment": {"line", "confidence", "reasons"}};
+"instances"}, "gtconsensus-adjustment": {"line", "confidence",
+"disagreement", "reasons"}};
 the consensus PNG is written to --images-out as NNNNNN.png (the line
 number). Run the adjustment job with the shipped pre-annotation Lambda and
 worker template: the worker opens the image with the consensus drawn. Its
@@ -266,9 +273,15 @@ def _export_adjustment(args: argparse.Namespace) -> int:
 
     if not _manifest_exists(args.manifest):
         return EXIT_USAGE
-    if args.below is None and args.min_workers is None and not args.rejected:
+    if (
+        args.below is None
+        and args.min_workers is None
+        and not args.rejected
+        and args.disagreement is None
+    ):
         print(
-            "gtconsensus export adjustment: choose lines with --below, --min-workers or --rejected",
+            "gtconsensus export adjustment: choose lines with --below, --min-workers, "
+            "--disagreement or --rejected",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -283,6 +296,7 @@ def _export_adjustment(args: argparse.Namespace) -> int:
             min_workers=args.min_workers,
             rejected=args.rejected,
             label_attribute=args.label_attribute,
+            disagreeing=args.disagreement,
         )
     except GtConsensusError as exc:
         print(f"gtconsensus export adjustment: {exc.message} [{exc.code}]", file=sys.stderr)
@@ -338,6 +352,13 @@ def _report_failed(failed: tuple[tuple[int, str], ...]) -> int:
     return EXIT_PARTIAL
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -374,6 +395,14 @@ def _add_adjustment_parser(formats: Any) -> None:
         type=_positive,
         metavar="N",
         help="choose images with fewer than N consolidated answers",
+    )
+    adjustment.add_argument(
+        "--disagreement",
+        type=_share,
+        metavar="D",
+        help="choose images whose disagreement is at least D (0 < D <= 1): the share of "
+        "(worker, instance) decisions that depart from the consensus, (missed + extra) / "
+        "(drawn + missed + extra)",
     )
     adjustment.add_argument(
         "--rejected", action="store_true", help="choose images with rejected answers"

@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,7 +30,14 @@ from gtconsensus.answers import Fetch
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.review.outputs import OutputObject, iter_output_objects
 
-__all__ = ["GoldAnswer", "gold_answer", "gold_answers", "read_gold_answers"]
+__all__ = [
+    "GoldAnswer",
+    "GoldFile",
+    "gold_answer",
+    "gold_answers",
+    "load_gold",
+    "read_gold_answers",
+]
 
 
 class GoldAnswer(NamedTuple):
@@ -66,3 +74,57 @@ def read_gold_answers(
 ) -> dict[str, GoldAnswer]:
     """The gold answers of a gold manifest, by ``source-ref``."""
     return gold_answers(iter_output_objects(path, label_attribute=label_attribute, fetch=fetch))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GoldFile:
+    """The gold answers of a gold manifest, with what was left out.
+
+    Attributes
+    ----------
+    answers : dict
+        ``{source-ref: GoldAnswer}`` (a later line wins).
+    lines : int
+        Non-blank lines read.
+    skipped : tuple of (int, str)
+        ``(line, error code)`` of the lines that hold no consensus (failed or
+        unreadable lines, or lines without a ``source-ref``).
+    """
+
+    answers: dict[str, GoldAnswer]
+    lines: int
+    skipped: tuple[tuple[int, str], ...]
+
+
+def load_gold(
+    path: str | Path, *, label_attribute: str | None = None, fetch: Fetch | None = None
+) -> GoldFile:
+    """Read a gold manifest for ``consolidate --gold``, refusing one that gives no answer.
+
+    Raises
+    ------
+    OptionsError
+        ``bad_gold`` when the file cannot be read, or none of its lines is a
+        consolidated line with a ``source-ref`` (it is not an output manifest
+        of gtconsensus).
+    """
+    answers: dict[str, GoldAnswer] = {}
+    skipped: list[tuple[int, str]] = []
+    lines = 0
+    try:
+        for obj in iter_output_objects(path, label_attribute=label_attribute, fetch=fetch):
+            lines += 1
+            if obj.error is not None or obj.labels is None or obj.source_ref is None:
+                skipped.append((obj.line, obj.error[0] if obj.error else "missing_source_ref"))
+                continue
+            answers[obj.source_ref] = gold_answer(obj)
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8 text
+        raise OptionsError("bad_gold", f"cannot read the gold file {path}: {exc}") from exc
+    if not answers:
+        first = f"; line {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise OptionsError(
+            "bad_gold",
+            f"the gold file {path} holds no consolidated line with a source-ref ({lines} lines"
+            f"{first}): give an output manifest of gtconsensus",
+        )
+    return GoldFile(answers, lines, tuple(skipped))
