@@ -51,7 +51,6 @@ import heapq
 import json
 import math
 import multiprocessing
-import pickle
 import tempfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -344,7 +343,7 @@ def _partition(
             key, own = _route(_parse(raw), attribute, output)
             where = zlib.crc32(key.encode("utf-8")) if key is not None else order
             entry: _Entry = (order, index, number, key, own, raw, read)
-            pickle.dump(entry, buckets[where % len(buckets)], protocol=5)
+            _dump(buckets[where % len(buckets)], [*list(entry[:5]), entry[6]], raw)
             order += 1
             lines, nbytes = lines + 1, nbytes + read
             if lines >= 64:
@@ -362,13 +361,28 @@ def _partition(
 _Merged = tuple[int, str, dict[str, Any], int]
 
 
-def _entries(path: str) -> Iterator[Any]:
+def _dump(handle: IO[bytes], header: list[Any], text: str) -> None:
+    """One record of a bucket or sorted file: a JSON header line, then the text's bytes.
+
+    Nothing is pickled: the files are parsed back as JSON and UTF-8 only. ``surrogatepass``
+    keeps the bytes of a line that is not UTF-8 (read with ``surrogateescape``) as they were.
+    """
+    data = text.encode("utf-8", errors="surrogatepass")
+    handle.write(json.dumps([*header, len(data)]).encode("ascii") + b"\n")
+    handle.write(data)
+
+
+def _load(path: str) -> Iterator[tuple[list[Any], str]]:
+    """The records :func:`_dump` wrote: (header, text)."""
     with open(path, "rb") as handle:
-        while True:
-            try:
-                yield pickle.load(handle)  # our own file, written by this run
-            except EOFError:
-                return
+        while header := handle.readline():
+            *fields, length = json.loads(header)
+            yield fields, handle.read(length).decode("utf-8", errors="surrogatepass")
+
+
+def _entries(path: str) -> Iterator[_Entry]:
+    for (order, index, number, key, own, nbytes), raw in _load(path):
+        yield order, index, number, key, own, raw, nbytes
 
 
 def _group_bucket(
@@ -393,7 +407,7 @@ def _group_bucket(
     merged.sort(key=lambda m: m[0])
     with open(out, "wb") as handle:
         for item in merged:
-            pickle.dump(item, handle, protocol=5)
+            _dump(handle, [item[0], item[2], item[3]], item[1])
     Path(bucket).unlink()
     return len(merged), sum(m[3] for m in merged)
 
@@ -479,7 +493,8 @@ class _Provenance:
 
 
 def _replay(path: str) -> Iterator[_Merged]:
-    yield from _entries(path)
+    for (order, fields, nbytes), text in _load(path):
+        yield order, text, fields, nbytes
 
 
 def _group_all(
@@ -541,7 +556,7 @@ def consolidate_manifests(
     Returns
     -------
     RunSummary
-        ``lines`` counts output objects (a merged object counts once).
+        ``lines`` counts objects (a merged object once) and lines that are not JSON.
 
     Raises
     ------
