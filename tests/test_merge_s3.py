@@ -7,9 +7,13 @@ worker-response files on S3); output, error file and worker table written to S3.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
+import s3fs  # type: ignore[import-untyped]
 
 from gtconsensus import cli
 from gtconsensus.adapters.merge import MERGED_KEY
@@ -22,9 +26,22 @@ __all__ = ["s3"]  # the moto fixture, used by name
 RAW = "annotationsFromAllWorkers"
 
 
+@pytest.fixture
+def s3_here(s3: Any) -> Iterator[Any]:
+    """The moto fixture, with no s3fs instance of another module's server before or after.
+
+    (``fsspec.AbstractFileSystem.clear_instance_cache`` clears the base class's cache, not
+    ``S3FileSystem``'s.)
+    """
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield s3
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
 def test_inputs_outputs_and_referenced_files_on_s3_merge_like_local_files(
-    s3: Any, tmp_path: Path
+    s3_here: Any, tmp_path: Path
 ) -> None:
+    s3 = s3_here
     job = simulated(8, seed=21)
     base = f"s3://{BUCKET}/merge"
     # File a: the recipe form with each image's first answer; file b: the other answers,
