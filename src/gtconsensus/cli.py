@@ -262,7 +262,8 @@ def _progress_bar(path: str | Sequence[str], quiet: bool) -> Iterator[ProgressCa
 
         def update(phase: str, lines: int, nbytes: int) -> None:
             if phase != state["phase"]:
-                state["seen"] = max(state["seen"], state["lines"])
+                if state["phase"] != "reading":  # input lines, before several merge
+                    state["seen"] = max(state["seen"], state["lines"])
                 by_lines = phase == "pass 2"
                 size = state["seen"] if by_lines else total
                 state.update(phase=phase, lines=0, start=time.perf_counter(),
