@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 
 from gtconsensus import cli
 from gtconsensus.adapters.manifest import ManifestOptions, consolidate_manifest
-from gtconsensus.adapters.merge import MERGED_KEY, consolidate_manifests
+from gtconsensus.adapters.merge import consolidate_manifests
 from gtconsensus.adapters.storage import fetch
 from gtconsensus.lines import consolidate_line
+from gtconsensus.merging import MERGED_KEY
 from gtconsensus.testing.crowd import STYLES, SimulatedJob, simulate_job
 from gtconsensus.testing.synthetic import worker_answer
 

@@ -16,7 +16,7 @@ import pytest
 import s3fs  # type: ignore[import-untyped]
 
 from gtconsensus import cli
-from gtconsensus.adapters.merge import MERGED_KEY
+from gtconsensus.merging import MERGED_KEY
 from gtconsensus.testing.crowd import SimulatedJob
 from test_offline import ATTR, no_lambda_lines, simulated
 from test_offline_s3 import BUCKET, _get, _put, s3
