@@ -286,3 +286,33 @@ def test_pseudonymised_merged_output_names_no_worker(job: SimulatedJob, tmp_path
     text = out.read_text() + (tmp_path / "w.csv").read_text()
     assert MERGED_KEY in text
     assert [w.worker_id for w in PANEL if re.search(rf"\b{w.worker_id}\b", text)] == []
+
+
+def test_progress_bar_counts_pass_2_in_merged_objects_not_input_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    totals: dict[str, float | None] = {}
+    add_task = Progress.add_task
+
+    def recorded(self: Progress, description: str, **fields: Any) -> Any:
+        totals[description] = fields.get("total")
+        return add_task(self, description, **fields)
+
+    monkeypatch.setattr(Progress, "add_task", recorded)
+    monkeypatch.setattr("sys.stderr", Terminal())
+    paths = [_write(tmp_path / "a", ["{}"] * 3), _write(tmp_path / "b", ["{}"] * 5)]
+    with cli._progress_bar([str(p) for p in paths], quiet=False) as bar:
+        assert bar is not None
+        bar("reading", 8, 24)  # 8 input lines
+        bar("merging", 4, 24)  # 4 objects
+        bar("pass 1", 4, 24)
+        bar("pass 2", 4, 0)
+    assert totals == {"reading": 24, "merging": 24, "pass 1": 24, "pass 2": 4}
