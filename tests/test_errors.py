@@ -23,7 +23,7 @@ from gtconsensus.exceptions import CODES, GtConsensusError
 SOURCE = Path(gtconsensus.__file__).resolve().parent
 DOCS = SOURCE.parent.parent / "docs" / "errors.md"
 CORE = ["answers", "consensus", "contract", "exceptions", "fusion", "limits", "lines", "masks",
-        "matching", "objects", "pngcheck", "schema", "scoring"]  # fmt: skip
+        "matching", "merging", "objects", "pngcheck", "schema", "scoring"]  # fmt: skip
 
 
 def _python_files() -> list[Path]:

@@ -97,3 +97,12 @@ def test_payload_objects_become_recipe_lines_with_their_source() -> None:
 def test_a_payload_that_is_not_a_list_is_refused() -> None:
     with pytest.raises(SchemaError):
         list(lines_from_payload({"datasetObjectId": "0"}, label_attribute="gt"))
+
+
+def test_a_missing_worker_response_file_fails_with_the_fetch_error_not_as_bad_json() -> None:
+    def missing(uri: str) -> bytes:
+        raise FetchError("not_found", f"cannot read {uri}")
+
+    with pytest.raises(FetchError) as info:
+        with_worker_responses(json.loads(_no_lambda_line()), "gt", missing)
+    assert (info.value.code, info.value.message) == ("not_found", f"cannot read {URI}")

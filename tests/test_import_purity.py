@@ -25,6 +25,7 @@ CORE_MODULES = [
     "gtconsensus.lines",
     "gtconsensus.masks",
     "gtconsensus.matching",
+    "gtconsensus.merging",
     "gtconsensus.schema",
     "gtconsensus.scoring",
     "gtconsensus.worker_model",

@@ -29,6 +29,7 @@ from gtconsensus.adapters.manifest import (
     consolidate_manifest,
     write_worker_table,
 )
+from gtconsensus.adapters.merge import consolidate_manifests
 from gtconsensus.consensus import parse_min_area
 from gtconsensus.exceptions import OptionsError, SchemaError
 from gtconsensus.limits import Limits
@@ -174,9 +175,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_CONSOLIDATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     run.add_argument(
-        "input", metavar="INPUT",
+        "input", metavar="INPUT", nargs="+",
         help="output manifest to read (JSON Lines), or a consolidation-request payload file "
-        "(a JSON list); a path, file:// or s3:// URI; - for stdin",
+        "(a JSON list); a path, file:// or s3:// URI; - for stdin. Several (oldest first): "
+        "the answers for the same source-ref are merged into one object (docs/merging.md)",
     )  # fmt: skip
     run.add_argument(
         "-o", "--output", required=True, metavar="OUTPUT",
@@ -265,13 +267,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @contextmanager
-def _progress_bar(path: str, quiet: bool) -> Iterator[ProgressCallback | None]:
+def _progress_bar(path: str | Sequence[str], quiet: bool) -> Iterator[ProgressCallback | None]:
     """A rich progress bar on a terminal only: lines done, lines/s, time left.
 
     The bar follows the input's bytes (one-pass and pass 1) and then, for the
     job-level method's pass 2, the lines counted in pass 1.
     """
-    total = storage.size(path)
+    sizes = [storage.size(p) for p in ([path] if isinstance(path, str) else path)]
+    total = None if None in sizes else sum(s for s in sizes if s is not None)
     if quiet or total is None or not sys.stderr.isatty():
         yield None
         return
@@ -289,7 +292,8 @@ def _progress_bar(path: str, quiet: bool) -> Iterator[ProgressCallback | None]:
 
         def update(phase: str, lines: int, nbytes: int) -> None:
             if phase != state["phase"]:
-                state["seen"] = max(state["seen"], state["lines"])
+                if state["phase"] != "reading":  # input lines, before several merge
+                    state["seen"] = max(state["seen"], state["lines"])
                 by_lines = phase == "pass 2"
                 size = state["seen"] if by_lines else total
                 state.update(phase=phase, lines=0, start=time.perf_counter(),
@@ -392,7 +396,11 @@ def _report_gold(gold: GoldFile | None, summary: RunSummary, quiet: bool) -> Non
 
 
 def _run(
-    args: argparse.Namespace, input_path: str, output: str, errors: str | None, workers: str | None
+    args: argparse.Namespace,
+    input_path: str | Sequence[str],
+    output: str,
+    errors: str | None,
+    workers: str | None,
 ) -> int:
     save = getattr(args, "save_worker_model", None)
     try:
@@ -425,12 +433,16 @@ def _run(
         if getattr(args, "engine", "local") == "dask" and options.pseudonymize is not None:
             print("gtconsensus: --pseudonymize works with the local engine only", file=sys.stderr)
             return EXIT_USAGE
+        inputs = [input_path] if isinstance(input_path, str) else list(input_path)
+        if getattr(args, "engine", "local") == "dask" and len(inputs) > 1:
+            print("gtconsensus: several inputs work with the local engine only", file=sys.stderr)
+            return EXIT_USAGE
         if getattr(args, "engine", "local") == "dask":
-            summary = _run_dask(args, input_path, output, errors, options)
+            summary = _run_dask(args, inputs[0], output, errors, options)
         else:
-            with _progress_bar(input_path, args.quiet) as progress:
-                summary = consolidate_manifest(
-                    input_path, output, errors_path=errors, options=options, progress=progress,
+            with _progress_bar(inputs, args.quiet) as progress:
+                summary = consolidate_manifests(
+                    inputs, output, errors_path=errors, options=options, progress=progress,
                     jobs=getattr(args, "jobs", 1), chunk_lines=getattr(args, "chunk_lines", 8),
                     resume=getattr(args, "resume", False),
                 )  # fmt: skip
@@ -470,9 +482,10 @@ def _run(
 
 
 def _consolidate(args: argparse.Namespace) -> int:
-    if args.input != "-" and not _readable(args.input):
-        print(f"gtconsensus: input {args.input!r} is not a readable file", file=sys.stderr)
-        return EXIT_USAGE
+    for path in args.input:
+        if path != "-" and not _readable(path):
+            print(f"gtconsensus: input {path!r} is not a readable file", file=sys.stderr)
+            return EXIT_USAGE
     errors = args.errors_path
     if errors is None and args.output != "-":
         errors = f"{args.output}.errors.jsonl"

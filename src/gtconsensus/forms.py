@@ -120,8 +120,9 @@ def with_worker_responses(
             f"answers are in the worker-response file {uri}: reading it needs a fetch "
             "(an S3 client, the `aws` extra)",
         )
+    data = fetch(uri)  # its own errors (not_found, access_denied...) pass through as they are
     try:
-        document = json.loads(fetch(uri))
+        document = json.loads(data)
     except (ValueError, RecursionError) as exc:
         raise FetchError("bad_worker_response", f"{uri}: not JSON ({exc})") from exc
     original = dict(value) if isinstance(value, Mapping) else {}

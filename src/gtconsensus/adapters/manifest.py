@@ -233,6 +233,9 @@ def error_record(number: int, result: LineResult, raw: str) -> dict[str, Any]:
 
 #: A record of the input: line number (array index for a payload file), text, bytes read.
 Record = tuple[int, str, int]
+#: Where the records come from instead of ``input_path``: ``reader(options)`` gives the
+#: records and the label attribute (:mod:`gtconsensus.adapters.merge`).
+RecordReader = Callable[["ManifestOptions"], tuple[Iterator[Record], "str | None"]]
 
 _PEEK_LINES = 100  # lines looked at to infer the manifest's label attribute
 
@@ -656,6 +659,8 @@ def consolidate_manifest(
     jobs: int = 1,
     chunk_lines: int = 8,
     resume: bool = False,
+    reader: RecordReader | None = None,
+    error_fields: Callable[[int], Mapping[str, Any]] | None = None,
 ) -> RunSummary:
     """Consolidate every line of a manifest file (or a consolidation-request payload file).
 
@@ -680,6 +685,13 @@ def consolidate_manifest(
     resume : bool, default False
         Keep a checkpoint beside the output and continue from the one a previous
         interrupted run left (see :class:`_Sink`).
+    reader : callable, optional
+        ``reader(options)`` gives the records and the label attribute instead
+        of reading ``input_path`` (then only a name):
+        :mod:`gtconsensus.adapters.merge` feeds several manifests merged.
+    error_fields : callable, optional
+        ``error_fields(number)``: fields that replace or extend the error
+        record of the record ``number`` (written in increasing order).
 
     Returns
     -------
@@ -694,8 +706,10 @@ def consolidate_manifest(
     summary = RunSummary()
     report = progress or (lambda phase, lines, nbytes: None)
     with contextlib.ExitStack() as stack:
-        source = stack.enter_context(open_read(input_path))
-        records, attribute = _records(source, options)
+        if reader is not None:
+            records, attribute = reader(options)
+        else:
+            records, attribute = _records(stack.enter_context(open_read(input_path)), options)
         one_pass = options.worker_model is not None or (
             options.method == "image" and not options.fit_model
         )
@@ -723,7 +737,7 @@ def consolidate_manifest(
             )  # fmt: skip
             with _checkpoint_on_error(sink):
                 for chunk, outcomes in results:
-                    _write(sink, summary, outcomes)
+                    _write(sink, summary, outcomes, error_fields)
                     report("consolidating", len(chunk), sum(r[2] for r in chunk))
             sink.commit()
             return summary
@@ -755,7 +769,8 @@ def consolidate_manifest(
         finished = _ordered_map(finish_chunk, blobs, jobs=jobs, setup=(options, attribute, model))
         with _checkpoint_on_error(sink):
             for _blob, outcomes in finished:
-                _write(sink, summary, [o for o in outcomes if o.number > sink.done_through])
+                done = [o for o in outcomes if o.number > sink.done_through]
+                _write(sink, summary, done, error_fields)
                 report("pass 2", len(outcomes), 0)
         sink.commit()
     return summary
@@ -826,8 +841,16 @@ def median_objects_per_worker(table: EvidenceTable) -> float:
     return float(np.median(counts)) if counts else 0.0
 
 
-def _write(sink: _Sink, summary: RunSummary, outcomes: Sequence[LineOutcome]) -> None:
+def _write(
+    sink: _Sink,
+    summary: RunSummary,
+    outcomes: Sequence[LineOutcome],
+    error_fields: Callable[[int], Mapping[str, Any]] | None = None,
+) -> None:
     for outcome in outcomes:
+        if outcome.error is not None and error_fields is not None:
+            error = {**outcome.error, **error_fields(outcome.number)}
+            outcome = dataclasses.replace(outcome, error=error)
         summary.lines += 1
         if outcome.gold_ref is not None:
             summary.gold_seen.add(outcome.gold_ref)
