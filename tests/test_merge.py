@@ -316,3 +316,36 @@ def test_progress_bar_counts_pass_2_in_merged_objects_not_input_lines(
         bar("pass 1", 4, 24)
         bar("pass 2", 4, 0)
     assert totals == {"reading": 24, "merging": 24, "pass 1": 24, "pass 2": 4}
+
+
+def test_gold_answers_decide_merged_images_as_they_do_one_manifest(
+    job: SimulatedJob, tmp_path: Path
+) -> None:
+    # --gold and several inputs together: the gold answer is matched on the merged
+    # object's source-ref, and the worker model anchored on it spans every file.
+    from gtconsensus.review.gold_answers import load_gold
+    from gtconsensus.testing.synthetic import manifest_line
+
+    lines = _lines(job)
+    where = [[0, 1, 1] for _ in lines]
+    files, combined = _split(lines, where, [range(len(lines)), range(len(lines))])
+    paths = [_write(tmp_path / f"in-{k}.manifest", f) for k, f in enumerate(files)]
+    gold_lines = []
+    for image in job.images[:4]:
+        answer = worker_answer(image.truth.labels, image.truth.classes)
+        output = consolidate_line(manifest_line(image.source_ref, [("expert", answer)])).output
+        assert output is not None
+        gold_lines.append(output)
+    gold = load_gold(str(_write(tmp_path / "gold.manifest", gold_lines)))
+    options = ManifestOptions(method="job", gold=gold.answers)
+    merged = consolidate_manifests([str(p) for p in paths], str(tmp_path / "m"), options=options)
+    single = consolidate_manifest(
+        str(_write(tmp_path / "all.manifest", combined)), str(tmp_path / "s"), options=options
+    )
+    got, expected = _outputs(tmp_path / "m"), _outputs(tmp_path / "s")
+    assert [o[ATTR] for o in got] == [o[ATTR] for o in expected]
+    methods = [o[ATTR]["consensus"]["method"] for o in got]
+    assert methods[:4] == ["gold"] * 4
+    assert "gold" not in methods[4:]
+    assert merged.worker_rows() == single.worker_rows()
+    assert merged.gold_lines == single.gold_lines == 4
