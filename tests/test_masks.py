@@ -449,3 +449,11 @@ def test_unusual_palette_pngs_are_left_to_pillow(chunks: list[tuple[bytes, bytes
     png = _raw_palette_png(b"\x00\x01\x00\x01", 1, 2, 8, chunks)
     assert read_palette_png(png, Limits()) is None
     assert _outcome(png, ["#1f77b4"], pillow=False) == _outcome(png, ["#1f77b4"], pillow=True)
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_534, 65_535, 65_536, 131_070, 131_071, 200_000])
+def test_stored_zlib_round_trips_at_every_block_boundary(size: int) -> None:
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    stored = masks._stored_zlib(data)
+    assert zlib.decompress(stored) == data
+    assert len(stored) == 2 + 5 * max(1, -(-size // 65_535)) + size + 4  # nothing deflated
