@@ -371,13 +371,20 @@ def test_consensus_png_zlib_stream_is_valid_whatever_rows_are_blank(
 
 
 def _raw_palette_png(
-    filtered: bytes, width: int, height: int, bits: int, chunks: list[tuple[bytes, bytes]]
+    filtered: bytes,
+    width: int,
+    height: int,
+    bits: int,
+    chunks: list[tuple[bytes, bytes]],
+    *,
+    cut: int | None = None,
+    stream: bytes | None = None,
 ) -> bytes:
     """A palette PNG of given (already filtered) rows and chunks before the data,
-    the rows' zlib stream cut in two ``IDAT`` chunks."""
+    the rows' zlib stream cut in two ``IDAT`` chunks (at ``cut``, default the middle)."""
     header = struct.pack(">IIBBBBB", width, height, bits, 3, 0, 0, 0)
-    stream = zlib.compress(filtered)
-    cut = len(stream) // 2
+    stream = zlib.compress(filtered) if stream is None else stream
+    cut = len(stream) // 2 if cut is None else cut
     return b"".join([
         b"\x89PNG\r\n\x1a\n", png_chunk(b"IHDR", header),
         *(png_chunk(kind, data) for kind, data in chunks),
@@ -457,3 +464,28 @@ def test_stored_zlib_round_trips_at_every_block_boundary(size: int) -> None:
     stored = masks._stored_zlib(data)
     assert zlib.decompress(stored) == data
     assert len(stored) == 2 + 5 * max(1, -(-size // 65_535)) + size + 4  # nothing deflated
+
+
+@pytest.mark.parametrize("cut", [None, -1, -2, -4, -5])  # the checksum across two IDATs
+def test_plain_palette_png_carries_the_streams_checked_checksum(cut: int | None) -> None:
+    rows = b"".join(b"\x02" + bytes([i, 255 - i, 7]) for i in range(40))
+    stream = zlib.compress(rows)
+    png = _raw_palette_png(
+        rows, 3, 40, 8, [(b"PLTE", b"\x1f\x77\xb4" * 256)],
+        cut=None if cut is None else len(stream) + cut,
+    )  # fmt: skip
+    plain = read_palette_png(png, Limits())
+    assert plain is not None
+    assert plain.image_data == rows
+    assert plain.checksum == zlib.adler32(rows)
+
+
+def test_a_stream_without_its_checksum_decodes_with_one_computed() -> None:
+    rows = b"".join(b"\x01" + bytes([i, 1, 1]) for i in range(40))
+    stream = zlib.compress(rows)[:-4]  # the rows inflate whole; the checksum is missing
+    png = _raw_palette_png(rows, 3, 40, 8, [(b"PLTE", b"\x1f\x77\xb4" * 256)], stream=stream)
+    plain = read_palette_png(png, Limits())
+    assert plain is not None
+    assert plain.checksum is None
+    colours = ["#1f77b4"]
+    assert _outcome(png, colours, pillow=False) == _outcome(png, colours, pillow=True)

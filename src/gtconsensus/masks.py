@@ -278,9 +278,10 @@ def _no_black_without_alpha(has_alpha: bool, codes: np.ndarray) -> None:
 _STORED_BLOCK = 65_535
 
 
-def _stored_zlib(data: bytes) -> bytes:
+def _stored_zlib(data: bytes, checksum: int | None = None) -> bytes:
     """``data`` as a zlib stream of stored (uncompressed) deflate blocks: what
     ``zlib.compress(data, 0)`` makes, without running the compressor (4 times faster).
+    ``checksum`` is the data's Adler-32 when known (computed otherwise).
 
     Examples
     --------
@@ -293,7 +294,7 @@ def _stored_zlib(data: bytes) -> bytes:
         size = min(_STORED_BLOCK, len(data) - start)
         final = start + _STORED_BLOCK >= len(data)
         parts += [struct.pack("<BHH", final, size, size ^ 0xFFFF), view[start : start + size]]
-    parts.append(struct.pack(">I", zlib.adler32(data)))
+    parts.append(struct.pack(">I", zlib.adler32(data) if checksum is None else checksum))
     return b"".join(parts)
 
 
@@ -302,7 +303,7 @@ def _plain_indices(plain: PaletteImage) -> np.ndarray:
     Pillow's PNG decoder (the same code that reads the file), fed the rows as stored
     deflate blocks so that they are not inflated a second time."""
     rawmode = "P" if plain.bit_depth == 8 else f"P;{plain.bit_depth}"
-    stored = _stored_zlib(plain.image_data)
+    stored = _stored_zlib(plain.image_data, plain.checksum)
     size = (plain.width, plain.height)
     return np.asarray(Image.frombytes("P", size, stored, "zip", rawmode))
 

@@ -140,15 +140,19 @@ def _idat(chunks: list[tuple[bytes, memoryview]]) -> list[memoryview]:
     return [body for kind, body in chunks if kind == b"IDAT"]
 
 
-def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) -> None:
+def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) -> int | None:
     """Inflate the image data in bounded pieces; refuse more or less than ``expected``.
 
-    The pieces are appended to ``keep`` when given, else thrown away.
+    The pieces are appended to ``keep`` when given, else thrown away. With ``keep``,
+    returns the stream's Adler-32 checksum of the data when the stream ended (zlib has
+    checked it against the data); otherwise, or when the stream stopped short of its
+    checksum, ``None``.
     """
     inflater = zlib.decompressobj()
-    produced = 0
+    produced = fed = 0
     try:
         for piece in [*idat, memoryview(b"")]:  # the empty piece drains pending output
+            fed += len(piece)
             pending: bytes | memoryview = piece
             while not inflater.eof:
                 out = inflater.decompress(pending, min(_PIECE, expected + 1 - produced))
@@ -171,6 +175,11 @@ def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) ->
             f"its image data inflates to {produced:,} bytes, short of the {expected:,} "
             "its header implies"
         )
+    if keep is None or not inflater.eof:
+        return None
+    end = fed - len(inflater.unused_data) - len(inflater.unconsumed_tail)
+    stream = b"".join(idat)  # the compressed data: small next to what it inflates to
+    return int.from_bytes(stream[end - 4 : end], "big")
 
 
 def check_png(data: bytes, limits: Limits) -> None:
@@ -225,6 +234,9 @@ class PaletteImage:
     image_data : bytes
         The inflated image data: ``height`` rows, each a filter byte and the row's
         packed, filtered palette indices.
+    checksum : int or None
+        The Adler-32 of ``image_data``, as the zlib stream carried it (zlib checked
+        it while inflating); ``None`` when the stream ended without it.
     palette : bytes
         The ``PLTE`` chunk's data: red, green, blue per entry.
     transparency : bytes or None
@@ -236,6 +248,7 @@ class PaletteImage:
     height: int
     bit_depth: int
     image_data: bytes
+    checksum: int | None
     palette: bytes
     transparency: bytes | None
 
@@ -294,7 +307,7 @@ def read_palette_png(data: bytes, limits: Limits) -> PaletteImage | None:
     chunks = _chunks(data, limits)
     plain = _plain_palette(chunks, data)
     pieces: list[bytes] | None = [] if plain else None
-    _inflate(_idat(chunks), expected, pieces)
+    checksum = _inflate(_idat(chunks), expected, pieces)
     if pieces is None:
         return None
     width, height = struct.unpack_from(">II", data, 16)
@@ -305,6 +318,7 @@ def read_palette_png(data: bytes, limits: Limits) -> PaletteImage | None:
         height=height,
         bit_depth=data[24],
         image_data=pieces[0] if len(pieces) == 1 else b"".join(pieces),
+        checksum=checksum,
         palette=bytes(found[b"PLTE"]),
         transparency=None if transparency is None else bytes(transparency),
     )
