@@ -63,8 +63,18 @@ _LAZY = {
 }  # fmt: skip
 
 
+# Submodules that ``import gtconsensus`` used to import eagerly: still reachable as
+# attributes (``gtconsensus.masks.instance_colours``) without importing them first.
+_SUBMODULES = frozenset({
+    "answers", "consensus", "contract", "forms", "fusion", "lines", "masks", "matching",
+    "objects", "pngcheck", "references", "schema", "scoring",
+})  # fmt: skip
+
+
 def __getattr__(name: str) -> Any:
     """Import a name of the API from its module on first access (PEP 562)."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"gtconsensus.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'gtconsensus' has no attribute {name!r}")
