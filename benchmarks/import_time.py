@@ -40,6 +40,9 @@ STATEMENTS = {
         "type('M', (BaseModel,), {'__annotations__': {'x': int}})"
     ),
     "gtconsensus": "import gtconsensus",
+    # ``import gtconsensus`` imports the pipeline on first use of its names (PEP 562):
+    # what a program that consolidates pays is this.
+    "pipeline": "from gtconsensus import consolidate_line",
     "aws_lambda": "import gtconsensus.adapters.aws_lambda",
 }
 # Children start in the temporary directory (``-c`` puts the working directory first on
@@ -59,9 +62,9 @@ def _once(statement: str) -> float:
 
 
 def _extra_modules(top: int) -> list[tuple[str, int, int]]:
-    """(module, self us, cumulative us) that ``import gtconsensus`` adds to the baseline."""
+    """(module, self us, cumulative us) that the pipeline's import adds to the baseline."""
     done = subprocess.run(
-        [sys.executable, "-s", "-X", "importtime", "-c", f"{BASELINE}; import gtconsensus"],
+        [sys.executable, "-s", "-X", "importtime", "-c", f"{BASELINE}; {STATEMENTS['pipeline']}"],
         capture_output=True, text=True, check=True, cwd=_NEUTRAL,
     )  # fmt: skip
     rows = []
@@ -128,14 +131,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{min(values):.1f} | {medians[key] / medians['baseline']:.2f} |"
         )
     ratio = medians["gtconsensus"] / medians["baseline"]
-    models = medians["gtconsensus"] / medians["baseline_models"]
+    pipeline = medians["pipeline"] / medians["baseline"]
+    models = medians["pipeline"] / medians["baseline_models"]
     print(
         f"\nTarget (issue 6): `import gtconsensus` / `{BASELINE}` = {ratio:.2f} "
-        f"(at most 1.3: {'met' if ratio <= 1.3 else 'not met'}); against the baseline that "
-        f"also defines one pydantic model: {models:.2f}.\n"
+        f"(at most 1.3: {'met' if ratio <= 1.3 else 'not met'}; it imports the pipeline on "
+        f"first use). `{STATEMENTS['pipeline']}` / `{BASELINE}` = {pipeline:.2f} "
+        f"({'within' if pipeline <= 1.3 else 'over'} 1.3); against the baseline that also "
+        f"defines one pydantic model: {models:.2f}.\n"
     )
     print(
-        "What `import gtconsensus` adds to the baseline (`-X importtime`, one run, "
+        f"What `{STATEMENTS['pipeline']}` adds to the baseline (`-X importtime`, one run, "
         "top 12 by self time):\n"
     )
     print("| module | self ms | cumulative ms |")
@@ -144,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"| `{module}` | {own / 1e3:.2f} | {cumulative / 1e3:.2f} |")
     if args.json:
         result = {key: {"median_ms": medians[key], "runs_ms": times[key]} for key in statements}
-        print(json.dumps({**result, "ratio": ratio, "ratio_models": models}))
+        extra = {"ratio": ratio, "ratio_pipeline": pipeline, "ratio_models": models}
+        print(json.dumps({**result, **extra}))
     return 0
 
 

@@ -124,6 +124,8 @@ def test_import_time_reports_the_ratio(capsys: pytest.CaptureFixture[str]) -> No
     import_time = _module("import_time")
     assert import_time.main(["--runs", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(result) >= {"gtconsensus", "baseline", "ratio"}
+    assert set(result) >= {"gtconsensus", "pipeline", "baseline", "ratio", "ratio_pipeline"}
     assert result["gtconsensus"]["median_ms"] > 0
+    assert result["pipeline"]["median_ms"] > 0
     assert result["ratio"] > 0
+    assert result["ratio_pipeline"] > 0

@@ -14,9 +14,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from gtconsensus import MaskError, OptionsError, decode_label_png, encode_label_png
+from gtconsensus import MaskError, OptionsError, decode_label_png, encode_label_png, masks
+from gtconsensus.limits import Limits
 from gtconsensus.masks import CATEGORY10, instance_colours, read_png_header
+from gtconsensus.pngcheck import read_palette_png
 from gtconsensus.testing import strategies as gts
+from gtconsensus.testing.synthetic import encode_answer_png
 from support import answer, png_chunk, png_of, png_with_header
 
 SMALL = st.integers(1, 24)
@@ -362,3 +365,127 @@ def test_consensus_png_zlib_stream_is_valid_whatever_rows_are_blank(
     rows = np.frombuffer(raw, np.uint8).reshape(height, -1)
     assert not rows[:, 0].any()  # filter byte 0 on every row
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), labels)
+
+
+# --- the tool's palette PNGs: decoded from the rows the checks inflated ---
+
+
+def _raw_palette_png(
+    filtered: bytes,
+    width: int,
+    height: int,
+    bits: int,
+    chunks: list[tuple[bytes, bytes]],
+    *,
+    cut: int | None = None,
+    stream: bytes | None = None,
+) -> bytes:
+    """A palette PNG of given (already filtered) rows and chunks before the data,
+    the rows' zlib stream cut in two ``IDAT`` chunks (at ``cut``, default the middle)."""
+    header = struct.pack(">IIBBBBB", width, height, bits, 3, 0, 0, 0)
+    stream = zlib.compress(filtered) if stream is None else stream
+    cut = len(stream) // 2 if cut is None else cut
+    return b"".join([
+        b"\x89PNG\r\n\x1a\n", png_chunk(b"IHDR", header),
+        *(png_chunk(kind, data) for kind, data in chunks),
+        png_chunk(b"IDAT", stream[:cut]), png_chunk(b"IDAT", stream[cut:]), png_chunk(b"IEND", b""),
+    ])  # fmt: skip
+
+
+def _outcome(png: bytes, colours: list[str], *, pillow: bool) -> object:
+    """Labels and stray count, or the error's code and message: by ``decode_label_png``,
+    or by the Pillow path alone (what every PNG went through before)."""
+    try:
+        if pillow:
+            labels, stray = masks._labels_from_pillow(
+                png, masks._colour_codes(colours), read_png_header(png).bit_depth
+            )
+        else:
+            decoded = decode_label_png(png, colours)
+            labels, stray = decoded.labels, decoded.stray_pixels
+    except MaskError as exc:
+        return (exc.code, str(exc))
+    return (labels.tolist(), stray)
+
+
+@given(data=st.data())
+def test_plain_palette_pngs_decode_exactly_as_pillow_reads_them(data: st.DataObject) -> None:
+    """Any rows (every filter: None, Sub, Up, Average, Paeth, on any bytes), bit depth,
+    palette size and transparency: the labels and stray counts, or the error, are Pillow's."""
+    width, height = data.draw(SMALL), data.draw(SMALL)
+    bits = data.draw(st.sampled_from([1, 2, 4, 8]))
+    row_bytes = -(-width * bits // 8)
+    row = st.binary(min_size=row_bytes, max_size=row_bytes)
+    rows = [bytes([data.draw(st.integers(0, 4))]) + data.draw(row) for _ in range(height)]
+    entries = data.draw(st.integers(1, min(256, 1 << bits)))
+    entry = st.one_of(st.just(bytes(3)), st.binary(min_size=3, max_size=3))  # black often
+    palette = b"".join(data.draw(st.lists(entry, min_size=entries, max_size=entries)))
+    chunks = [(b"PLTE", palette)]
+    if data.draw(st.booleans()):
+        chunks.append((b"tRNS", data.draw(st.binary(max_size=entries))))
+    if data.draw(st.booleans()):
+        chunks.insert(0, (b"sRGB", b"\x00"))
+    png = _raw_palette_png(b"".join(rows), width, height, bits, chunks)
+    listed = sorted({palette[i : i + 3].hex() for i in range(0, len(palette), 3)})
+    colours = [f"#{c}" for c in data.draw(st.lists(st.sampled_from(listed), unique=True))]
+    assert read_palette_png(png, Limits()) is not None  # the plain path is taken
+    assert _outcome(png, colours, pillow=False) == _outcome(png, colours, pillow=True)
+
+
+def test_the_tools_palette_pngs_take_the_plain_path() -> None:
+    labels = np.array([[0, 1, 1], [2, 2, 0]], np.uint8)
+    png = encode_answer_png(labels, ["#2ca02c", "#1f77b4"])
+    plain = read_palette_png(png, Limits())
+    assert plain is not None
+    assert plain.image_data == zlib.decompress(png[png.index(b"IDAT") + 4 : -16])
+    assert _outcome(png, ["#2ca02c", "#1f77b4"], pillow=False) == (labels.tolist(), 0)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [(b"PLTE", b"\x1f\x77\xb4" * 2), (b"pHYs", bytes(9))],  # another chunk: Pillow's
+        [(b"PLTE", b"\x1f\x77\xb4" * 2), (b"tRNS", b"\x00\xff\x00")],  # tRNS past PLTE
+        [(b"PLTE", b"\x1f\x77\xb4" * 2), (b"PLTE", b"\x1f\x77\xb4" * 2)],  # two palettes
+        [(b"PLTE", b"\x1f\x77\xb4\x00")],  # not whole entries
+        [(b"sRGB", b"\x00")],  # no palette
+        [(b"PLTE", b"\x1f\x77\xb4" * 2), (b"sRGB", b"")],  # an empty sRGB
+    ],
+)
+def test_unusual_palette_pngs_are_left_to_pillow(chunks: list[tuple[bytes, bytes]]) -> None:
+    png = _raw_palette_png(b"\x00\x01\x00\x01", 1, 2, 8, chunks)
+    assert read_palette_png(png, Limits()) is None
+    assert _outcome(png, ["#1f77b4"], pillow=False) == _outcome(png, ["#1f77b4"], pillow=True)
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_534, 65_535, 65_536, 131_070, 131_071, 200_000])
+def test_stored_zlib_round_trips_at_every_block_boundary(size: int) -> None:
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    stored = masks._stored_zlib(data)
+    assert zlib.decompress(stored) == data
+    assert len(stored) == 2 + 5 * max(1, -(-size // 65_535)) + size + 4  # nothing deflated
+
+
+@pytest.mark.parametrize("cut", [None, -1, -2, -4, -5])  # the checksum across two IDATs
+def test_plain_palette_png_carries_the_streams_checked_checksum(cut: int | None) -> None:
+    rows = b"".join(b"\x02" + bytes([i, 255 - i, 7]) for i in range(40))
+    stream = zlib.compress(rows)
+    png = _raw_palette_png(
+        rows, 3, 40, 8, [(b"PLTE", b"\x1f\x77\xb4" * 256)],
+        cut=None if cut is None else len(stream) + cut,
+    )  # fmt: skip
+    plain = read_palette_png(png, Limits())
+    assert plain is not None
+    assert plain.image_data == rows
+    assert plain.checksum == zlib.adler32(rows)
+
+
+def test_a_stream_without_its_checksum_decodes_with_one_computed() -> None:
+    rows = b"".join(b"\x01" + bytes([i, 1, 1]) for i in range(40))
+    stream = zlib.compress(rows)[:-4]  # the rows inflate whole; the checksum is missing
+    png = _raw_palette_png(rows, 3, 40, 8, [(b"PLTE", b"\x1f\x77\xb4" * 256)], stream=stream)
+    plain = read_palette_png(png, Limits())
+    assert plain is not None
+    assert plain.checksum is None
+    colours = ["#1f77b4"]
+    assert _outcome(png, colours, pillow=False) == _outcome(png, colours, pillow=True)

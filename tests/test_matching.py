@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -95,6 +97,35 @@ def test_box_local_intersections_equal_the_naive_counts(
     assert inter.tolist() == naive_contingency(a, b)[1:, 1:].tolist()
     iou = iou_from_intersections(inter, sa.areas[1:], sb.areas[1:])
     np.testing.assert_allclose(iou, naive_iou(a, b), rtol=0, atol=1e-12)
+
+
+@given(label_image_pairs())
+def test_run_and_box_intersections_both_equal_the_naive_counts(
+    pair: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """With runs (what ``instance_stats`` gives) and without (stats built elsewhere)."""
+    a, b = pair
+    sa, sb = instance_stats(a, int(a.max(initial=0))), instance_stats(b, int(b.max(initial=0)))
+    assert sa.runs is not None
+    assert sb.runs is not None
+    bare = [replace(s, runs=None) for s in (sa, sb)]
+    naive = naive_contingency(a, b)[1:, 1:].tolist()
+    assert intersections(a, sa, b, sb).tolist() == naive
+    assert intersections(a, bare[0], b, bare[1]).tolist() == naive
+
+
+def test_runs_of_touching_instances_cut_between_them() -> None:
+    a = np.array([[1, 1, 2, 2, 0, 3], [3, 0, 0, 0, 0, 0]], np.uint8)
+    b = np.array([[0, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0]], np.uint8)
+    runs = instance_stats(a, 3).runs
+    assert runs is not None
+    assert (runs.starts.tolist(), runs.stops.tolist(), runs.labels.tolist()) == (
+        [0, 2, 5, 6],
+        [2, 4, 6, 7],
+        [1, 2, 3, 3],
+    )
+    inter = intersections(a, instance_stats(a, 3), b, instance_stats(b, 1))
+    assert inter.tolist() == [[1], [2], [2]]
 
 
 def test_contingency_counts_listed_instances_without_pixels() -> None:

@@ -117,10 +117,9 @@ class FusionResult:
     kept: dict[int, FusedInstance]
 
 
-def _union_box(boxes: Sequence[np.ndarray]) -> Window:
-    stacked = np.stack(boxes)
-    return (int(stacked[:, 0].min()), int(stacked[:, 1].max()),
-            int(stacked[:, 2].min()), int(stacked[:, 3].max()))  # fmt: skip
+def _union_box(boxes: Sequence[Sequence[int]]) -> Window:
+    return (min(b[0] for b in boxes), max(b[1] for b in boxes),
+            min(b[2] for b in boxes), max(b[3] for b in boxes))  # fmt: skip
 
 
 def gather_candidate(
@@ -130,7 +129,7 @@ def gather_candidate(
     members: tuple[Member, ...],
 ) -> Candidate:
     """Crop the members of one cluster to the cluster's window."""
-    r0, r1, c0, c1 = window = _union_box([stats[w].boxes[k] for w, k in members])
+    r0, r1, c0, c1 = window = _union_box([stats[w].boxes[k].tolist() for w, k in members])
     masks = []
     for w, k in members:
         mask = labels[w][r0:r1, c0:c1] == k
@@ -211,6 +210,17 @@ def mask_iou(a: BoolMask, b: BoolMask) -> float:
     return inter / union if union else 0.0
 
 
+def _mean_iou(masks: Sequence[BoolMask], fused: BoolMask) -> float:
+    """The members' mean :func:`mask_iou` with the fused shape (counted once)."""
+    fused_area = int(np.count_nonzero(fused))
+    ious = []
+    for mask in masks:
+        inter = int(np.count_nonzero(mask & fused))
+        union = int(np.count_nonzero(mask)) + fused_area - inter
+        ious.append(inter / union if union else 0.0)
+    return float(np.mean(ious))
+
+
 def fuse_class(classes: Sequence[str], weights: Sequence[float]) -> str:
     """Weighted vote of class names; a tie goes to the name that sorts first.
 
@@ -258,6 +268,7 @@ def fuse_instances(
     owner = np.zeros(shape, dtype=_smallest_uint(len(candidates)))  # 1-based into `kept`
     kept: list[FusedInstance] = []
     shares: list[FloatArray] = []  # per kept candidate, its vote share inside its window
+    windows: list[Window] = []  # per kept candidate, its window
     for index, candidate in enumerate(candidates):
         pixel_votes, support = weighted_votes(candidate, weights) if votes is None else votes[index]
         probability = None if existence is None else float(existence[index])
@@ -274,14 +285,14 @@ def fuse_instances(
             members=candidate.members,
             label=fuse_class(candidate.classes, [weights[w] for w in candidate.workers]),
             support=support,
-            mean_iou=float(np.mean([mask_iou(m, fused) for m in candidate.masks])),
+            mean_iou=_mean_iou(candidate.masks, fused),
             mask=fused,
             existence=probability,
         ))  # fmt: skip
         shares.append(pixel_votes / support)
-        windows = [candidates[k.candidate].window for k in kept]
+        windows.append(candidate.window)
         _paint(owner, len(kept), fused, shares, windows)
-    return _ordered(owner, kept, [candidates[k.candidate].window for k in kept])
+    return _ordered(owner, kept, windows)
 
 
 def _paint(

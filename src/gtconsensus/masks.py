@@ -27,7 +27,7 @@ import functools
 import io
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +42,7 @@ from gtconsensus.limits import (
     check_instances,
     resolve_limits,
 )
-from gtconsensus.pngcheck import check_png
+from gtconsensus.pngcheck import PaletteImage, read_palette_png
 
 __all__ = [
     "CATEGORY10",
@@ -158,15 +158,20 @@ def _lookup(codes: np.ndarray, keys: np.ndarray, background: np.ndarray) -> np.n
     return np.where(background, _BACKGROUND, out)
 
 
-def _palette_lut(image: Image.Image, codes: np.ndarray) -> np.ndarray:
-    """Per palette index: the label (0 background, ``_STRAY`` unlisted)."""
-    palette = np.array(image.getpalette() or [], dtype=np.uint32).reshape(-1, 3)
+def _palette_lut(
+    palette: np.ndarray, transparency: bytes | int | None, codes: np.ndarray
+) -> np.ndarray:
+    """Per palette index: the label (0 background, ``_STRAY`` unlisted).
+
+    ``palette`` is the entries' red, green and blue; ``transparency`` as Pillow reads
+    ``tRNS`` (an alpha per entry, or the one transparent index) or ``None``.
+    """
+    palette = palette.astype(np.uint32).reshape(-1, 3)
     n = 256
     full = np.zeros((n, 3), dtype=np.uint32)
     full[: min(len(palette), n)] = palette[:n]
     keys = (full[:, 0] << 16) | (full[:, 1] << 8) | full[:, 2]
     alpha = np.full(n, 255, dtype=np.uint8)
-    transparency = image.info.get("transparency")
     if isinstance(transparency, bytes):
         alpha[: len(transparency)] = np.frombuffer(transparency[:n], dtype=np.uint8)
     elif isinstance(transparency, int) and 0 <= transparency < n:
@@ -174,6 +179,22 @@ def _palette_lut(image: Image.Image, codes: np.ndarray) -> np.ndarray:
     has_alpha = transparency is not None
     background = (alpha == 0) | ((keys == 0) & (not has_alpha))
     return _lookup(codes, keys, background)
+
+
+def _labels_from_palette(
+    indices: np.ndarray,
+    palette: np.ndarray,
+    transparency: bytes | int | None,
+    codes: np.ndarray,
+    histogram: Callable[[], np.ndarray],
+) -> tuple[LabelImage, int]:
+    """Palette indices to labels; ``histogram`` counts the indices, called only when a
+    used palette colour is unlisted (stray pixels to count)."""
+    lut = _palette_lut(palette, transparency, codes)
+    lut[int(indices.max(initial=0)) + 1 :] = _BACKGROUND  # indices no pixel uses
+    used_stray = (lut == _STRAY).any()
+    counts = histogram() if used_stray else np.zeros(len(lut), dtype=np.int64)
+    return _apply_lut(indices, lut, len(codes), counts)
 
 
 def _apply_lut(
@@ -201,14 +222,13 @@ def _labels_from_image(
     # background (like alpha 0), and black becomes paint.
     transparent = image.info.get("transparency")
     if mode == "P":
-        indices = np.asarray(image)
-        lut = _palette_lut(image, codes)
-        lut[int(indices.max(initial=0)) + 1 :] = _BACKGROUND  # indices no pixel uses
-        if (lut == _STRAY).any():  # count stray pixels only when a used colour is unlisted
-            counts = np.array(image.histogram(), dtype=np.int64)  # C-fast, no int64 copy
-        else:
-            counts = np.zeros(len(lut), dtype=np.int64)
-        return _apply_lut(indices, lut, k, counts)
+        return _labels_from_palette(
+            np.asarray(image),
+            np.array(image.getpalette() or [], dtype=np.uint32),
+            transparent,
+            codes,
+            lambda: np.array(image.histogram(), dtype=np.int64),  # C-fast, no int64 copy
+        )
     if mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "LA"):
         arr = np.asarray(image)
         alpha = None
@@ -246,6 +266,84 @@ def _labels_from_image(
         mapped[mapped == _STRAY] = _BACKGROUND
         return mapped.astype(np.uint8 if k <= 255 else np.uint16), stray
     raise MaskError("unsupported_png_mode", f"PNG mode {mode!r} is not supported")
+
+
+def _no_black_without_alpha(has_alpha: bool, codes: np.ndarray) -> None:
+    if not has_alpha and 0 in codes:
+        raise MaskError(
+            "bad_colour", "`instances` lists #000000, which is background in a PNG without alpha"
+        )
+
+
+_STORED_BLOCK = 65_535
+
+
+def _stored_zlib(data: bytes, checksum: int | None = None) -> bytes:
+    """``data`` as a zlib stream of stored (uncompressed) deflate blocks: what
+    ``zlib.compress(data, 0)`` makes, without running the compressor (4 times faster).
+    ``checksum`` is the data's Adler-32 when known (computed otherwise).
+
+    Examples
+    --------
+    >>> zlib.decompress(_stored_zlib(b"abc")), zlib.decompress(_stored_zlib(b""))
+    (b'abc', b'')
+    """
+    view = memoryview(data)
+    parts: list[bytes | memoryview] = [b"\x78\x01"]
+    for start in range(0, max(len(data), 1), _STORED_BLOCK):
+        size = min(_STORED_BLOCK, len(data) - start)
+        final = start + _STORED_BLOCK >= len(data)
+        parts += [struct.pack("<BHH", final, size, size ^ 0xFFFF), view[start : start + size]]
+    parts.append(struct.pack(">I", zlib.adler32(data) if checksum is None else checksum))
+    return b"".join(parts)
+
+
+def _plain_indices(plain: PaletteImage) -> np.ndarray:
+    """A plain palette PNG's indices from its inflated rows, unfiltered and unpacked by
+    Pillow's PNG decoder (the same code that reads the file), fed the rows as stored
+    deflate blocks so that they are not inflated a second time."""
+    rawmode = "P" if plain.bit_depth == 8 else f"P;{plain.bit_depth}"
+    stored = _stored_zlib(plain.image_data, plain.checksum)
+    size = (plain.width, plain.height)
+    return np.asarray(Image.frombytes("P", size, stored, "zip", rawmode))
+
+
+def _labels_from_plain(plain: PaletteImage, codes: np.ndarray) -> tuple[LabelImage, int]:
+    """Labels of a plain palette PNG (:func:`gtconsensus.pngcheck.read_palette_png`); as
+    Pillow would read the file: the ``tRNS`` bytes stand for its ``transparency``."""
+    _no_black_without_alpha(plain.transparency is not None, codes)
+    indices = _plain_indices(plain)
+    return _labels_from_palette(
+        indices,
+        np.frombuffer(plain.palette, dtype=np.uint8),
+        plain.transparency,
+        codes,
+        lambda: np.bincount(indices.ravel(), minlength=256),
+    )
+
+
+def _labels_from_pillow(data: bytes, codes: np.ndarray, bit_depth: int) -> tuple[LabelImage, int]:
+    """Labels of any other PNG, decoded by Pillow; its errors are ``bad_png``."""
+    try:
+        with Image.open(io.BytesIO(data), formats=("PNG",)) as image:
+            image.load()
+            _no_black_without_alpha(
+                image.mode in ("RGBA", "LA") or "transparency" in image.info, codes
+            )
+            return _labels_from_image(image, codes, bit_depth)
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        zlib.error,
+        struct.error,
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+    ) as exc:
+        if isinstance(exc, MaskError):
+            raise
+        raise MaskError("bad_png", f"`labeledImage.pngImageData` is a broken PNG: {exc}") from exc
 
 
 def decode_label_png(
@@ -289,7 +387,9 @@ def decode_label_png(
     check_instances(len(colours), limits)
     data = _b64decode(png) if isinstance(png, str) else bytes(png)
     header = read_png_header(data)
-    check_png(data, limits)  # pixel limit first, then chunks, CRCs and inflated size
+    # Pixel limit first, then chunks, CRCs and inflated size; the tool's palette PNGs
+    # come back decoded from the rows the check inflated, others are left to Pillow.
+    plain = read_palette_png(data, limits)
     if expected_size is not None and (header.width, header.height) != tuple(expected_size):
         raise MaskError(
             "size_mismatch",
@@ -301,29 +401,10 @@ def decode_label_png(
             "bad_png", "`labeledImage.pngImageData` is a truncated PNG: its IEND chunk is missing"
         )
     codes = _colour_codes(colours)
-    try:
-        with Image.open(io.BytesIO(data), formats=("PNG",)) as image:
-            image.load()
-            has_alpha = image.mode in ("RGBA", "LA") or "transparency" in image.info
-            if not has_alpha and 0 in codes:
-                raise MaskError(
-                    "bad_colour",
-                    "`instances` lists #000000, which is background in a PNG without alpha",
-                )
-            labels, stray = _labels_from_image(image, codes, header.bit_depth)
-    except (
-        OSError,
-        SyntaxError,
-        ValueError,
-        EOFError,
-        zlib.error,
-        struct.error,
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-    ) as exc:
-        if isinstance(exc, MaskError):
-            raise
-        raise MaskError("bad_png", f"`labeledImage.pngImageData` is a broken PNG: {exc}") from exc
+    if plain is not None:
+        labels, stray = _labels_from_plain(plain, codes)
+    else:
+        labels, stray = _labels_from_pillow(data, codes, header.bit_depth)
     labels = np.ascontiguousarray(labels)
     labels.flags.writeable = False
     return DecodedMask(labels=labels, stray_pixels=stray)

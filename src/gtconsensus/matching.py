@@ -21,12 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from gtconsensus._typing import FloatArray, IntArray, LabelImage
 from gtconsensus.exceptions import OptionsError
 
 __all__ = [
     "InstanceStats",
+    "Runs",
     "Window",
     "cluster_instances",
     "contingency",
@@ -42,6 +44,24 @@ __all__ = [
 #: A window of an image: ``(row_start, row_stop, col_start, col_stop)``, stops exclusive.
 Window = tuple[int, int, int, int]
 _EMPTY_WINDOW: Window = (0, 0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Runs:
+    """A label image's horizontal runs of one non-zero label, in raster order.
+
+    Attributes
+    ----------
+    starts, stops : ndarray, shape (R,)
+        Raster index (``row * width + column``) of each run's first pixel and one
+        past its last; a run never crosses a row.
+    labels : ndarray, shape (R,)
+        Each run's label (intp).
+    """
+
+    starts: IntArray
+    stops: IntArray
+    labels: npt.NDArray[np.intp]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -61,6 +81,9 @@ class InstanceStats:
         label-free identity for deterministic tie-breaks.
     window : Window
         Bounding box of all foreground.
+    runs : Runs or None
+        The image's horizontal runs of equal labels (``None`` when not computed),
+        from which :func:`intersections` counts overlaps without touching pixels.
     """
 
     n_instances: int
@@ -68,6 +91,7 @@ class InstanceStats:
     boxes: IntArray
     first_pixels: IntArray
     window: Window
+    runs: Runs | None = None
 
 
 def _span(flags: object) -> tuple[int, int]:
@@ -134,8 +158,10 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     starts, rows, col_starts, col_stops, run_labels = _runs(labels)
     if len(starts) == 0:
         areas[0] = labels.size
-        return InstanceStats(k, areas, boxes, first_pixels, _EMPTY_WINDOW)
+        runs = Runs(starts, starts, starts.astype(np.intp))
+        return InstanceStats(k, areas, boxes, first_pixels, _EMPTY_WINDOW, runs)
     index = run_labels.astype(np.intp)
+    runs = Runs(starts, starts + (col_stops - col_starts), index)
     areas[:] = np.bincount(index, weights=col_stops - col_starts, minlength=k + 1)[: k + 1]
     areas[0] = labels.size - int(areas[1:].sum())
     drawn = areas > 0
@@ -153,7 +179,40 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
         int(low[1][drawn].min()), int(high[0][drawn].max()),
         int(low[2][drawn].min()), int(high[1][drawn].max()),
     )  # fmt: skip
-    return InstanceStats(k, areas, boxes, first_pixels, window)
+    return InstanceStats(k, areas, boxes, first_pixels, window, runs)
+
+
+def _run_labels(runs: Runs, seen: IntArray) -> npt.NDArray[np.intp]:
+    """The label after ``seen`` of an image's run boundaries (starts and stops in turn):
+    inside run ``(seen - 1) // 2`` when odd, background when even."""
+    inside = (seen & 1).astype(bool)
+    index = np.minimum((seen - 1) // 2, max(len(runs.labels) - 1, 0))
+    labels = runs.labels[index] if len(runs.labels) else np.zeros(len(seen), np.intp)
+    return np.where(inside, labels, 0)
+
+
+def _run_intersections(a: Runs, b: Runs, m: int, n: int) -> IntArray:
+    """Intersections ``(m, n)`` from two images' runs, costing the runs, not the pixels.
+
+    Each image's run boundaries (start, stop, start, ...) are sorted already; merged
+    (a stable sort of two sorted sequences is a linear merge), they cut raster order
+    into pieces with one label in each image, and each piece's length counts for that
+    pair. Pieces of length 0 (equal boundaries) count nothing.
+    """
+    bounds_a = np.stack([a.starts, a.stops], axis=1).ravel()
+    bounds_b = np.stack([b.starts, b.stops], axis=1).ravel()
+    merged = np.concatenate([bounds_a, bounds_b])
+    order = np.argsort(merged, kind="stable")
+    merged = merged[order]
+    from_a = order < len(bounds_a)
+    seen_a = np.cumsum(from_a, dtype=np.int64)[:-1]
+    seen_b = np.arange(1, len(merged)) - seen_a
+    la, lb = _run_labels(a, seen_a), _run_labels(b, seen_b)
+    both = (la > 0) & (lb > 0)
+    codes = (la[both] - 1) * n + (lb[both] - 1)
+    lengths = np.diff(merged)[both]
+    table = np.bincount(codes, weights=lengths, minlength=m * n)
+    return table.astype(np.int64).reshape(m, n)
 
 
 def intersections(
@@ -161,7 +220,9 @@ def intersections(
 ) -> IntArray:
     """Pixel counts of every instance pair's intersection, shape ``(m, n)``.
 
-    Only pairs whose boxes overlap are counted, each inside the overlap of the
+    From the two images' runs when both stats hold them (:func:`instance_stats`
+    keeps them): a sweep over the runs, whatever the number of instances. Otherwise
+    only pairs whose boxes overlap are counted, each inside the overlap of the
     two boxes, so the cost follows the objects, not the image. When boxes
     overlap so much that this would cost more than one pass over the two images'
     foreground window, one contingency table is used instead.
@@ -176,6 +237,8 @@ def intersections(
     inter = np.zeros((m, n), dtype=np.int64)
     if m == 0 or n == 0:
         return inter
+    if a_stats.runs is not None and b_stats.runs is not None:
+        return _run_intersections(a_stats.runs, b_stats.runs, m, n)
     box_a, box_b = a_stats.boxes[1:, None, :], b_stats.boxes[None, 1:, :]
     r0 = np.maximum(box_a[..., 0], box_b[..., 0])
     r1 = np.minimum(box_a[..., 1], box_b[..., 1])

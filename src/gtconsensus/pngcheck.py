@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import dataclass
 
 from gtconsensus.exceptions import MaskError
 from gtconsensus.limits import Limits
 
-__all__ = ["check_png", "raw_image_size", "read_image_data"]
+__all__ = ["PaletteImage", "check_png", "raw_image_size", "read_image_data", "read_palette_png"]
 
 _FIELD = "`labeledImage.pngImageData`"
 #: Channels per colour type, and the bit depths each allows (PNG specification, 11.2.2).
@@ -107,11 +108,12 @@ def _check_header(data: bytes, limits: Limits) -> int:
     return raw_image_size(width, height, depth, colour, interlaced=interlace == 1)
 
 
-def _chunks(data: bytes, limits: Limits) -> list[memoryview]:
-    """Walk every chunk (whole, CRC, counts) up to ``IEND``; return the ``IDAT`` payloads."""
+def _chunks(data: bytes, limits: Limits) -> list[tuple[bytes, memoryview]]:
+    """Walk every chunk (whole, CRC, counts) up to ``IEND``; return each chunk's type and
+    data, in order."""
     view = memoryview(data)
     position, count, texts = 8, 0, 0
-    idat: list[memoryview] = []
+    chunks: list[tuple[bytes, memoryview]] = []
     while True:
         if position + 12 > len(data):
             raise _broken("it is truncated (no IEND chunk)")
@@ -128,22 +130,29 @@ def _chunks(data: bytes, limits: Limits) -> list[memoryview]:
             raise _too_many("text chunks", limits.max_png_text_chunks, "max_png_text_chunks")
         if count > limits.max_png_chunks:
             raise _too_many("chunks", limits.max_png_chunks, "max_png_chunks")
-        if kind == b"IDAT":
-            idat.append(body[4:])
-        elif kind == b"IEND":
-            return idat
+        chunks.append((kind, body[4:]))
+        if kind == b"IEND":
+            return chunks
         position = end
 
 
-def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) -> None:
+def _idat(chunks: list[tuple[bytes, memoryview]]) -> list[memoryview]:
+    return [body for kind, body in chunks if kind == b"IDAT"]
+
+
+def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) -> int | None:
     """Inflate the image data in bounded pieces; refuse more or less than ``expected``.
 
-    The pieces are appended to ``keep`` when given, else thrown away.
+    The pieces are appended to ``keep`` when given, else thrown away. With ``keep``,
+    returns the stream's Adler-32 checksum of the data when the stream ended (zlib has
+    checked it against the data); otherwise, or when the stream stopped short of its
+    checksum, ``None``.
     """
     inflater = zlib.decompressobj()
-    produced = 0
+    produced = fed = 0
     try:
         for piece in [*idat, memoryview(b"")]:  # the empty piece drains pending output
+            fed += len(piece)
             pending: bytes | memoryview = piece
             while not inflater.eof:
                 out = inflater.decompress(pending, min(_PIECE, expected + 1 - produced))
@@ -166,6 +175,11 @@ def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) ->
             f"its image data inflates to {produced:,} bytes, short of the {expected:,} "
             "its header implies"
         )
+    if keep is None or not inflater.eof:
+        return None
+    end = fed - len(inflater.unused_data) - len(inflater.unconsumed_tail)
+    stream = b"".join(idat)  # the compressed data: small next to what it inflates to
+    return int.from_bytes(stream[end - 4 : end], "big")
 
 
 def check_png(data: bytes, limits: Limits) -> None:
@@ -186,7 +200,7 @@ def check_png(data: bytes, limits: Limits) -> None:
         data that is not zlib or inflates to another size than the header implies).
     """
     expected = _check_header(data, limits)
-    _inflate(_chunks(data, limits), expected, None)
+    _inflate(_idat(_chunks(data, limits)), expected, None)
 
 
 def read_image_data(data: bytes, limits: Limits) -> bytes:
@@ -205,5 +219,106 @@ def read_image_data(data: bytes, limits: Limits) -> bytes:
     """
     expected = _check_header(data, limits)
     pieces: list[bytes] = []
-    _inflate(_chunks(data, limits), expected, pieces)
+    _inflate(_idat(_chunks(data, limits)), expected, pieces)
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PaletteImage:
+    """A plain palette PNG, its image data inflated by the checks.
+
+    Attributes
+    ----------
+    width, height, bit_depth : int
+        From the header.
+    image_data : bytes
+        The inflated image data: ``height`` rows, each a filter byte and the row's
+        packed, filtered palette indices.
+    checksum : int or None
+        The Adler-32 of ``image_data``, as the zlib stream carried it (zlib checked
+        it while inflating); ``None`` when the stream ended without it.
+    palette : bytes
+        The ``PLTE`` chunk's data: red, green, blue per entry.
+    transparency : bytes or None
+        The ``tRNS`` chunk's data (an alpha per palette entry, 255 past its end),
+        ``None`` without one.
+    """
+
+    width: int
+    height: int
+    bit_depth: int
+    image_data: bytes
+    checksum: int | None
+    palette: bytes
+    transparency: bytes | None
+
+
+# Chunks a plain palette PNG may hold before its image data: Pillow reads each the same
+# way whatever it holds (``sRGB`` needs one byte). Anything else goes to Pillow.
+_PLAIN_BEFORE_IDAT = frozenset({b"PLTE", b"tRNS", b"sRGB"})
+
+
+def _plain_palette(chunks: list[tuple[bytes, memoryview]], data: bytes) -> bool:
+    """Whether a checked PNG is a plain palette PNG like the tool's: not interlaced;
+    ``IHDR``, one ``PLTE`` of 1 to 256 entries, at most one ``tRNS`` no longer than the
+    palette and one ``sRGB``, then only ``IDAT`` chunks and ``IEND``."""
+    if data[25] != 3 or data[28] != 0 or len(chunks[0][1]) != 13:
+        return False
+    kinds = [kind for kind, _ in chunks]
+    first = kinds.index(b"IDAT") if b"IDAT" in kinds else len(kinds)
+    before = kinds[1:first]
+    if set(kinds[first:-1]) != {b"IDAT"} or not set(before) <= _PLAIN_BEFORE_IDAT:
+        return False
+    if any(before.count(kind) > 1 for kind in _PLAIN_BEFORE_IDAT) or b"PLTE" not in before:
+        return False
+    found = dict(chunks[1:first])
+    entries, rest = divmod(len(found[b"PLTE"]), 3)
+    return (
+        1 <= entries <= 256
+        and not rest
+        and len(found.get(b"tRNS", b"")) <= entries
+        and len(found.get(b"sRGB", b".")) >= 1
+    )
+
+
+def read_palette_png(data: bytes, limits: Limits) -> PaletteImage | None:
+    """:func:`check_png`; and for a plain palette PNG, the image data the check inflated,
+    so that its decoder need not inflate it again.
+
+    A plain palette PNG is the annotation tool's kind: colour type 3 with 1, 2, 4 or 8
+    bits, not interlaced, and no chunks but ``IHDR``, ``PLTE``, ``tRNS``, ``sRGB``,
+    ``IDAT`` and ``IEND``, in that order. For any other PNG this returns ``None`` once
+    the checks pass (its image data inflated and thrown away, as by :func:`check_png`).
+
+    Raises
+    ------
+    MaskError
+        As :func:`check_png`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gtconsensus.masks import encode_label_png
+    >>> png = read_palette_png(encode_label_png(np.array([[0, 1], [2, 0]], np.uint8)), Limits())
+    >>> png.bit_depth, png.image_data, png.transparency
+    (2, b'\\x00\\x10\\x00\\x80', b'\\x00')
+    """
+    expected = _check_header(data, limits)
+    chunks = _chunks(data, limits)
+    plain = _plain_palette(chunks, data)
+    pieces: list[bytes] | None = [] if plain else None
+    checksum = _inflate(_idat(chunks), expected, pieces)
+    if pieces is None:
+        return None
+    width, height = struct.unpack_from(">II", data, 16)
+    found = dict(chunks)
+    transparency = found.get(b"tRNS")
+    return PaletteImage(
+        width=width,
+        height=height,
+        bit_depth=data[24],
+        image_data=pieces[0] if len(pieces) == 1 else b"".join(pieces),
+        checksum=checksum,
+        palette=bytes(found[b"PLTE"]),
+        transparency=None if transparency is None else bytes(transparency),
+    )

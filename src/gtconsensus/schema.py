@@ -27,7 +27,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
-    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -50,7 +49,8 @@ __all__ = [
 #: The element name used by the sample template and by most jobs.
 DEFAULT_ELEMENT = "annotatedResult"
 
-_FROZEN = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+# defer_build: the validators are built on first use, not at import (issue 6: import time).
+_FROZEN = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class ImageProperties(BaseModel):
@@ -131,10 +131,6 @@ class LabelMetadata(BaseModel):
     )
 
 
-_ANSWER = TypeAdapter(SegmentationAnswer)
-_RECORD = TypeAdapter(WorkerAnnotationRecord)
-
-
 def _describe(exc: ValidationError, prefix: str) -> str:
     """Turn a pydantic error into one line per problem that names the field."""
     parts = []
@@ -179,7 +175,7 @@ def parse_worker_annotation(raw: object) -> WorkerAnnotationRecord:
     gtconsensus.exceptions.SchemaError: [bad_schema] `workerId`: Field required
     """
     try:
-        return _RECORD.validate_python(raw)
+        return WorkerAnnotationRecord.model_validate(raw)
     except ValidationError as exc:
         message = _describe(exc, "").replace("`worker_id`", "`workerId`")
         message = message.replace("`annotation_data`", "`annotationData`")
@@ -250,6 +246,6 @@ def parse_answer_content(
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     try:
-        return name, _ANSWER.validate_python(value)
+        return name, SegmentationAnswer.model_validate(value)
     except ValidationError as exc:
         raise SchemaError("bad_schema", _describe(exc, name)) from exc
