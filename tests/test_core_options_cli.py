@@ -112,6 +112,7 @@ def test_ignored_specks_do_not_count_against_workers(tmp_path: Path) -> None:
         (["5", "Car=3"], "not both"),
         (["5", "6"], "given twice"),
         (["Car=5", "Car=6"], "given twice"),
+        (["=5"], "class name before `=` is empty"),
     ],
 )
 def test_a_bad_min_area_is_a_usage_error(
@@ -171,7 +172,7 @@ def test_lambda_min_area_setting(text: str, expected: object) -> None:
     assert Settings.from_env({"GTCONSENSUS_MIN_AREA": text}).min_area == expected
 
 
-@pytest.mark.parametrize("text", ["-3", "Car=1,5", "[1]", '{"Car": 1.5}', "Car"])
+@pytest.mark.parametrize("text", ["-3", "Car=1,5", "[1]", '{"Car": 1.5}', "Car", "=5", '{"": 5}'])
 def test_a_malformed_lambda_min_area_is_refused(text: str) -> None:
     with pytest.raises(OptionsError, match="GTCONSENSUS_MIN_AREA") as info:
         Settings.from_env({"GTCONSENSUS_MIN_AREA": text})
