@@ -281,3 +281,19 @@ def test_with_a_saved_model_gold_lines_are_still_decided_by_gold(
     methods = [line["gt-label"]["consensus"]["method"] for line in _lines(out)]
     assert [i for i, m in enumerate(methods) if m == "gold"] == list(GOLD_IMAGES)
     assert set(methods) == {"gold", "job-level"}
+
+
+def test_skipped_gold_lines_are_reported_even_when_quiet(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A gold answer that cannot be used is lost like one naming an unknown image:
+    # both are warnings, which --quiet ("only errors") does not silence.
+    gold = tmp_path / "gold.manifest"
+    gold.write_text(files["gold"].read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
+    lines = len(GOLD_IMAGES) + 2  # the gold answers, the unknown one, the bad line
+    code = cli.main(["consolidate", str(files["source"]), "-o", str(tmp_path / "o2"), "-q",
+                     "--jobs", "1", "--gold", str(gold)])  # fmt: skip
+    assert code == cli.EXIT_OK
+    err = capsys.readouterr().err
+    assert f"gtconsensus: warning: 1 lines of {gold} hold no gold answer and are skipped " \
+        f"(first: line {lines}, bad_json)" in err  # fmt: skip
