@@ -297,3 +297,35 @@ def test_skipped_gold_lines_are_reported_even_when_quiet(
     err = capsys.readouterr().err
     assert f"gtconsensus: warning: 1 lines of {gold} hold no gold answer and are skipped " \
         f"(first: line {lines}, bad_json)" in err  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "labels", "tp_fp_fn"),
+    [
+        ([], ["Bus", "Car"], (1, 0, 1)),  # the workers' Car matches gold's Bus by shape
+        (["--min-area", "5"], ["Bus"], (1, 0, 0)),  # gold's 4-pixel Car speck is ignored
+        (["--class-aware"], ["Bus", "Car"], (0, 1, 2)),  # a Car never matches a Bus
+    ],
+)
+def test_min_area_and_class_aware_apply_to_the_gold_answer(
+    tmp_path: Path, options: list[str], labels: list[str], tp_fp_fn: tuple[int, int, int]
+) -> None:
+    body = np.zeros((16, 16), np.uint8)
+    body[2:10, 2:10] = 1
+    gold_labels = body.copy()
+    gold_labels[13:15, 13:15] = 2  # a 4-pixel Car
+    source = tmp_path / "in.manifest"
+    answers = [(w, worker_answer(body, ("Car",))) for w in "abc"]
+    source.write_text(manifest_line("s3://bucket/1.jpg", answers) + "\n")
+    gold = tmp_path / "gold.manifest"
+    gold.write_text(_expert_line("s3://bucket/1.jpg", gold_labels, ("Bus", "Car")) + "\n")
+    out = tmp_path / "out"
+    code = cli.main(["consolidate", str(source), "-o", str(out), "-q", "--jobs", "1",
+                     "--gold", str(gold), *options])  # fmt: skip
+    assert code == cli.EXIT_OK
+    (value,) = (line["gt-label"] for line in _lines(out))
+    assert value["consensus"]["method"] == "gold"
+    assert [i["label"] for i in value["annotatedResult"]["instances"]] == labels
+    for worker in "abc":
+        scored = value["consensus"]["workers"][worker]
+        assert (scored["tp"], scored["fp"], scored["fn"]) == tp_fp_fn
