@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,23 @@ def test_the_workers_command_takes_the_options(tmp_path: Path) -> None:
         tables[name] = {r["worker_id"]: r for r in json.loads(table.read_text())}
     assert (tables["plain"]["c"]["fp"], tables["aware"]["c"]["fp"]) == (0, 1)
     assert (tables["plain"]["c"]["fn"], tables["speck"]["c"]["fn"]) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "options", [["--class-aware"], ["--min-area", "Bus=5"], ["--class-aware", "--min-area", "5"]]
+)
+def test_consolidate_line_takes_the_options_as_the_command_line_does(
+    tmp_path: Path, options: list[str]
+) -> None:
+    from gtconsensus import consolidate_line
+
+    expected = _consensus(tmp_path, *options)
+    line = _manifest(tmp_path).read_text(encoding="utf-8")
+    min_area = parse_min_area([v for k, v in itertools.pairwise(options) if k == "--min-area"])
+    result = consolidate_line(line, class_aware="--class-aware" in options, min_area=min_area)
+    assert result.output is not None
+    assert json.loads(result.output)["gt-label"] == expected
+    assert expected != _consensus(tmp_path)  # the options change this line's consensus
 
 
 @given(
