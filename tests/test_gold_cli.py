@@ -251,6 +251,16 @@ def test_a_bad_gold_file_is_a_usage_error(
     assert not out.exists()
 
 
+def test_a_gold_uri_is_refused_as_not_local(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for uri in ("s3://bucket/gold.manifest", f"file://{files['gold']}"):
+        code = cli.main(["consolidate", str(files["source"]), "-o", str(tmp_path / "o"),
+                         "--gold", uri])  # fmt: skip
+        assert code == cli.EXIT_USAGE
+        assert f"the gold file must be a local file, got {uri}" in capsys.readouterr().err
+
+
 def test_an_input_manifest_is_not_a_gold_file(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
