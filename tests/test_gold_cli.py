@@ -339,3 +339,24 @@ def test_min_area_and_class_aware_apply_to_the_gold_answer(
     for worker in "abc":
         scored = value["consensus"]["workers"][worker]
         assert (scored["tp"], scored["fp"], scored["fn"]) == tp_fp_fn
+
+
+def test_an_answer_under_the_gold_id_is_rejected_not_taken_for_gold(
+    job: SimulatedJob, files: dict[str, Path], tmp_path: Path
+) -> None:
+    # A worker id equal to the reserved one would otherwise be fitted as gold on its
+    # images and listed in the worker table.
+    source = tmp_path / "in.manifest"
+    source.write_text(files["source"].read_text().replace('"spammer"', f'"{GOLD_WORKER}"'))
+    out = tmp_path / "out"
+    code = cli.main(["consolidate", str(source), "-o", str(out), "-q", "--jobs", "1",
+                     "--method", "job", "--gold", str(files["gold"]),
+                     "--workers", f"{out}.csv"])  # fmt: skip
+    assert code == cli.EXIT_OK
+    assert sorted(r["worker_id"] for r in _rows(Path(f"{out}.csv"))) == ["good", "poor"]
+    for line, image in zip(_lines(out), job.images, strict=True):
+        consensus = line["gt-label"]["consensus"]
+        assert GOLD_WORKER not in consensus["workers"]
+        spammed = any(a.worker_id == "spammer" for a in image.answers)
+        rejected = [(r["workerId"], r["code"]) for r in consensus["rejected"]]
+        assert rejected == ([(GOLD_WORKER, "duplicate_worker")] if spammed else [])
