@@ -213,3 +213,26 @@ def test_lines_with_rejected_answers_or_few_workers_are_chosen(tmp_path: Path) -
         lines = _lines(out)
         assert [ln["source-ref"] for ln in lines] == ["s3://bucket/images/rejected.jpg"]
         assert lines[0]["gtconsensus-adjustment"]["reasons"] == reasons  # type: ignore[index]
+
+
+def test_lines_decided_by_a_gold_answer_are_never_chosen(tmp_path: Path) -> None:
+    # A gold line was reviewed: its workers' disagreement with gold says how good they
+    # are, not that the image is doubtful. Sending it back would pay for it twice.
+    from gtconsensus.review.adjust import disagreement
+    from gtconsensus.testing.synthetic import manifest_line
+
+    answers = [("a", _drawn((1, 1))), ("b", _drawn((1, 1))), ("c", _drawn((12, 12)))]
+    source = tmp_path / "in.manifest"
+    source.write_text(manifest_line("s3://bucket/images/one.jpg", answers) + "\n")
+    gold = _output_line(tmp_path, "one", answers)  # its consensus, taken as gold
+    out = tmp_path / "out.manifest"
+    assert main(["consolidate", str(source), "-o", str(out), "-q", "--jobs", "1",
+                 "--gold", str(gold)]) == 0  # fmt: skip
+    (obj,) = iter_output_objects(out, decode=False)
+    assert obj.summary["method"] == "gold"
+    assert disagreement(obj) == pytest.approx(0.5)
+    assert adjustment_reasons(obj, disagreeing=0.25, min_workers=5, rejected=True) == ()
+    adjust = tmp_path / "adjust.manifest"
+    assert main(["export", "adjustment", str(out), "-o", str(adjust), "--disagreement", "0.25",
+                 "--min-workers", "5", "--images-out", str(tmp_path / "png")]) == 0  # fmt: skip
+    assert adjust.read_text(encoding="utf-8") == ""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ def test_ignored_specks_do_not_count_against_workers(tmp_path: Path) -> None:
         (["5", "Car=3"], "not both"),
         (["5", "6"], "given twice"),
         (["Car=5", "Car=6"], "given twice"),
+        (["=5"], "class name before `=` is empty"),
     ],
 )
 def test_a_bad_min_area_is_a_usage_error(
@@ -136,6 +138,23 @@ def test_the_workers_command_takes_the_options(tmp_path: Path) -> None:
         tables[name] = {r["worker_id"]: r for r in json.loads(table.read_text())}
     assert (tables["plain"]["c"]["fp"], tables["aware"]["c"]["fp"]) == (0, 1)
     assert (tables["plain"]["c"]["fn"], tables["speck"]["c"]["fn"]) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "options", [["--class-aware"], ["--min-area", "Bus=5"], ["--class-aware", "--min-area", "5"]]
+)
+def test_consolidate_line_takes_the_options_as_the_command_line_does(
+    tmp_path: Path, options: list[str]
+) -> None:
+    from gtconsensus import consolidate_line
+
+    expected = _consensus(tmp_path, *options)
+    line = _manifest(tmp_path).read_text(encoding="utf-8")
+    min_area = parse_min_area([v for k, v in itertools.pairwise(options) if k == "--min-area"])
+    result = consolidate_line(line, class_aware="--class-aware" in options, min_area=min_area)
+    assert result.output is not None
+    assert json.loads(result.output)["gt-label"] == expected
+    assert expected != _consensus(tmp_path)  # the options change this line's consensus
 
 
 @given(
@@ -171,7 +190,7 @@ def test_lambda_min_area_setting(text: str, expected: object) -> None:
     assert Settings.from_env({"GTCONSENSUS_MIN_AREA": text}).min_area == expected
 
 
-@pytest.mark.parametrize("text", ["-3", "Car=1,5", "[1]", '{"Car": 1.5}', "Car"])
+@pytest.mark.parametrize("text", ["-3", "Car=1,5", "[1]", '{"Car": 1.5}', "Car", "=5", '{"": 5}'])
 def test_a_malformed_lambda_min_area_is_refused(text: str) -> None:
     with pytest.raises(OptionsError, match="GTCONSENSUS_MIN_AREA") as info:
         Settings.from_env({"GTCONSENSUS_MIN_AREA": text})

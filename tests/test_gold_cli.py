@@ -251,6 +251,16 @@ def test_a_bad_gold_file_is_a_usage_error(
     assert not out.exists()
 
 
+def test_a_gold_uri_is_refused_as_not_local(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for uri in ("s3://bucket/gold.manifest", f"file://{files['gold']}"):
+        code = cli.main(["consolidate", str(files["source"]), "-o", str(tmp_path / "o"),
+                         "--gold", uri])  # fmt: skip
+        assert code == cli.EXIT_USAGE
+        assert f"the gold file must be a local file, got {uri}" in capsys.readouterr().err
+
+
 def test_an_input_manifest_is_not_a_gold_file(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -281,3 +291,72 @@ def test_with_a_saved_model_gold_lines_are_still_decided_by_gold(
     methods = [line["gt-label"]["consensus"]["method"] for line in _lines(out)]
     assert [i for i, m in enumerate(methods) if m == "gold"] == list(GOLD_IMAGES)
     assert set(methods) == {"gold", "job-level"}
+
+
+def test_skipped_gold_lines_are_reported_even_when_quiet(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A gold answer that cannot be used is lost like one naming an unknown image:
+    # both are warnings, which --quiet ("only errors") does not silence.
+    gold = tmp_path / "gold.manifest"
+    gold.write_text(files["gold"].read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
+    lines = len(GOLD_IMAGES) + 2  # the gold answers, the unknown one, the bad line
+    code = cli.main(["consolidate", str(files["source"]), "-o", str(tmp_path / "o2"), "-q",
+                     "--jobs", "1", "--gold", str(gold)])  # fmt: skip
+    assert code == cli.EXIT_OK
+    err = capsys.readouterr().err
+    assert f"gtconsensus: warning: 1 lines of {gold} hold no gold answer and are skipped " \
+        f"(first: line {lines}, bad_json)" in err  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "labels", "tp_fp_fn"),
+    [
+        ([], ["Bus", "Car"], (1, 0, 1)),  # the workers' Car matches gold's Bus by shape
+        (["--min-area", "5"], ["Bus"], (1, 0, 0)),  # gold's 4-pixel Car speck is ignored
+        (["--class-aware"], ["Bus", "Car"], (0, 1, 2)),  # a Car never matches a Bus
+    ],
+)
+def test_min_area_and_class_aware_apply_to_the_gold_answer(
+    tmp_path: Path, options: list[str], labels: list[str], tp_fp_fn: tuple[int, int, int]
+) -> None:
+    body = np.zeros((16, 16), np.uint8)
+    body[2:10, 2:10] = 1
+    gold_labels = body.copy()
+    gold_labels[13:15, 13:15] = 2  # a 4-pixel Car
+    source = tmp_path / "in.manifest"
+    answers = [(w, worker_answer(body, ("Car",))) for w in "abc"]
+    source.write_text(manifest_line("s3://bucket/1.jpg", answers) + "\n")
+    gold = tmp_path / "gold.manifest"
+    gold.write_text(_expert_line("s3://bucket/1.jpg", gold_labels, ("Bus", "Car")) + "\n")
+    out = tmp_path / "out"
+    code = cli.main(["consolidate", str(source), "-o", str(out), "-q", "--jobs", "1",
+                     "--gold", str(gold), *options])  # fmt: skip
+    assert code == cli.EXIT_OK
+    (value,) = (line["gt-label"] for line in _lines(out))
+    assert value["consensus"]["method"] == "gold"
+    assert [i["label"] for i in value["annotatedResult"]["instances"]] == labels
+    for worker in "abc":
+        scored = value["consensus"]["workers"][worker]
+        assert (scored["tp"], scored["fp"], scored["fn"]) == tp_fp_fn
+
+
+def test_an_answer_under_the_gold_id_is_rejected_not_taken_for_gold(
+    job: SimulatedJob, files: dict[str, Path], tmp_path: Path
+) -> None:
+    # A worker id equal to the reserved one would otherwise be fitted as gold on its
+    # images and listed in the worker table.
+    source = tmp_path / "in.manifest"
+    source.write_text(files["source"].read_text().replace('"spammer"', f'"{GOLD_WORKER}"'))
+    out = tmp_path / "out"
+    code = cli.main(["consolidate", str(source), "-o", str(out), "-q", "--jobs", "1",
+                     "--method", "job", "--gold", str(files["gold"]),
+                     "--workers", f"{out}.csv"])  # fmt: skip
+    assert code == cli.EXIT_OK
+    assert sorted(r["worker_id"] for r in _rows(Path(f"{out}.csv"))) == ["good", "poor"]
+    for line, image in zip(_lines(out), job.images, strict=True):
+        consensus = line["gt-label"]["consensus"]
+        assert GOLD_WORKER not in consensus["workers"]
+        spammed = any(a.worker_id == "spammer" for a in image.answers)
+        rejected = [(r["workerId"], r["code"]) for r in consensus["rejected"]]
+        assert rejected == ([(GOLD_WORKER, "duplicate_worker")] if spammed else [])

@@ -112,3 +112,48 @@ def test_job_level_run_interrupted_in_pass_2_resumes_with_the_same_output(
         Path(f"{out}.csv").read_bytes(),
     ]
     assert got == expected
+
+
+@pytest.mark.parametrize("secrets", [(None, "s3cret"), ("s3cret", None), ("s3cret", "other")])
+def test_a_run_resumed_with_another_pseudonymize_secret_starts_over(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    secrets: tuple[str | None, str | None],
+) -> None:  # fmt: skip
+    # Lines written before the interruption carry the first run's ids (real ones, or
+    # another secret's pseudonyms): resuming from them would mix them into the output.
+    import gtconsensus.adapters.manifest as adapter
+    from gtconsensus.privacy import pseudonym
+
+    small = tmp_path / "in.manifest"
+    small.write_text("\n".join(source.read_text().splitlines()[:60]) + "\n")
+    first, second = (["--pseudonymize", s] if s else [] for s in secrets)
+    calls = {"n": 0}
+    real = adapter.finish_line
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "out"
+    args = ["consolidate", str(small), "-o", str(out), "-q", "--method", "image", "--jobs", "1",
+            "--resume", "--workers", f"{out}.csv"]  # fmt: skip
+    monkeypatch.setattr(adapter, "_CHECKPOINT_S", 0.0)
+    with monkeypatch.context() as patch:
+        patch.setattr(adapter, "finish_line", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main([*args, *first])
+    assert json.loads((tmp_path / "out.partial.json").read_text())["line"] > 10
+    assert cli.main([*args, *second]) == cli.EXIT_OK
+    whole = tmp_path / "whole"
+    plain = ["consolidate", str(small), "-o", str(whole), "-q", "--method", "image",
+             "--jobs", "1", "--workers", f"{whole}.csv"]  # fmt: skip
+    assert cli.main([*plain, *second]) == cli.EXIT_OK
+    assert out.read_bytes() == whole.read_bytes()
+    assert Path(f"{out}.csv").read_bytes() == Path(f"{whole}.csv").read_bytes()
+    # The first run's names (real ids, or another secret's pseudonyms) are nowhere.
+    ids = ("good", "average", "poor", "spammer")
+    names = ids if secrets[0] is None else tuple(pseudonym(w, secrets[0]) for w in ids)
+    text = out.read_text(encoding="utf-8")
+    assert not any(f'"{name}"' in text for name in names)

@@ -375,10 +375,10 @@ def _load_gold(args: argparse.Namespace) -> GoldFile | None:
     if path is None:
         return None
     gold = load_gold(path)
-    if gold.skipped and not args.quiet:
+    if gold.skipped:  # a warning, like gold answers of no input line: --quiet keeps it
         line, code = gold.skipped[0]
-        print(f"gtconsensus: gold: {len(gold.skipped)} lines of {path} hold no gold answer and "
-              f"are skipped (first: line {line}, {code})", file=sys.stderr)  # fmt: skip
+        print(f"gtconsensus: warning: {len(gold.skipped)} lines of {path} hold no gold answer "
+              f"and are skipped (first: line {line}, {code})", file=sys.stderr)  # fmt: skip
     return gold
 
 

@@ -311,7 +311,8 @@ def parse_min_area(entries: Sequence[str]) -> int | dict[str, int]:
     Raises
     ------
     OptionsError
-        ``bad_option``: not a whole number >= 0, a class given twice, or both forms.
+        ``bad_option``: not a whole number >= 0, an empty class name, a class
+        given twice, or both forms.
 
     Examples
     --------
@@ -331,6 +332,10 @@ def parse_min_area(entries: Sequence[str]) -> int | dict[str, int]:
         if value < 0:
             raise OptionsError(
                 "bad_option", f"min area {entry!r}: give N or CLASS=N, N a whole number >= 0"
+            )
+        if equals and not name:
+            raise OptionsError(
+                "bad_option", f"min area {entry!r}: the class name before `=` is empty"
             )
         if not equals:
             if every is not None:

@@ -297,6 +297,8 @@ def consolidate_line(
     max_pixels: int | None = None,
     fetch: Fetch | None = None,
     limits: Limits | None = None,
+    class_aware: bool = False,
+    min_area: int | Mapping[str, int] = 0,
 ) -> LineResult:
     """Consolidate one output-manifest line (recipe form, ``annotationsFromAllWorkers``).
 
@@ -321,6 +323,12 @@ def consolidate_line(
         Every bound on the input (:class:`gtconsensus.limits.Limits`): line
         length, answers per object, instances and base64 size per answer,
         pixels and chunks per PNG.
+    class_aware : bool, default False
+        Instances of different classes never match (``--class-aware``).
+    min_area : int or mapping of str to int, default 0
+        Instances of fewer pixels are ignored, as if not drawn; a mapping
+        sets it per class name (``--min-area``). See
+        :func:`gtconsensus.consensus.gather`.
 
     Returns
     -------
@@ -334,5 +342,7 @@ def consolidate_line(
         max_pixels=max_pixels,
         fetch=fetch,
         limits=limits,
+        class_aware=class_aware,
+        min_area=min_area,
     )
     return finish_line(prepared, weights=weights)

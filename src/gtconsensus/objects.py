@@ -35,7 +35,7 @@ from gtconsensus.contract import (
     label_value,
 )
 from gtconsensus.exceptions import ConsolidationError, GtConsensusError, InputError
-from gtconsensus.gold import decide_gold, with_gold
+from gtconsensus.gold import GOLD_WORKER, decide_gold, with_gold
 from gtconsensus.limits import Limits, check_answers, resolve_limits
 
 __all__ = [
@@ -134,7 +134,7 @@ def prepare_object(
         check_answers(len(raws), limits)
     except ConsolidationError as exc:
         return PreparedObject(original, None, None, exc)
-    answers = read_answers(raws, element=element, fetch=fetch, limits=limits)
+    answers = _without_reserved_id(read_answers(raws, element=element, fetch=fetch, limits=limits))
     if not answers.annotations:
         first = answers.rejected[0] if answers.rejected else None
         reason = f"; first: [{first.code}] {first.message}" if first else ""
@@ -155,6 +155,21 @@ def prepare_object(
     # images are dropped so that objects kept between passes stay small.
     slim = Answers((), answers.rejected, answers.element, answers.size)
     return PreparedObject(original, slim, evidence, None, gold is not None)
+
+
+def _without_reserved_id(answers: Answers) -> Answers:
+    """Reject an answer under the gold answer's reserved id: it is no worker.
+
+    Otherwise, in a run with gold answers, the job-level model would take that
+    answer for gold on its objects.
+    """
+    if all(a.worker_id != GOLD_WORKER for a in answers.annotations):
+        return answers
+    rejection = Rejection(
+        GOLD_WORKER, "duplicate_worker", f"worker id {GOLD_WORKER!r} is reserved for gold answers"
+    )
+    kept = tuple(a for a in answers.annotations if a.worker_id != GOLD_WORKER)
+    return Answers(kept, (*answers.rejected, rejection), answers.element, answers.size)
 
 
 def _gold_of_size(gold: GoldLabels, shape: tuple[int, ...]) -> GoldLabels:

@@ -85,7 +85,7 @@ from gtconsensus.lines import (
 )
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.objects import GoldLabels
-from gtconsensus.privacy import pseudonymize_line, worker_ids_in
+from gtconsensus.privacy import pseudonym, pseudonymize_line, worker_ids_in
 from gtconsensus.references import RAW_REF_KEY, value_ref_key
 from gtconsensus.scoring import Agreement, WorkerTally
 from gtconsensus.worker_model import WorkerModel
@@ -866,6 +866,10 @@ def _write(
         sink.write(outcome)
 
 
+#: What the checkpoint records of ``--pseudonymize``: the pseudonym of this id.
+_CHECKPOINT_ID = "gtconsensus:checkpoint"
+
+
 def _options_key(options: ManifestOptions) -> list[Any]:
     model = options.worker_model
     return [
@@ -880,6 +884,10 @@ def _options_key(options: ManifestOptions) -> list[Any]:
         options.class_aware,
         _min_area_key(options.min_area),
         None if options.gold is None else gold_digest(options.gold),
+        # Lines written before an interruption carry that run's worker ids: a run
+        # with another secret (or none) must not resume from them. The checkpoint
+        # keeps a keyed hash, never the secret.
+        None if options.pseudonymize is None else pseudonym(_CHECKPOINT_ID, options.pseudonymize),
     ]
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from gtconsensus.exceptions import OptionsError
+from gtconsensus.gold import METHOD_GOLD
 from gtconsensus.review.outputs import OutputObject, iter_output_objects
 from gtconsensus.review.store import Store, join_location
 
@@ -139,10 +140,12 @@ def adjustment_reasons(
     workers' answers were consolidated; ``"disagreement"``: the line's
     :func:`disagreement` is at least ``disagreeing`` (in (0, 1]);
     ``"rejected"``: some answers were rejected (only when ``rejected`` is
-    true). A failed line is never chosen: it has no consensus to start from.
+    true). A failed line is never chosen: it has no consensus to start from;
+    nor is a line decided by its gold answer (``consensus.method`` ``"gold"``):
+    it was reviewed already.
     """
     _check_options(below, min_workers, rejected, disagreeing)
-    if obj.error is not None:
+    if obj.error is not None or obj.summary.get("method") == METHOD_GOLD:
         return ()
     reasons = []
     if below is not None and (obj.confidence or 0.0) < below:

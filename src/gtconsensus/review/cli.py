@@ -74,7 +74,9 @@ instance, the workers who did not draw it (missed), and each instance a
 worker drew that no consensus instance is made of (extra), over these plus
 the drawn ones (consensus.instances[].support, consensus.workers[].instances).
 Two of three workers finding the only instance give 1/3. Failed lines have
-no consensus to start from and are left out (listed on standard error).
+no consensus to start from and are left out (listed on standard error);
+lines decided by a gold answer (consolidate --gold) were reviewed already
+and are never chosen.
 
 Each chosen line becomes {"source-ref", "gtconsensus-initial-value": {"src",
 "instances"}, "gtconsensus-adjustment": {"line", "confidence",

@@ -104,10 +104,14 @@ def load_gold(
     Raises
     ------
     OptionsError
-        ``bad_gold`` when the file cannot be read, or none of its lines is a
-        consolidated line with a ``source-ref`` (it is not an output manifest
-        of gtconsensus).
+        ``bad_gold`` when the file is not local (a URI), cannot be read, or
+        none of its lines is a consolidated line with a ``source-ref`` (it is
+        not an output manifest of gtconsensus).
     """
+    if "://" in str(path):  # open() would say "No such file" of an s3:// URI
+        raise OptionsError(
+            "bad_gold", f"the gold file must be a local file, got {path}: copy it here first"
+        )
     answers: dict[str, GoldAnswer] = {}
     skipped: list[tuple[int, str]] = []
     lines = 0
