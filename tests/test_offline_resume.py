@@ -157,3 +157,37 @@ def test_a_run_resumed_with_another_pseudonymize_secret_starts_over(
     names = ids if secrets[0] is None else tuple(pseudonym(w, secrets[0]) for w in ids)
     text = out.read_text(encoding="utf-8")
     assert not any(f'"{name}"' in text for name in names)
+
+
+@pytest.mark.parametrize("flags", [([], ["--no-follow"]), (["--no-follow"], [])])
+def test_a_run_resumed_with_another_follow_setting_starts_over(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any,
+    flags: tuple[list[str], list[str]],
+) -> None:  # fmt: skip
+    # Lines written before the interruption followed references (or did not): a run
+    # with the other setting must not keep them.
+    import gtconsensus.adapters.manifest as adapter
+
+    small = tmp_path / "in.manifest"
+    small.write_text("\n".join(source.read_text().splitlines()[:40]) + "\n")
+    calls = {"n": 0}
+    real = adapter.finish_line
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "out"
+    args = ["consolidate", str(small), "-o", str(out), "--method", "image", "--jobs", "1",
+            "--resume"]  # fmt: skip
+    monkeypatch.setattr(adapter, "_CHECKPOINT_S", 0.0)
+    with monkeypatch.context() as patch:
+        patch.setattr(adapter, "finish_line", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main([*args, "-q", *flags[0]])
+    assert json.loads((tmp_path / "out.partial.json").read_text())["line"] > 5
+    capsys.readouterr()
+    assert cli.main([*args, *flags[1]]) == cli.EXIT_OK
+    assert "resumed after" not in capsys.readouterr().err

@@ -888,6 +888,8 @@ def _options_key(options: ManifestOptions) -> list[Any]:
         # with another secret (or none) must not resume from them. The checkpoint
         # keeps a keyed hash, never the secret.
         None if options.pseudonymize is None else pseudonym(_CHECKPOINT_ID, options.pseudonymize),
+        # Lines that followed references and lines that did not (--no-follow) must not mix.
+        None if options.fetch is None else getattr(options.fetch, "__qualname__", "custom"),
     ]
 
 
