@@ -275,6 +275,23 @@ def test_the_command_line_merges_its_inputs(job: SimulatedJob, tmp_path: Path) -
     ]
 
 
+def test_the_workers_command_merges_its_inputs_like_consolidate(
+    job: SimulatedJob, tmp_path: Path
+) -> None:
+    lines = _lines(job)
+    a = _write(tmp_path / "a", [{**x, ATTR: {RAW: x[ATTR][RAW][:2]}} for x in lines])
+    b = _write(tmp_path / "b", [{"source-ref": x["source-ref"], "re": {RAW: x[ATTR][RAW][2:]}}
+                                for x in lines])  # fmt: skip
+    run = ["-q", "-j", "1", "--method", "job"]
+    merged, whole = tmp_path / "merged.csv", tmp_path / "whole.csv"
+    assert cli.main(["workers", str(a), str(b), "-o", str(merged), *run]) == 0
+    one = _write(tmp_path / "one", lines)
+    assert cli.main(["consolidate", str(one), "-o", str(tmp_path / "o"), "--workers", str(whole),
+                     *run]) == 0  # fmt: skip
+    assert merged.read_text() == whole.read_text()
+    assert cli.main(["workers", str(a), str(tmp_path / "nope"), *run]) == cli.EXIT_USAGE
+
+
 def test_pseudonymised_merged_output_names_no_worker(job: SimulatedJob, tmp_path: Path) -> None:
     lines = _lines(job)[:4]
     a = _write(tmp_path / "a", [{**x, ATTR: {RAW: x[ATTR][RAW][:2]}} for x in lines])
