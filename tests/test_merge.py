@@ -252,6 +252,43 @@ def test_worker_processes_and_buckets_do_not_change_the_output(
     assert sum(n for phase, _, n in seen if phase == "reading") == 2 * total  # two runs
 
 
+def test_grouping_a_bucket_holds_one_merged_line_not_all_its_referenced_answers(
+    tmp_path: Path,
+) -> None:
+    # 24 lines whose answers (about 400 kB each) are behind `-ref` keys: a bucket's input is
+    # small, its merged lines are not. Grouping spools each merged line as it is made.
+    import tracemalloc
+
+    from gtconsensus.adapters.merge import _dump, _group_bucket, _load
+
+    big = 400_000
+    bucket = tmp_path / "bucket"
+    with open(bucket, "wb") as handle:
+        for i in range(24):
+            ref = f"s3://b/answers-{i}.json"
+            line = json.dumps({"source-ref": f"s3://b/{i}.jpg", ATTR: {f"{RAW}-ref": ref}})
+            _dump(handle, [i, 0, i + 1, f"s3://b/{i}.jpg", ATTR, len(line)], line)
+
+    def answers(uri: str) -> bytes:  # made on demand, as a read from S3 would
+        worker = uri.rsplit("-", 1)[1].split(".")[0]
+        return json.dumps([{"workerId": f"w{worker}", "pad": "x" * big}]).encode()
+
+    out = tmp_path / "sorted"
+    tracemalloc.start()
+    try:
+        count, _ = _group_bucket(str(bucket), str(out), ["a"], ATTR, answers)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 24
+    texts = [json.loads(text) for _, text in _load(str(out))]
+    assert [t["source-ref"] for t in texts] == [f"s3://b/{i}.jpg" for i in range(24)]
+    assert [t[ATTR][RAW][0]["workerId"] for t in texts] == [f"w{i}" for i in range(24)]
+    assert all(len(t[ATTR][RAW][0]["pad"]) == big for t in texts)
+    assert peak < 8 * big  # a few merged lines at most, not the 24 (about 24 * big)
+    assert [p.name for p in tmp_path.iterdir()] == ["sorted"]  # bucket and spool removed
+
+
 def test_several_inputs_refuse_resume_and_dask(tmp_path: Path, capsys: Any) -> None:
     a = _write(tmp_path / "a", [])
     out = str(tmp_path / "out")
