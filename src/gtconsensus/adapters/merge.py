@@ -55,6 +55,7 @@ from gtconsensus.adapters.manifest import (
     RunSummary,
     _records,
     consolidate_manifest,
+    ignore_interrupts,
 )
 from gtconsensus.adapters.storage import fetch as storage_fetch
 from gtconsensus.adapters.storage import open_read, size
@@ -308,7 +309,9 @@ def _group_all(
             report("merging", *_group_bucket(bucket, out, files, attribute, fetch))
         return [out for _, out in tasks]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(jobs, count), mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        min(jobs, count), mp_context=context, initializer=ignore_interrupts
+    ) as pool:
         futures = [pool.submit(_group_bucket, b, o, files, attribute, fetch) for b, o in tasks]
         for future in futures:
             report("merging", *future.result())
