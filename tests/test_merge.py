@@ -329,6 +329,34 @@ def test_the_workers_command_merges_its_inputs_like_consolidate(
     assert cli.main(["workers", str(a), str(tmp_path / "nope"), *run]) == cli.EXIT_USAGE
 
 
+def test_standard_input_and_an_empty_file_are_inputs_like_the_others(
+    job: SimulatedJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import io
+    import sys
+
+    lines = _lines(job)[:6]
+    a = _write(tmp_path / "a", [{**x, ATTR: {RAW: x[ATTR][RAW][:2]}} for x in lines])
+    rest = [{"source-ref": x["source-ref"], "re": {RAW: x[ATTR][RAW][2:]}} for x in lines]
+    b = _write(tmp_path / "b", [*rest[:3], "{broken", *rest[3:]])
+    empty = _write(tmp_path / "empty", [])
+    run = ["--method", "image", "-q", "-j", "1"]
+    for name, inputs in (("files", [str(a), str(b)]), ("stdin", [str(a), str(empty), "-"])):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b.read_bytes())))
+        code = cli.main(["consolidate", *inputs, "-o", str(tmp_path / name), *run])
+        assert code == cli.EXIT_FAILED_LINES  # the broken line
+    files, stdin = _outputs(tmp_path / "files"), _outputs(tmp_path / "stdin")
+    assert [o[ATTR] for o in stdin] == [o[ATTR] for o in files]
+    sources = stdin[0][f"{ATTR}-metadata"][MERGED_KEY]["sources"]
+    assert [(s["file"], s["line"]) for s in sources] == [(str(a), 1), ("-", 1)]
+    (error,) = [json.loads(x) for x in (tmp_path / "stdin.errors.jsonl").read_text().splitlines()]
+    assert (error["code"], error["file"], error["line"]) == ("bad_json", "-", 4)
+    capsys.readouterr()
+    assert cli.main(["consolidate", str(a), "-", "-", "-o", str(tmp_path / "x"), *run]) == 2
+    assert "standard input (-) once" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_pseudonymised_merged_output_names_no_worker(job: SimulatedJob, tmp_path: Path) -> None:
     lines = _lines(job)[:4]
     a = _write(tmp_path / "a", [{**x, ATTR: {RAW: x[ATTR][RAW][:2]}} for x in lines])
