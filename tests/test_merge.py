@@ -252,6 +252,43 @@ def test_worker_processes_and_buckets_do_not_change_the_output(
     assert sum(n for phase, _, n in seen if phase == "reading") == 2 * total  # two runs
 
 
+def test_grouping_a_bucket_holds_one_merged_line_not_all_its_referenced_answers(
+    tmp_path: Path,
+) -> None:
+    # 24 lines whose answers (about 400 kB each) are behind `-ref` keys: a bucket's input is
+    # small, its merged lines are not. Grouping spools each merged line as it is made.
+    import tracemalloc
+
+    from gtconsensus.adapters.merge import _dump, _group_bucket, _load
+
+    big = 400_000
+    bucket = tmp_path / "bucket"
+    with open(bucket, "wb") as handle:
+        for i in range(24):
+            ref = f"s3://b/answers-{i}.json"
+            line = json.dumps({"source-ref": f"s3://b/{i}.jpg", ATTR: {f"{RAW}-ref": ref}})
+            _dump(handle, [i, 0, i + 1, f"s3://b/{i}.jpg", ATTR, len(line)], line)
+
+    def answers(uri: str) -> bytes:  # made on demand, as a read from S3 would
+        worker = uri.rsplit("-", 1)[1].split(".")[0]
+        return json.dumps([{"workerId": f"w{worker}", "pad": "x" * big}]).encode()
+
+    out = tmp_path / "sorted"
+    tracemalloc.start()
+    try:
+        count, _ = _group_bucket(str(bucket), str(out), ["a"], ATTR, answers)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 24
+    texts = [json.loads(text) for _, text in _load(str(out))]
+    assert [t["source-ref"] for t in texts] == [f"s3://b/{i}.jpg" for i in range(24)]
+    assert [t[ATTR][RAW][0]["workerId"] for t in texts] == [f"w{i}" for i in range(24)]
+    assert all(len(t[ATTR][RAW][0]["pad"]) == big for t in texts)
+    assert peak < 8 * big  # a few merged lines at most, not the 24 (about 24 * big)
+    assert [p.name for p in tmp_path.iterdir()] == ["sorted"]  # bucket and spool removed
+
+
 def test_several_inputs_refuse_resume_and_dask(tmp_path: Path, capsys: Any) -> None:
     a = _write(tmp_path / "a", [])
     out = str(tmp_path / "out")
@@ -273,6 +310,51 @@ def test_the_command_line_merges_its_inputs(job: SimulatedJob, tmp_path: Path) -
     assert [o[ATTR] for o in _outputs(tmp_path / "m")] == [
         o[ATTR] for o in _outputs(tmp_path / "s")
     ]
+
+
+def test_the_workers_command_merges_its_inputs_like_consolidate(
+    job: SimulatedJob, tmp_path: Path
+) -> None:
+    lines = _lines(job)
+    a = _write(tmp_path / "a", [{**x, ATTR: {RAW: x[ATTR][RAW][:2]}} for x in lines])
+    b = _write(tmp_path / "b", [{"source-ref": x["source-ref"], "re": {RAW: x[ATTR][RAW][2:]}}
+                                for x in lines])  # fmt: skip
+    run = ["-q", "-j", "1", "--method", "job"]
+    merged, whole = tmp_path / "merged.csv", tmp_path / "whole.csv"
+    assert cli.main(["workers", str(a), str(b), "-o", str(merged), *run]) == 0
+    one = _write(tmp_path / "one", lines)
+    assert cli.main(["consolidate", str(one), "-o", str(tmp_path / "o"), "--workers", str(whole),
+                     *run]) == 0  # fmt: skip
+    assert merged.read_text() == whole.read_text()
+    assert cli.main(["workers", str(a), str(tmp_path / "nope"), *run]) == cli.EXIT_USAGE
+
+
+def test_standard_input_and_an_empty_file_are_inputs_like_the_others(
+    job: SimulatedJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import io
+    import sys
+
+    lines = _lines(job)[:6]
+    a = _write(tmp_path / "a", [{**x, ATTR: {RAW: x[ATTR][RAW][:2]}} for x in lines])
+    rest = [{"source-ref": x["source-ref"], "re": {RAW: x[ATTR][RAW][2:]}} for x in lines]
+    b = _write(tmp_path / "b", [*rest[:3], "{broken", *rest[3:]])
+    empty = _write(tmp_path / "empty", [])
+    run = ["--method", "image", "-q", "-j", "1"]
+    for name, inputs in (("files", [str(a), str(b)]), ("stdin", [str(a), str(empty), "-"])):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b.read_bytes())))
+        code = cli.main(["consolidate", *inputs, "-o", str(tmp_path / name), *run])
+        assert code == cli.EXIT_FAILED_LINES  # the broken line
+    files, stdin = _outputs(tmp_path / "files"), _outputs(tmp_path / "stdin")
+    assert [o[ATTR] for o in stdin] == [o[ATTR] for o in files]
+    sources = stdin[0][f"{ATTR}-metadata"][MERGED_KEY]["sources"]
+    assert [(s["file"], s["line"]) for s in sources] == [(str(a), 1), ("-", 1)]
+    (error,) = [json.loads(x) for x in (tmp_path / "stdin.errors.jsonl").read_text().splitlines()]
+    assert (error["code"], error["file"], error["line"]) == ("bad_json", "-", 4)
+    capsys.readouterr()
+    assert cli.main(["consolidate", str(a), "-", "-", "-o", str(tmp_path / "x"), *run]) == 2
+    assert "standard input (-) once" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_pseudonymised_merged_output_names_no_worker(job: SimulatedJob, tmp_path: Path) -> None:

@@ -253,3 +253,18 @@ def test_progress_bar_on_a_terminal_shows_lines_rate_and_time_left(
     assert re.search(r"\d:\d\d:\d\d|-:--:--", screen.getvalue())  # time left
     with cli._progress_bar(str(source), quiet=True) as bar:
         assert bar is None
+
+
+def test_worker_processes_leave_ctrl_c_to_the_parent() -> None:
+    # Ctrl-C reaches every process of the group: a worker that dies of it mid-task while
+    # the parent cancels its futures leaves Python's pool hanging on exit. The workers
+    # ignore SIGINT; the parent stops the run (and removes its temporary files).
+    import signal
+
+    from gtconsensus.adapters.manifest import ManifestOptions, _ordered_map
+
+    seen = _ordered_map(
+        signal.getsignal, iter([signal.SIGINT] * 12), jobs=2, setup=(ManifestOptions(), None, None)
+    )
+    assert {handler for _, handler in seen} == {signal.SIG_IGN}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not in the parent

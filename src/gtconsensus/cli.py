@@ -26,7 +26,6 @@ from gtconsensus.adapters.manifest import (
     ManifestOptions,
     ProgressCallback,
     RunSummary,
-    consolidate_manifest,
     write_worker_table,
 )
 from gtconsensus.adapters.merge import consolidate_manifests
@@ -251,7 +250,11 @@ def _parser() -> argparse.ArgumentParser:
         "every worker's row, best score first, with the counts; -o writes the table as CSV, "
         "or JSON when the name ends in .json.",
     )  # fmt: skip
-    workers.add_argument("input", metavar="OUTPUT_OR_INPUT", help="a manifest (path or s3://)")
+    workers.add_argument(
+        "input", metavar="OUTPUT_OR_INPUT", nargs="+",
+        help="a manifest (path or s3://; - for stdin). Several (oldest first): the answers for "
+        "the same source-ref are merged and one worker model spans them, as for consolidate",
+    )  # fmt: skip
     workers.add_argument(
         "-o", "--output", metavar="FILE", help="write the table (CSV, or JSON for .json)"
     )
@@ -528,9 +531,10 @@ def _readable(path: str) -> bool:
 
 def _workers(args: argparse.Namespace) -> int:
     """``gtconsensus workers``: consolidate without writing, print and save the worker table."""
-    if args.input != "-" and not _readable(args.input):
-        print(f"gtconsensus: input {args.input!r} is not a readable file", file=sys.stderr)
-        return EXIT_USAGE
+    for path in args.input:
+        if path != "-" and not _readable(path):
+            print(f"gtconsensus: input {path!r} is not a readable file", file=sys.stderr)
+            return EXIT_USAGE
     try:
         gold = _load_gold(args)
         options = ManifestOptions(
@@ -545,7 +549,7 @@ def _workers(args: argparse.Namespace) -> int:
             class_aware=args.class_aware,
             min_area=parse_min_area(args.min_area),
         )
-        summary = consolidate_manifest(args.input, os.devnull, options=options, jobs=args.jobs)
+        summary = consolidate_manifests(args.input, os.devnull, options=options, jobs=args.jobs)
     except OptionsError as exc:
         print(f"gtconsensus: {exc.message}", file=sys.stderr)
         return EXIT_USAGE

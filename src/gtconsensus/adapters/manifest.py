@@ -44,6 +44,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import signal
 import tempfile
 import time
 from collections import deque
@@ -365,6 +366,20 @@ def _setup(options: ManifestOptions, attribute: str | None, model: WorkerModel |
     _state.update(options=options, attribute=attribute, model=model)
 
 
+def ignore_interrupts() -> None:
+    """In a worker process: leave Ctrl-C (SIGINT, sent to the whole process group) to the parent.
+
+    A worker killed by it mid-task breaks the pool while the parent cancels its
+    futures, and Python's pool then hangs on exit; the parent stops the run instead.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _setup_worker(*setup: Any) -> None:
+    ignore_interrupts()
+    _setup(*setup)
+
+
 def _prepare_record(number: int, raw: str) -> PreparedLine:
     options: ManifestOptions = _state["options"]
     return prepare_line(
@@ -485,7 +500,9 @@ def _ordered_map(
             yield item, function(item)
         return
     context = multiprocessing.get_context("spawn")  # no fork of threads (S3 clients, bars)
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_setup, initargs=setup) as pool:
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_setup_worker, initargs=setup
+    ) as pool:
         pending: deque[tuple[Any, Future[Any]]] = deque()
         try:
             for item in itertools.chain(first, items):

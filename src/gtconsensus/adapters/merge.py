@@ -29,7 +29,8 @@ hash of its ``source-ref`` (so every line of an image lands in the same bucket);
 each bucket is then grouped on its own (in ``jobs`` worker processes) into its
 merged lines, sorted by first appearance; the sorted buckets are read back in
 one k-way merge, which feeds the usual pipeline record by record. Memory holds
-one bucket per process, not the inputs.
+one bucket's input lines per process and one merged line (referenced answers
+read in), not the inputs.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from gtconsensus.adapters.manifest import (
     RunSummary,
     _records,
     consolidate_manifest,
+    ignore_interrupts,
 )
 from gtconsensus.adapters.storage import fetch as storage_fetch
 from gtconsensus.adapters.storage import open_read, size
@@ -164,26 +166,45 @@ def _group_bucket(
 ) -> tuple[int, int]:
     """Merge the lines of one bucket; write them to ``out`` in order.
 
+    A merged line holds its referenced answers (worker-response files, ``-ref``
+    keys) read in, so it can be many times its input lines: each is spooled to
+    disk as soon as it is made and only its place is kept in memory, which
+    holds the bucket's input lines and one merged line, not every merged line.
+
     Returns the number of lines written and the input bytes they hold.
     """
     groups: dict[str | None, list[_Entry]] = {}
-    merged: list[_Merged] = []
-    for entry in _entries(bucket):
-        order, index, number, key, own, raw, read = entry
-        if own is None:  # not a line we can read: through as it is
-            merged.append((order, raw, _fields([(files[index], number)]), read))
-        elif key is None:  # no source-ref: on its own
-            merged.extend(_merged_group([entry], files, attribute, fetch))
-        else:
-            groups.setdefault(key, []).append(entry)
-    for group in groups.values():
-        merged.extend(_merged_group(group, files, attribute, fetch))
-    merged.sort(key=lambda m: m[0])
-    with open(out, "wb") as handle:
-        for item in merged:
-            _dump(handle, [item[0], item[2], item[3]], item[1])
+    places: list[tuple[int, int, int, dict[str, Any], int]] = []  # order, offset, length...
+    spool_path = Path(f"{out}.spool")
+    with open(spool_path, "w+b") as spool:
+
+        def keep(item: _Merged) -> None:
+            order, text, fields, read = item
+            data = text.encode("utf-8", errors="surrogatepass")
+            places.append((order, spool.tell(), len(data), fields, read))
+            spool.write(data)
+
+        for entry in _entries(bucket):
+            order, index, number, key, own, raw, read = entry
+            if own is None:  # not a line we can read: through as it is
+                keep((order, raw, _fields([(files[index], number)]), read))
+            elif key is None:  # no source-ref: on its own
+                for item in _merged_group([entry], files, attribute, fetch):
+                    keep(item)
+            else:
+                groups.setdefault(key, []).append(entry)
+        for group in groups.values():
+            for item in _merged_group(group, files, attribute, fetch):
+                keep(item)
+        places.sort(key=lambda p: p[0])
+        with open(out, "wb") as handle:
+            for order, offset, length, fields, read in places:
+                spool.seek(offset)
+                text = spool.read(length).decode("utf-8", errors="surrogatepass")
+                _dump(handle, [order, fields, read], text)
+    spool_path.unlink()
     Path(bucket).unlink()
-    return len(merged), sum(m[3] for m in merged)
+    return len(places), sum(p[4] for p in places)
 
 
 def _fields(where: Sequence[tuple[str, int]]) -> dict[str, Any]:
@@ -288,7 +309,9 @@ def _group_all(
             report("merging", *_group_bucket(bucket, out, files, attribute, fetch))
         return [out for _, out in tasks]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(jobs, count), mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        min(jobs, count), mp_context=context, initializer=ignore_interrupts
+    ) as pool:
         futures = [pool.submit(_group_bucket, b, o, files, attribute, fetch) for b, o in tasks]
         for future in futures:
             report("merging", *future.result())
