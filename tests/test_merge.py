@@ -230,6 +230,47 @@ def test_answers_from_worker_response_files_keep_their_times(
     ]  # fmt: skip
 
 
+def test_a_reference_that_failed_while_merging_fails_again_not_twice_one_image(
+    job: SimulatedJob, tmp_path: Path
+) -> None:
+    # A fetch that fails once (a passing S3 glitch) while merging: the line goes through
+    # alone and must fail with that error, not be fetched again and make its image two
+    # output lines with nothing recorded.
+    from gtconsensus.adapters.storage import fetch as read
+    from gtconsensus.exceptions import FetchError
+
+    line = _lines(job)[0]
+    image = job.images[0]
+    response = {"answers": [
+        {"workerId": a.worker_id, "answerContent": worker_answer(a.labels, a.classes)}
+        for a in image.answers[1:]]}  # fmt: skip
+    (tmp_path / "response.json").write_text(json.dumps(response))
+    uri = str(tmp_path / "response.json")
+    relabel = {"source-ref": line["source-ref"], "again": {},
+               "again-metadata": {"worker-response-ref": uri}}  # fmt: skip
+    first = {**line, ATTR: {RAW: line[ATTR][RAW][:1]}}
+    paths = [str(_write(tmp_path / "a", [first])), str(_write(tmp_path / "b", [relabel]))]
+    calls = {"n": 0}
+
+    def flaky(target: str) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise FetchError("fetch_failed", f"{target}: 503 Slow Down")
+        return read(target)
+
+    summary = consolidate_manifests(
+        paths, str(tmp_path / "out"), errors_path=str(tmp_path / "errors"),
+        options=ManifestOptions(fetch=flaky),
+    )  # fmt: skip
+    outputs = _outputs(tmp_path / "out")
+    assert [o["source-ref"] for o in outputs].count(line["source-ref"]) == 2
+    assert (summary.lines, summary.failed) == (2, 1)
+    (error,) = _outputs(tmp_path / "errors")
+    assert (error["code"], error["file"], error["line"]) == ("fetch_failed", paths[1], 1)
+    assert "503 Slow Down" in error["message"]
+    assert calls["n"] == 1  # never fetched a second time
+
+
 def test_worker_processes_and_buckets_do_not_change_the_output(
     job: SimulatedJob, tmp_path: Path
 ) -> None:
@@ -276,11 +317,12 @@ def test_grouping_a_bucket_holds_one_merged_line_not_all_its_referenced_answers(
     out = tmp_path / "sorted"
     tracemalloc.start()
     try:
-        count, _ = _group_bucket(str(bucket), str(out), ["a"], ATTR, answers)
+        count, _, failed = _group_bucket(str(bucket), str(out), ["a"], ATTR, answers)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert count == 24
+    assert failed == {}
     texts = [json.loads(text) for _, text in _load(str(out))]
     assert [t["source-ref"] for t in texts] == [f"s3://b/{i}.jpg" for i in range(24)]
     assert [t[ATTR][RAW][0]["workerId"] for t in texts] == [f"w{i}" for i in range(24)]

@@ -18,7 +18,9 @@ two jobs is one worker. The rules are in ``docs/merging.md``; in short:
 - lines without a ``source-ref`` (``source`` instead), and lines whose answers
   cannot be read (not JSON, a reference that cannot be fetched...) are not
   merged: they go through on their own, in their place, and fail or consolidate
-  as they would alone.
+  as they would alone; a reference that could not be fetched while merging
+  fails again with the same error when the line is consolidated (it is not
+  fetched a second time, so a passing glitch cannot make one image two lines).
 
 With one input, :func:`consolidate_manifests` is
 :func:`~gtconsensus.adapters.manifest.consolidate_manifest`, byte for byte.
@@ -44,7 +46,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -60,7 +62,7 @@ from gtconsensus.adapters.manifest import (
 from gtconsensus.adapters.storage import fetch as storage_fetch
 from gtconsensus.adapters.storage import open_read, size
 from gtconsensus.answers import Fetch
-from gtconsensus.exceptions import GtConsensusError, OptionsError
+from gtconsensus.exceptions import CODES, FetchError, GtConsensusError, OptionsError
 from gtconsensus.lines import dumps, infer_label_attribute
 from gtconsensus.merging import Source, merge_answers, parse_object, read_answers_of
 
@@ -69,6 +71,44 @@ __all__ = ["consolidate_manifests"]
 _BUCKET_BYTES = 32 << 20  # input bytes per bucket, about: what one process holds at a time
 _MAX_BUCKETS = 512  # open files while partitioning and while merging back
 _UNKNOWN_SIZE_BUCKETS = 64
+
+
+# ----------------------------------------------------------------------------------------------
+# References that failed while merging fail again, with the same error, when consolidated.
+
+
+@dataclass(frozen=True)
+class _Recording:
+    """A fetch that notes each reference it could not read, and why."""
+
+    fetch: Fetch
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def __call__(self, uri: str) -> str | bytes:
+        try:
+            return self.fetch(uri)
+        except GtConsensusError as exc:
+            self.failed[uri] = (exc.code, exc.message)
+            raise
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    """A fetch that raises the merge's error again for a reference that failed then.
+
+    Without it a line whose reference failed while merging went through alone and
+    was fetched again: if that worked, its image came out twice (the merged line
+    of its other answers, and this one), with no error recorded.
+    """
+
+    fetch: Fetch
+    failed: Mapping[str, tuple[str, str]]
+
+    def __call__(self, uri: str) -> str | bytes:
+        if uri in self.failed:
+            code, message = self.failed[uri]
+            raise CODES.get(code, FetchError)(code, message)
+        return self.fetch(uri)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,7 +203,7 @@ def _entries(path: str) -> Iterator[_Entry]:
 
 def _group_bucket(
     bucket: str, out: str, files: Sequence[str], attribute: str | None, fetch: Fetch
-) -> tuple[int, int]:
+) -> tuple[int, int, dict[str, tuple[str, str]]]:
     """Merge the lines of one bucket; write them to ``out`` in order.
 
     A merged line holds its referenced answers (worker-response files, ``-ref``
@@ -171,8 +211,10 @@ def _group_bucket(
     disk as soon as it is made and only its place is kept in memory, which
     holds the bucket's input lines and one merged line, not every merged line.
 
-    Returns the number of lines written and the input bytes they hold.
+    Returns the number of lines written, the input bytes they hold, and the
+    references that could not be fetched (URI to error code and message).
     """
+    recording = _Recording(fetch)
     groups: dict[str | None, list[_Entry]] = {}
     places: list[tuple[int, int, int, dict[str, Any], int]] = []  # order, offset, length...
     spool_path = Path(f"{out}.spool")
@@ -189,12 +231,12 @@ def _group_bucket(
             if own is None:  # not a line we can read: through as it is
                 keep((order, raw, _fields([(files[index], number)]), read))
             elif key is None:  # no source-ref: on its own
-                for item in _merged_group([entry], files, attribute, fetch):
+                for item in _merged_group([entry], files, attribute, recording):
                     keep(item)
             else:
                 groups.setdefault(key, []).append(entry)
         for group in groups.values():
-            for item in _merged_group(group, files, attribute, fetch):
+            for item in _merged_group(group, files, attribute, recording):
                 keep(item)
         places.sort(key=lambda p: p[0])
         with open(out, "wb") as handle:
@@ -204,7 +246,7 @@ def _group_bucket(
                 _dump(handle, [order, fields, read], text)
     spool_path.unlink()
     Path(bucket).unlink()
-    return len(places), sum(p[4] for p in places)
+    return len(places), sum(p[4] for p in places), recording.failed
 
 
 def _fields(where: Sequence[tuple[str, int]]) -> dict[str, Any]:
@@ -301,21 +343,29 @@ def _group_all(
     fetch: Fetch,
     jobs: int,
     report: ProgressCallback,
-) -> list[str]:
-    """Group every bucket (in ``jobs`` processes); the sorted files, one per bucket."""
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """Group every bucket (in ``jobs`` processes).
+
+    Returns the sorted files, one per bucket, and the references that failed.
+    """
     tasks = [(str(folder / f"bucket-{i}"), str(folder / f"sorted-{i}")) for i in range(count)]
+    failed: dict[str, tuple[str, str]] = {}
     if jobs == 1 or count == 1:
         for bucket, out in tasks:
-            report("merging", *_group_bucket(bucket, out, files, attribute, fetch))
-        return [out for _, out in tasks]
+            lines, nbytes, errors = _group_bucket(bucket, out, files, attribute, fetch)
+            failed.update(errors)
+            report("merging", lines, nbytes)
+        return [out for _, out in tasks], failed
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         min(jobs, count), mp_context=context, initializer=ignore_interrupts
     ) as pool:
         futures = [pool.submit(_group_bucket, b, o, files, attribute, fetch) for b, o in tasks]
         for future in futures:
-            report("merging", *future.result())
-    return [out for _, out in tasks]
+            lines, nbytes, errors = future.result()
+            failed.update(errors)
+            report("merging", lines, nbytes)
+    return [out for _, out in tasks], failed
 
 
 def consolidate_manifests(
@@ -388,7 +438,7 @@ def consolidate_manifests(
                 buckets.enter_context(open(folder / f"bucket-{i}", "wb")) for i in range(count)
             ]
             _partition([r for r, _ in opened], attributes, attribute, handles, report)
-        sorted_files = _group_all(
+        sorted_files, failed = _group_all(
             folder, count, paths, attribute, fetch=fetch, jobs=jobs, report=report
         )
         provenance = _Provenance(folder / "provenance.jsonl")
@@ -407,6 +457,10 @@ def consolidate_manifests(
 
         return consolidate_manifest(
             " ".join(paths), output_path, errors_path=errors_path,
-            options=replace(options, label_attribute=attribute), progress=progress, jobs=jobs,
+            options=replace(
+                options, label_attribute=attribute,
+                fetch=_Remembered(fetch, failed) if failed else options.fetch,
+            ),
+            progress=progress, jobs=jobs,
             chunk_lines=chunk_lines, reader=merged, error_fields=provenance,
         )  # fmt: skip
