@@ -79,6 +79,16 @@ def test_a_saved_model_gives_the_same_output_without_fitting(big: Path, tmp_path
     assert first.read_bytes() == second.read_bytes()
 
 
+def test_workers_saves_the_same_model_as_consolidate(big: Path, tmp_path: Path) -> None:
+    # `workers --save-worker-model` fits and writes the model `consolidate` would.
+    by_consolidate, by_workers = tmp_path / "c.json", tmp_path / "w.json"
+    cli.main(["consolidate", str(big), "-o", str(tmp_path / "o"), "-q",
+              "--save-worker-model", str(by_consolidate)])  # fmt: skip
+    assert cli.main(["workers", str(big), "-q", "--save-worker-model", str(by_workers)]) == 0
+    assert set(json.loads(by_workers.read_text())["workers"]) == {s.worker_id for s in PANEL}
+    assert by_workers.read_bytes() == by_consolidate.read_bytes()
+
+
 def test_the_worker_table_carries_learned_reliability(big: Path, tmp_path: Path) -> None:
     table = tmp_path / "workers.csv"
     cli.main(["consolidate", str(big), "-o", str(tmp_path / "o"), "-q", "--workers", str(table)])

@@ -170,7 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
         "consolidate", help="consolidate an output manifest",
-        description="Consolidate every line of a Ground Truth output manifest.",
+        description="Consolidate every line of a Ground Truth output manifest, or of several "
+        "(a job, its re-labeling rounds, an adjustment job: the answers for one image are "
+        "merged into one object, see docs/merging.md).",
         epilog=_CONSOLIDATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     run.add_argument(
@@ -449,9 +451,7 @@ def _run(
                     jobs=getattr(args, "jobs", 1), chunk_lines=getattr(args, "chunk_lines", 8),
                     resume=getattr(args, "resume", False),
                 )  # fmt: skip
-        if save and summary.model is not None:
-            with storage.atomic_writer(save) as handle:
-                handle.write(_model_json(summary.model.to_json(), options.pseudonymize) + "\n")
+        _save_model(save, summary, options.pseudonymize)
     except OptionsError as exc:
         print(f"gtconsensus: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
@@ -529,6 +529,13 @@ def _readable(path: str) -> bool:
         return False
 
 
+def _save_model(path: str | None, summary: RunSummary, secret: str | None) -> None:
+    """Write the fitted worker model (``--save-worker-model``), when asked and fitted."""
+    if path and summary.model is not None:
+        with storage.atomic_writer(path) as handle:
+            handle.write(_model_json(summary.model.to_json(), secret) + "\n")
+
+
 def _workers(args: argparse.Namespace) -> int:
     """``gtconsensus workers``: consolidate without writing, print and save the worker table."""
     for path in args.input:
@@ -545,11 +552,13 @@ def _workers(args: argparse.Namespace) -> int:
             pseudonymize=getattr(args, "pseudonymize", None),
             method=args.method,
             worker_model=_load_model(args.worker_model),
+            fit_model=args.save_worker_model is not None,
             gold=None if gold is None else gold.answers,
             class_aware=args.class_aware,
             min_area=parse_min_area(args.min_area),
         )
         summary = consolidate_manifests(args.input, os.devnull, options=options, jobs=args.jobs)
+        _save_model(args.save_worker_model, summary, options.pseudonymize)
     except OptionsError as exc:
         print(f"gtconsensus: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
