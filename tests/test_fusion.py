@@ -177,3 +177,22 @@ def test_recorded_member_ious_are_each_members_iou_with_the_fused_shape(
     assert score_against_fusion(evidence.candidates, fusion, n_workers=n) == (
         score_against_fusion(evidence.candidates, unrecorded, n_workers=n)
     )
+
+
+@given(panel=panels(max_workers=5))
+def test_consensus_is_numbered_by_first_pixel_with_matching_stats(
+    panel: list[WorkerAnnotation],
+) -> None:
+    # Relabelling only the candidates whose number changes ends as numbering afresh.
+    evidence = gather(panel)
+    weights = [1.0 + 0.5 * (i % 2) for i in range(len(panel))]
+    fusion = fuse_instances(evidence.candidates, shape=evidence.shape, weights=weights)
+    labels, k = fusion.labels, len(fusion.instances)
+    firsts = [int(np.flatnonzero(labels.ravel() == n)[0]) for n in range(1, k + 1)]
+    assert firsts == sorted(firsts)
+    assert set(np.unique(labels).tolist()) <= set(range(k + 1))
+    fresh = instance_stats(labels, k)
+    assert fresh.areas.tolist() == fusion.stats.areas.tolist()
+    assert fresh.boxes.tolist() == fusion.stats.boxes.tolist()
+    assert fresh.first_pixels.tolist() == fusion.stats.first_pixels.tolist()
+    assert not labels.flags.writeable

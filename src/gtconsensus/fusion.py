@@ -359,8 +359,14 @@ def _ordered(
         _region_stats(owner, number, windows[number - 1]) for number in range(1, len(kept) + 1)
     ]
     survivors = sorted((first, number) for number, (area, _, first) in enumerate(found, 1) if area)
-    consensus = np.zeros(owner.shape, dtype=_smallest_uint(len(survivors)))
-    for new, (_, old) in enumerate(survivors, start=1):  # relabel box by box
+    dtype = _smallest_uint(len(survivors))
+    moved = [(new, old) for new, (_, old) in enumerate(survivors, start=1) if new != old]
+    if owner.dtype == dtype:  # relabel only the candidates whose number changes
+        consensus = owner.copy() if moved else owner
+    else:
+        consensus = np.zeros(owner.shape, dtype=dtype)
+        moved = [(new, old) for new, (_, old) in enumerate(survivors, start=1)]
+    for new, old in moved:  # box by box, reading the painted numbers
         r0, r1, c0, c1 = found[old - 1][1]
         consensus[r0:r1, c0:c1][owner[r0:r1, c0:c1] == old] = new
     consensus.flags.writeable = False
