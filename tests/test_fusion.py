@@ -196,3 +196,17 @@ def test_consensus_is_numbered_by_first_pixel_with_matching_stats(
     assert fresh.boxes.tolist() == fusion.stats.boxes.tolist()
     assert fresh.first_pixels.tolist() == fusion.stats.first_pixels.tolist()
     assert not labels.flags.writeable
+
+
+def test_consensus_is_renumbered_when_a_fused_shape_starts_after_the_next_one() -> None:
+    # Only the first worker starts the left object in row 0; its fused shape starts in
+    # row 1, after the right object's: the two swap numbers.
+    first = np.array([[1, 1, 0, 0, 2, 2, 2], [1, 1, 1, 1, 0, 0, 0]], np.uint8)
+    other = np.array([[0, 0, 0, 0, 2, 2, 2], [1, 1, 1, 1, 0, 0, 0]], np.uint8)
+    answers = zip("abc", [first, other, other], strict=True)
+    panel = [WorkerAnnotation(w, x, ("Car", "Bus")) for w, x in answers]
+    evidence = gather(panel)
+    assert [c.classes[0] for c in evidence.candidates] == ["Car", "Bus"]
+    fusion = fuse_instances(evidence.candidates, shape=evidence.shape, weights=[1.0] * 3)
+    assert fusion.labels.tolist() == [[0, 0, 0, 0, 1, 1, 1], [2, 2, 2, 2, 0, 0, 0]]
+    assert [f.label for f in fusion.instances] == ["Bus", "Car"]
