@@ -129,3 +129,18 @@ def test_import_time_reports_the_ratio(capsys: pytest.CaptureFixture[str]) -> No
     assert result["pipeline"]["median_ms"] > 0
     assert result["ratio"] > 0
     assert result["ratio_pipeline"] > 0
+
+
+def test_phase_run_prints_one_row_of_ratios_per_setting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    phases = _module("speed_phases")
+    argv = ["--setting", "default", "--setting", "dense50", "--images", "2", "--size", "64x48"]
+    assert phases.main(argv) == 0
+    rows = _rows(capsys.readouterr().out)
+    for name in ("`default` (64x48 x 3)", "`dense50` (64x48 x 3)"):
+        cells = rows[name]
+        assert cells[0] == "2"
+        ratios = [float(cell) for cell in cells[1:]]
+        assert len(ratios) == len(phases.STAGES)
+        assert all(ratio > 0 for ratio in ratios)

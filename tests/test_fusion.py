@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -18,6 +20,7 @@ from gtconsensus.fusion import (
     weighted_votes,
 )
 from gtconsensus.matching import instance_stats
+from gtconsensus.scoring import score_against_fusion
 from gtconsensus.testing.strategies import panels
 from support import bar, same_partition
 
@@ -155,3 +158,55 @@ def test_counting_votes_decides_exactly_as_weighting_them(panel: list[WorkerAnno
     assert np.array_equal(ones.labels, twos.labels)
     assert [w.versus_others for w in ones.workers] == [w.versus_others for w in twos.workers]
     assert [w.versus_consensus for w in ones.workers] == [w.versus_consensus for w in twos.workers]
+
+
+@given(panel=panels(max_workers=5))
+def test_recorded_member_ious_are_each_members_iou_with_the_fused_shape(
+    panel: list[WorkerAnnotation],
+) -> None:
+    evidence = gather(panel)
+    weights = [1.0 + 0.5 * (i % 3) for i in range(len(panel))]
+    fusion = fuse_instances(evidence.candidates, shape=evidence.shape, weights=weights)
+    for fused in fusion.kept.values():
+        masks = evidence.candidates[fused.candidate].masks
+        assert fused.ious == tuple(mask_iou(mask, fused.mask) for mask in masks)
+        assert fused.mean_iou == float(np.mean([mask_iou(m, fused.mask) for m in masks]))
+    # Scoring against the fusion reads the recorded IoUs: the same as measuring them.
+    unrecorded = replace(fusion, kept={i: replace(f, ious=()) for i, f in fusion.kept.items()})
+    n = len(panel)
+    assert score_against_fusion(evidence.candidates, fusion, n_workers=n) == (
+        score_against_fusion(evidence.candidates, unrecorded, n_workers=n)
+    )
+
+
+@given(panel=panels(max_workers=5))
+def test_consensus_is_numbered_by_first_pixel_with_matching_stats(
+    panel: list[WorkerAnnotation],
+) -> None:
+    # Relabelling only the candidates whose number changes ends as numbering afresh.
+    evidence = gather(panel)
+    weights = [1.0 + 0.5 * (i % 2) for i in range(len(panel))]
+    fusion = fuse_instances(evidence.candidates, shape=evidence.shape, weights=weights)
+    labels, k = fusion.labels, len(fusion.instances)
+    firsts = [int(np.flatnonzero(labels.ravel() == n)[0]) for n in range(1, k + 1)]
+    assert firsts == sorted(firsts)
+    assert set(np.unique(labels).tolist()) <= set(range(k + 1))
+    fresh = instance_stats(labels, k)
+    assert fresh.areas.tolist() == fusion.stats.areas.tolist()
+    assert fresh.boxes.tolist() == fusion.stats.boxes.tolist()
+    assert fresh.first_pixels.tolist() == fusion.stats.first_pixels.tolist()
+    assert not labels.flags.writeable
+
+
+def test_consensus_is_renumbered_when_a_fused_shape_starts_after_the_next_one() -> None:
+    # Only the first worker starts the left object in row 0; its fused shape starts in
+    # row 1, after the right object's: the two swap numbers.
+    first = np.array([[1, 1, 0, 0, 2, 2, 2], [1, 1, 1, 1, 0, 0, 0]], np.uint8)
+    other = np.array([[0, 0, 0, 0, 2, 2, 2], [1, 1, 1, 1, 0, 0, 0]], np.uint8)
+    answers = zip("abc", [first, other, other], strict=True)
+    panel = [WorkerAnnotation(w, x, ("Car", "Bus")) for w, x in answers]
+    evidence = gather(panel)
+    assert [c.classes[0] for c in evidence.candidates] == ["Car", "Bus"]
+    fusion = fuse_instances(evidence.candidates, shape=evidence.shape, weights=[1.0] * 3)
+    assert fusion.labels.tolist() == [[0, 0, 0, 0, 1, 1, 1], [2, 2, 2, 2, 0, 0, 0]]
+    assert [f.label for f in fusion.instances] == ["Bus", "Car"]

@@ -274,3 +274,33 @@ def test_clusters_are_ordered_by_their_first_pixel() -> None:
 def test_clusters_join_through_the_strongest_edges_first() -> None:
     matches = {(0, 1): [(0, 0, 0.6), (0, 1, 0.9)]}  # not one-to-one: the stronger wins
     assert cluster_instances([1, 2], matches, [[0], [0, 4]]) == [((0, 0), (1, 1)), ((1, 0),)]
+
+
+def _runs_naively(labels: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start, stop, label) of every horizontal run of a non-zero label, row by row."""
+    width, found = labels.shape[1], []
+    for row, values in enumerate(labels.tolist()):
+        col = 0
+        while col < width:
+            end = col
+            while end < width and values[end] == values[col]:
+                end += 1
+            if values[col]:
+                found.append((row * width + col, row * width + end, values[col]))
+            col = end
+    return found
+
+
+@given(
+    st.sampled_from([np.uint8, np.uint16]).flatmap(
+        lambda dtype: st.tuples(
+            st.integers(1, 9), st.sampled_from([1, 3, 4, 8, 12, 16, 24])
+        ).flatmap(lambda shape: hnp.arrays(dtype, shape, elements=st.integers(0, 3)))
+    )
+)
+def test_runs_equal_a_row_by_row_scan(labels: np.ndarray) -> None:
+    # Widths of whole 8-byte words take the word-wise row test, the others `any`.
+    runs = instance_stats(labels, 3).runs
+    assert runs is not None
+    got = list(zip(runs.starts.tolist(), runs.stops.tolist(), runs.labels.tolist(), strict=True))
+    assert got == _runs_naively(labels)

@@ -8,9 +8,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gtconsensus import Agreement, WorkerAnnotation, WorkerTally, consolidate
-from gtconsensus.fusion import gather_candidate
+from gtconsensus.consensus import gather
+from gtconsensus.fusion import (
+    Candidate,
+    fuse_class,
+    fused_mask,
+    gather_candidate,
+    mask_iou,
+    weighted_votes,
+)
 from gtconsensus.matching import instance_stats
 from gtconsensus.scoring import compare_label_images, score_leave_one_out
+from gtconsensus.testing.strategies import panels
 from support import bar
 
 agreements = st.builds(
@@ -158,3 +167,64 @@ def test_leave_one_out_ignores_a_cluster_on_which_the_others_split_evenly() -> N
     first = scores[0]
     assert first is not None
     assert (first.tp, first.fp, first.fn) == (0, 0, 0)
+
+
+def _leave_one_out_naively(
+    candidates: list[Candidate], weights: list[float], threshold: float = 0.5
+) -> list[Agreement]:
+    """The leave-one-out rule, the others' shape fused afresh from their own masks."""
+    totals = []
+    for worker in range(len(weights)):
+        total = sum(weights) - weights[worker]
+        agreement = Agreement()
+        for candidate in candidates:
+            everyone = fused_mask(*weighted_votes(candidate, weights))
+            keep = [i for i, w in enumerate(candidate.workers) if w != worker]
+            support = sum(weights[candidate.workers[i]] for i in keep)
+            if abs(support * 2 - total) <= 1e-9 * total:
+                continue
+            if worker not in candidate.workers:
+                if support * 2 > total and everyone.any():
+                    agreement += Agreement(fn=1)
+                continue
+            own = candidate.masks[candidate.workers.index(worker)]
+            reference = np.zeros(own.shape, dtype=bool)
+            if keep and support * 2 > total:
+                others = Candidate(
+                    tuple(candidate.members[i] for i in keep),
+                    candidate.window,
+                    tuple(candidate.masks[i] for i in keep),
+                    tuple(candidate.classes[i] for i in keep),
+                )
+                reference = fused_mask(*weighted_votes(others, weights))
+            if not reference.any():
+                agreement += Agreement(fp=1)
+                continue
+            label = fuse_class(
+                [candidate.classes[i] for i in keep], [weights[candidate.workers[i]] for i in keep]
+            )
+            iou = mask_iou(own, reference)
+            own_class = candidate.classes[candidate.workers.index(worker)]
+            agreement += (
+                Agreement(tp=1, iou_sum=iou, class_agreed=int(own_class == label))
+                if iou > threshold
+                else Agreement(fp=1, fn=1)
+            )
+        totals.append(agreement)
+    return totals
+
+
+@given(panel=panels(max_workers=5), heavy=st.integers(0, 4))
+def test_leave_one_out_equals_fusing_the_others_afresh(
+    panel: list[WorkerAnnotation], heavy: int
+) -> None:
+    # The votes less one member's (counts, or floats when one worker weighs 2) decide
+    # as fusing the other members' masks from scratch.
+    evidence = gather(panel)
+    weights = [2.0 if i == heavy else 1.0 for i in range(len(panel))]
+    got = score_leave_one_out(evidence.candidates, weights=weights)
+    want = _leave_one_out_naively(list(evidence.candidates), weights)
+    if len(panel) < 2:
+        assert got == [None] * len(panel)
+    else:
+        assert got == want

@@ -39,7 +39,7 @@ from typing import cast
 
 import numpy as np
 
-from gtconsensus._typing import BoolMask, FloatArray, LabelImage, VoteArray
+from gtconsensus._typing import BoolMask, LabelImage, VoteArray
 from gtconsensus.matching import InstanceStats, Window
 
 __all__ = [
@@ -90,7 +90,8 @@ class FusedInstance:
 
     ``mask`` is the fused shape inside the candidate's window; ``support`` the
     members' summed weight; ``existence`` the probability used to keep it
-    (``None`` under the majority rule).
+    (``None`` under the majority rule); ``ious`` each member's IoU with ``mask``,
+    in the order of ``members`` (empty when not recorded).
     """
 
     candidate: int
@@ -100,6 +101,7 @@ class FusedInstance:
     mean_iou: float
     mask: BoolMask
     existence: float | None = None
+    ious: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -178,7 +180,7 @@ def without_member(votes: VoteArray, mask: BoolMask, weight: float) -> VoteArray
     [1, 1]
     """
     if votes.dtype.kind == "u" and weight == 1.0:
-        return cast(VoteArray, votes - mask.astype(votes.dtype))
+        return votes - mask  # bool promotes to the counts' type
     return cast(VoteArray, votes - mask * weight)
 
 
@@ -210,15 +212,14 @@ def mask_iou(a: BoolMask, b: BoolMask) -> float:
     return inter / union if union else 0.0
 
 
-def _mean_iou(masks: Sequence[BoolMask], fused: BoolMask) -> float:
-    """The members' mean :func:`mask_iou` with the fused shape (counted once)."""
-    fused_area = int(np.count_nonzero(fused))
+def _ious(masks: Sequence[BoolMask], fused: BoolMask, fused_area: int) -> tuple[float, ...]:
+    """Each member's :func:`mask_iou` with the fused shape, whose area is given."""
     ious = []
     for mask in masks:
         inter = int(np.count_nonzero(mask & fused))
         union = int(np.count_nonzero(mask)) + fused_area - inter
         ious.append(inter / union if union else 0.0)
-    return float(np.mean(ious))
+    return tuple(ious)
 
 
 def fuse_class(classes: Sequence[str], weights: Sequence[float]) -> str:
@@ -267,7 +268,7 @@ def fuse_instances(
     total = float(sum(weights))
     owner = np.zeros(shape, dtype=_smallest_uint(len(candidates)))  # 1-based into `kept`
     kept: list[FusedInstance] = []
-    shares: list[FloatArray] = []  # per kept candidate, its vote share inside its window
+    shares: list[tuple[VoteArray, float]] = []  # per kept candidate, its votes and support
     windows: list[Window] = []  # per kept candidate, its window
     for index, candidate in enumerate(candidates):
         pixel_votes, support = weighted_votes(candidate, weights) if votes is None else votes[index]
@@ -277,19 +278,22 @@ def fuse_instances(
         if probability is not None and not probability > 0.5:
             continue
         fused = fused_mask(pixel_votes, support)
-        if not fused.any():
+        area = int(np.count_nonzero(fused))
+        if not area:
             continue
         fused.flags.writeable = False
+        ious = _ious(candidate.masks, fused, area)
         kept.append(FusedInstance(
             candidate=index,
             members=candidate.members,
             label=fuse_class(candidate.classes, [weights[w] for w in candidate.workers]),
             support=support,
-            mean_iou=_mean_iou(candidate.masks, fused),
+            mean_iou=float(np.mean(ious)),
             mask=fused,
             existence=probability,
+            ious=ious,
         ))  # fmt: skip
-        shares.append(pixel_votes / support)
+        shares.append((pixel_votes, support))
         windows.append(candidate.window)
         _paint(owner, len(kept), fused, shares, windows)
     return _ordered(owner, kept, windows)
@@ -299,29 +303,31 @@ def _paint(
     owner: np.ndarray,
     number: int,
     fused: BoolMask,
-    shares: Sequence[FloatArray],
+    shares: Sequence[tuple[VoteArray, float]],
     windows: Sequence[Window],
 ) -> None:
     """Paint kept candidate ``number`` (1-based) where it wins.
 
     Free pixels are taken; a pixel already painted goes to the new candidate only
-    when its vote share is higher than the owner's (equal shares: the earlier,
-    which comes first in raster order, keeps it). Only the overlaps of windows are
-    compared, so no full-size array of shares is needed.
+    when its vote share (votes / support) is higher than the owner's (equal
+    shares: the earlier, which comes first in raster order, keeps it). Only the
+    overlaps of windows are compared, so no full-size array of shares is needed,
+    and shares are divided out only there.
     """
     r0, r1, c0, c1 = windows[number - 1]
     region = owner[r0:r1, c0:c1]
     wins = fused & (region == 0)
     contested = fused & ~wins
     if contested.any():
-        share = shares[number - 1]
+        votes, support = shares[number - 1]
         for rival in np.unique(region[contested]).tolist():
             o0, o1, p0, p1 = windows[rival - 1]
             top, bottom, left, right = max(r0, o0), min(r1, o1), max(c0, p0), min(c1, p1)
             here = (slice(top - r0, bottom - r0), slice(left - c0, right - c0))
-            theirs = shares[rival - 1][top - o0 : bottom - o0, left - p0 : right - p0]
+            their_votes, their_support = shares[rival - 1]
+            theirs = their_votes[top - o0 : bottom - o0, left - p0 : right - p0] / their_support
             lost = contested[here] & (region[here] == rival)
-            wins[here] |= lost & (share[here] > theirs)
+            wins[here] |= lost & (votes[here] / support > theirs)
     region[wins] = number
 
 
@@ -353,8 +359,14 @@ def _ordered(
         _region_stats(owner, number, windows[number - 1]) for number in range(1, len(kept) + 1)
     ]
     survivors = sorted((first, number) for number, (area, _, first) in enumerate(found, 1) if area)
-    consensus = np.zeros(owner.shape, dtype=_smallest_uint(len(survivors)))
-    for new, (_, old) in enumerate(survivors, start=1):  # relabel box by box
+    dtype = _smallest_uint(len(survivors))
+    moved = [(new, old) for new, (_, old) in enumerate(survivors, start=1) if new != old]
+    if owner.dtype == dtype:  # relabel only the candidates whose number changes
+        consensus = owner.copy() if moved else owner
+    else:
+        consensus = np.zeros(owner.shape, dtype=dtype)
+        moved = [(new, old) for new, (_, old) in enumerate(survivors, start=1)]
+    for new, old in moved:  # box by box, reading the painted numbers
         r0, r1, c0, c1 = found[old - 1][1]
         consensus[r0:r1, c0:c1][owner[r0:r1, c0:c1] == old] = new
     consensus.flags.writeable = False

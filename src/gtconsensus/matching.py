@@ -99,6 +99,14 @@ def _span(flags: object) -> tuple[int, int]:
     return (int(hits[0]), int(hits[-1]) + 1) if len(hits) else (0, 0)
 
 
+def _rows_drawn(labels: LabelImage) -> np.ndarray:
+    """Per row, non-zero when the row has a non-zero label: an OR over 8-byte words
+    when the rows are whole words (about twice as fast as ``any(axis=1)``)."""
+    if labels.flags.c_contiguous and labels.size and labels.shape[1] * labels.itemsize % 8 == 0:
+        return np.asarray(np.bitwise_or.reduce(labels.view(np.uint64), axis=1))
+    return np.asarray(labels.any(axis=1))
+
+
 def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, IntArray, np.ndarray]:
     """Horizontal runs of equal non-zero labels inside the foreground window.
 
@@ -108,11 +116,11 @@ def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, IntArray, n
     everything after works on the (few thousand) runs rather than on the pixels.
     """
     width = labels.shape[1]
-    r0, r1 = _span(labels.any(axis=1))
+    r0, r1 = _span(_rows_drawn(labels))
     if r1 == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, empty, np.zeros(0, dtype=labels.dtype)
-    c0, c1 = _span(labels[r0:r1].any(axis=0))
+    c0, c1 = _span(labels[r0:r1].max(axis=0))
     crop = labels[r0:r1, c0:c1]
     ch, cw = crop.shape
     boundary = np.empty((ch, cw), dtype=bool)
@@ -123,7 +131,7 @@ def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, IntArray, n
     stops[:-1] = starts[1:]
     stops[-1:] = crop.size
     run_labels = crop.ravel()[starts]
-    drawn = run_labels != 0
+    drawn = np.flatnonzero(run_labels)  # indices: cheaper than three boolean masks
     starts, stops, run_labels = starts[drawn], stops[drawn], run_labels[drawn]
     rows = starts // cw
     col_starts = starts - rows * cw
@@ -182,35 +190,21 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     return InstanceStats(k, areas, boxes, first_pixels, window, runs)
 
 
-def _run_labels(runs: Runs, seen: IntArray) -> npt.NDArray[np.intp]:
-    """The label after ``seen`` of an image's run boundaries (starts and stops in turn):
-    inside run ``(seen - 1) // 2`` when odd, background when even."""
-    inside = (seen & 1).astype(bool)
-    index = np.minimum((seen - 1) // 2, max(len(runs.labels) - 1, 0))
-    labels = runs.labels[index] if len(runs.labels) else np.zeros(len(seen), np.intp)
-    return np.where(inside, labels, 0)
-
-
 def _run_intersections(a: Runs, b: Runs, m: int, n: int) -> IntArray:
     """Intersections ``(m, n)`` from two images' runs, costing the runs, not the pixels.
 
-    Each image's run boundaries (start, stop, start, ...) are sorted already; merged
-    (a stable sort of two sorted sequences is a linear merge), they cut raster order
-    into pieces with one label in each image, and each piece's length counts for that
-    pair. Pieces of length 0 (equal boundaries) count nothing.
+    Each image's runs are disjoint and in raster order, so their starts and their
+    stops are both sorted: the runs of ``b`` that overlap a run of ``a`` are one
+    slice of them, found by two ``searchsorted`` over all of ``a``'s runs at once.
+    Each overlapping pair counts its overlap's length for its pair of labels.
     """
-    bounds_a = np.stack([a.starts, a.stops], axis=1).ravel()
-    bounds_b = np.stack([b.starts, b.stops], axis=1).ravel()
-    merged = np.concatenate([bounds_a, bounds_b])
-    order = np.argsort(merged, kind="stable")
-    merged = merged[order]
-    from_a = order < len(bounds_a)
-    seen_a = np.cumsum(from_a, dtype=np.int64)[:-1]
-    seen_b = np.arange(1, len(merged)) - seen_a
-    la, lb = _run_labels(a, seen_a), _run_labels(b, seen_b)
-    both = (la > 0) & (lb > 0)
-    codes = (la[both] - 1) * n + (lb[both] - 1)
-    lengths = np.diff(merged)[both]
+    lo = np.searchsorted(b.stops, a.starts, side="right")  # first b run ending after it starts
+    hi = np.searchsorted(b.starts, a.stops, side="left")  # first b run starting after it ends
+    counts = hi - lo
+    ia = np.repeat(np.arange(len(a.starts)), counts)
+    ib = np.arange(len(ia)) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    lengths = np.minimum(a.stops[ia], b.stops[ib]) - np.maximum(a.starts[ia], b.starts[ib])
+    codes = (a.labels[ia] - 1) * n + (b.labels[ib] - 1)
     table = np.bincount(codes, weights=lengths, minlength=m * n)
     return table.astype(np.int64).reshape(m, n)
 

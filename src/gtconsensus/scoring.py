@@ -162,7 +162,11 @@ def _match_member(
     own: BoolMask, own_class: str, reference: BoolMask, reference_class: str, threshold: float
 ) -> Agreement:
     """One worker instance against one reference shape of the same candidate."""
-    iou = mask_iou(own, reference)
+    return _match_iou(mask_iou(own, reference), own_class, reference_class, threshold)
+
+
+def _match_iou(iou: float, own_class: str, reference_class: str, threshold: float) -> Agreement:
+    """One worker instance against one reference shape, from their IoU."""
     if iou > threshold:
         return Agreement(tp=1, iou_sum=iou, class_agreed=int(own_class == reference_class))
     return Agreement(fp=1, fn=1)
@@ -191,21 +195,23 @@ def _score_one(
             if balance > 0 and nonempty:
                 agreement += Agreement(fn=1)
             continue
-        reference = (
-            fused_mask(without_member(all_votes, candidate.masks[slot], own_weight), support)
-            if balance > 0
-            else None
-        )
-        if reference is None or not reference.any():
+        if not balance > 0:
+            agreement += Agreement(fp=1)
+            continue
+        own = candidate.masks[slot]
+        reference = fused_mask(without_member(all_votes, own, own_weight), support)
+        area = int(np.count_nonzero(reference))
+        if not area:
             agreement += Agreement(fp=1)
             continue
         others = [i for i in range(len(candidate.members)) if i != slot]
         reference_class = fuse_class(
             [candidate.classes[i] for i in others], [weights[candidate.workers[i]] for i in others]
         )
-        agreement += _match_member(
-            candidate.masks[slot], candidate.classes[slot], reference, reference_class, threshold
-        )
+        inter = int(np.count_nonzero(own & reference))
+        union = int(np.count_nonzero(own)) + area - inter  # as mask_iou, the area counted once
+        iou = inter / union if union else 0.0
+        agreement += _match_iou(iou, candidate.classes[slot], reference_class, threshold)
     return agreement
 
 
@@ -274,6 +280,10 @@ def score_against_fusion(
         for slot, worker in enumerate(candidate.workers):
             if fused is None:
                 totals[worker] += Agreement(fp=1)
+            elif len(fused.ious) == len(candidate.members):  # recorded by the fusion
+                totals[worker] += _match_iou(
+                    fused.ious[slot], candidate.classes[slot], fused.label, threshold
+                )
             else:
                 totals[worker] += _match_member(
                     candidate.masks[slot],
