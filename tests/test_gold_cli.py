@@ -360,3 +360,36 @@ def test_an_answer_under_the_gold_id_is_rejected_not_taken_for_gold(
         spammed = any(a.worker_id == "spammer" for a in image.answers)
         rejected = [(r["workerId"], r["code"]) for r in consensus["rejected"]]
         assert rejected == ([(GOLD_WORKER, "duplicate_worker")] if spammed else [])
+
+
+def test_gold_attribute_picks_the_reviewed_answer_of_a_line_holding_two(
+    job: SimulatedJob, files: dict[str, Path], tmp_path: Path
+) -> None:
+    # A review job whose input was the consolidated output keeps the old attribute on
+    # each line: the gold file's lines then hold two consolidated attributes.
+    workers = {}
+    for text in job.manifest_lines():
+        output = consolidate_line(text).output
+        assert output is not None
+        line = json.loads(output)
+        workers[line["source-ref"]] = line
+    two = []
+    for text in files["gold"].read_text(encoding="utf-8").splitlines():
+        gold = json.loads(text)
+        (attribute,) = [k for k in gold if k not in ("source-ref",) and
+                        not k.endswith("-metadata")]  # fmt: skip
+        old = workers.get(gold["source-ref"], gold)
+        meta = f"{attribute}-metadata"
+        two.append({"source-ref": gold["source-ref"],
+                    "first-round": old[attribute], "first-round-metadata": old[meta],
+                    "review": gold[attribute], "review-metadata": gold[meta]})  # fmt: skip
+    both = tmp_path / "both.manifest"
+    both.write_text("".join(json.dumps(line) + "\n" for line in two), encoding="utf-8")
+    refused = cli.main(["consolidate", str(files["source"]), "-o", str(tmp_path / "no"), "-q",
+                        "--gold", str(both)])  # fmt: skip
+    assert refused == cli.EXIT_USAGE
+    out, plain = tmp_path / "out", tmp_path / "plain"
+    assert cli.main(["consolidate", str(files["source"]), "-o", str(out), "-q", "--jobs", "1",
+                     "--gold", str(both), "--gold-attribute", "review"]) == cli.EXIT_OK  # fmt: skip
+    assert _run(files, plain, "-q") == cli.EXIT_OK
+    assert out.read_bytes() == plain.read_bytes()

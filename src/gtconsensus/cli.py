@@ -159,6 +159,11 @@ def _add_gold_option(parser: argparse.ArgumentParser) -> None:
         "taken as the truth of its source-ref; on those images the gold answer is the output "
         "(consensus.method gold) and workers are scored against it (see docs/quality-loop.md)",
     )  # fmt: skip
+    parser.add_argument(
+        "--gold-attribute", metavar="ATTR",
+        help="the label attribute holding the gold answers in the gold file (default: the "
+        "line's only consolidated attribute; needed when a reviewed line holds two)",
+    )  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -379,7 +384,7 @@ def _load_gold(args: argparse.Namespace) -> GoldFile | None:
     path = getattr(args, "gold", None)
     if path is None:
         return None
-    gold = load_gold(path)
+    gold = load_gold(path, label_attribute=getattr(args, "gold_attribute", None))
     if gold.skipped:  # a warning, like gold answers of no input line: --quiet keeps it
         line, code = gold.skipped[0]
         print(f"gtconsensus: warning: {len(gold.skipped)} lines of {path} hold no gold answer "
