@@ -300,7 +300,7 @@ def _stored_zlib(data: bytes, checksum: int | None = None) -> bytes:
 
 @functools.cache
 def _unpack_table(bits: int) -> np.ndarray:
-    """For 2 or 4 bits per pixel (1 bit is :func:`numpy.unpackbits`): the ``8 // bits`` indices packed in each byte value,
+    """For 2 bits per pixel (or 4): the ``8 // bits`` indices packed in each byte value,
     most significant bits first (PNG's order), one row of ``uint8`` per byte value,
     viewed as one unsigned integer per row so that one gather unpacks a byte."""
     per = 8 // bits
@@ -330,7 +330,13 @@ def _unfiltered_indices(plain: PaletteImage) -> np.ndarray | None:
         return np.ascontiguousarray(packed)
     if bits == 1:
         return np.unpackbits(packed, axis=1, count=width)
-    unpacked = np.take(_unpack_table(bits), packed).view(np.uint8).reshape(height, -1)
+    if bits == 4:  # each byte's two indices as one uint16 whose bytes are high, low
+        wide = packed.astype(np.uint16)
+        high, low = wide >> 4, wide & 15
+        pairs = high | (low << 8) if np.little_endian else (high << 8) | low
+    else:  # one gather of 4 indices per byte ("wrap": no bounds check, bytes are < 256)
+        pairs = np.take(_unpack_table(bits), packed, mode="wrap")
+    unpacked = pairs.view(np.uint8).reshape(height, -1)
     return np.ascontiguousarray(unpacked[:, :width])
 
 
