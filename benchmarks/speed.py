@@ -8,6 +8,11 @@ times, per image and in one process, on the same synthetic lines
 reference, and the four peers on one matched instance per image. Slow methods run on
 evenly spaced subsets of the images; every ratio compares medians over the same images.
 
+The PNGs are the tool's kind (palette, filter None on every row). Unless
+``--tool-pngs-only``, it also times the floor and ``consolidate_line`` on the same
+scenes written by Pillow (adaptive row filters, as third-party PNGs may be), and
+``consolidate_line`` with Pillow unfiltering the rows as before the numpy fast path.
+
 It prints, per setting, a markdown table (median and p90 per image, ratio to the floor
 measured in the same run, ratio to gtconsensus, peak memory), the issue-6 targets it
 checks, and a cProfile top 15 of ``consolidate_line``; first the exact command.
@@ -61,6 +66,7 @@ from speed_methods import (
     peers,
     reference_line,
     run_gtconsensus,
+    run_gtconsensus_pillow_rows,
 )
 
 Method = Callable[[Case], object]
@@ -99,10 +105,24 @@ QUICK = {"images": 12, "reference": 3, "mv": 12, "slow": 2, "memory": 1, "profil
 LABELS = {
     "floor": "decode floor (JSON, base64, PNG to array)",
     "gtconsensus": "`gtconsensus.consolidate_line`",
+    "pillow_rows": "`consolidate_line`, rows unfiltered by Pillow (before the fast path)",
+    "floor_adaptive": "Pillow-filtered PNGs: decode floor",
+    "gtconsensus_adaptive": "Pillow-filtered PNGs: `consolidate_line`",
     "reference": "reference (full masks, pairwise IoU, majority)",
     **{key: f"{label}, 1 instance" for key, label, _ in PEERS},
 }
 SLOW = ("rasa", "em", "staple")
+# Rows timed on the same scenes written with Pillow's adaptive row filters (the others:
+# the tool's PNGs, filter None on every row); their ratios are to these rows' floor.
+ADAPTIVE = ("floor_adaptive", "gtconsensus_adaptive")
+
+
+def _floor_of(key: str) -> str:
+    return "floor_adaptive" if key in ADAPTIVE else "floor"
+
+
+def _gtconsensus_of(key: str) -> str:
+    return "gtconsensus_adaptive" if key in ADAPTIVE else "gtconsensus"
 
 
 # --- measurement ----------------------------------------------------------------------------
@@ -259,23 +279,33 @@ def _fmt(value: float, digits: int = 2) -> str:
     return "n/a" if np.isnan(value) else f"{value:.{digits}f}"
 
 
+def _cases(setting: Setting, seed: int, filters: str) -> list[Case]:
+    return list(
+        make_cases(
+            seed, setting.images, workers=setting.workers, height=setting.height,
+            width=setting.width, instances=setting.instances, pool=_pool(setting.workers),
+            filters=filters,
+        )
+    )  # fmt: skip
+
+
 def run_setting(
     setting: Setting, methods: dict[str, Method | str], args: argparse.Namespace
 ) -> str:
     """Time one setting; return its markdown section."""
     started = time.perf_counter()
-    cases = list(
-        make_cases(
-            args.seed, setting.images, workers=setting.workers, height=setting.height,
-            width=setting.width, instances=setting.instances, pool=_pool(setting.workers),
-        )
-    )  # fmt: skip
+    kinds = ("none", "adaptive") if "floor_adaptive" in methods else ("none",)
+    variants = {kind: _cases(setting, args.seed, kind) for kind in kinds}
+    cases = variants["none"]
     generated = time.perf_counter() - started
     n = len(cases)
     runnable = {k: fn for k, fn in methods.items() if not isinstance(fn, str)}
+    cases_of = {key: variants["adaptive" if key in ADAPTIVE else "none"] for key in runnable}
     subsets = {
         "floor": set(range(n)),
         "gtconsensus": set(range(n)),
+        "pillow_rows": set(range(n)),
+        **{key: set(range(n)) for key in ADAPTIVE},
         "reference": _spread(n, setting.reference),
         "mv": _spread(n, setting.mv),
         **{key: _spread(n, setting.slow) for key in SLOW},
@@ -286,19 +316,21 @@ def run_setting(
     )  # fmt: skip
     for fn in runnable.values():  # imports, caches, first allocations
         fn(warm)
-    for key in ("floor", "gtconsensus", "mv"):
+    for key in ("floor", "gtconsensus", "mv", *ADAPTIVE):
         if key in runnable:
-            runnable[key](cases[0])
+            runnable[key](cases_of[key][0])
     times: dict[str, dict[int, float]] = {key: {} for key in runnable}
-    for index, case in enumerate(cases):
+    for index in range(n):
         gc.collect()
         order = [key for key in runnable if index in subsets[key]]
         shift = index % len(order)
         for key in order[shift:] + order[:shift]:  # rotate who goes first
-            times[key][index] = _time(runnable[key], case)
+            times[key][index] = _time(runnable[key], cases_of[key][index])
     timed = time.perf_counter() - started - generated
     memory = {
-        key: _memory(fn, cases[: 1 if key in SLOW or key == "reference" else setting.memory])
+        key: _memory(
+            fn, cases_of[key][: 1 if key in SLOW or key == "reference" else setting.memory]
+        )
         for key, fn in runnable.items()
     }
     profiled = cases[: setting.profile]
@@ -334,8 +366,8 @@ def run_setting(
             out.append(f"| {label} | 0 | {methods[key]} | | | | | | |")
             continue
         values = list(times[key].values())
-        m_key, m_floor, per_image = on(key, "floor")
-        m_self, m_gtc, _ = on(key, "gtconsensus")
+        m_key, m_floor, per_image = on(key, _floor_of(key))
+        m_self, m_gtc, _ = on(key, _gtconsensus_of(key))
         traced, rss = memory[key]
         out.append(
             f"| {label} | {len(values)} | {_fmt(_median(values))} | {_fmt(_p90(values))} | "
@@ -347,6 +379,9 @@ def run_setting(
         "x floor (medians): the method's median over its images / the floor's median over "
         "the same images; x floor (per image): median over those images of method / floor; "
         "x gtconsensus: the method's median / gtconsensus's median over the same images. "
+        'PNGs: the tool\'s (filter None on every row), except the "Pillow-filtered PNGs" '
+        "rows: the same scenes written by Pillow (a filter picked per row, as third-party "
+        "PNGs may be), whose ratios are to their own floor and `consolidate_line` rows. "
         f"Peak memory: the largest of {setting.memory} image(s) (1 for the reference and the "
         "slow peers); traced = tracemalloc (numpy and Python objects), RSS rise = resident "
         "high-water mark above the resident size before the call (also Pillow's and ITK's "
@@ -362,6 +397,12 @@ def run_setting(
                 f"{key} / gtconsensus {_fmt(ratio)} per image over {len(times[key])} images "
                 f"(target >= {target:g}: {'met' if ratio >= target else 'not met'})"
             )
+    if times.get("gtconsensus_adaptive"):
+        ratio = on("gtconsensus_adaptive", "floor_adaptive")[2]
+        checks.append(f"on Pillow-filtered PNGs gtconsensus / floor {_fmt(ratio)} per image")
+    if times.get("pillow_rows"):
+        ratio = on("gtconsensus", "pillow_rows")[2]
+        checks.append(f"gtconsensus / the same with Pillow's row decode {_fmt(ratio)} per image")
     out.append("\nTargets (issue 6): " + "; ".join(checks) + ".")
     out.append(f"\n### cProfile of consolidate_line, {len(profiled)} images\n")
     out.append("```\n" + profile + "\n```\n")
@@ -400,6 +441,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--instances", type=_instances, help="K (0 to K) or LOW:HIGH")
     parser.add_argument("--seed", type=int, default=0, help="synthetic data seed (0)")
     parser.add_argument("--no-peers", action="store_true", help="skip crowd-kit and STAPLE")
+    parser.add_argument(
+        "--tool-pngs-only", action="store_true",
+        help="skip the rows on Pillow-filtered PNGs and the row with Pillow's row decode",
+    )  # fmt: skip
     return parser
 
 
@@ -437,6 +482,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gtconsensus": run_gtconsensus,
         "reference": reference_line,
     }
+    if not args.tool_pngs_only:
+        methods.update(
+            pillow_rows=run_gtconsensus_pillow_rows,
+            floor_adaptive=decode_floor,
+            gtconsensus_adaptive=run_gtconsensus,
+        )
     if not args.no_peers:
         methods.update(peers())
     with warnings.catch_warnings():

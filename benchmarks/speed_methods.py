@@ -7,6 +7,8 @@ starts from the line's JSON text, so every method pays its own decode:
 - :func:`decode_floor`: DESIGN.md's floor (JSON parse of the line and of each
   ``content``, base64 decode, Pillow decode to a numpy array), nothing else;
 - :func:`run_gtconsensus`: ``gtconsensus.consolidate_line`` end to end;
+  :func:`run_gtconsensus_pillow_rows` the same with Pillow unfiltering every PNG's
+  rows (the decode before the numpy fast path for rows without filters);
 - :func:`reference_line`: a straightforward consolidation (full-image boolean mask per
   instance, pairwise ``logical_and``/``logical_or`` IoU, greedy clustering, majority);
 - :func:`peers`: crowd-kit's ``SegmentationMajorityVote``, ``SegmentationRASA`` and
@@ -29,11 +31,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import numpy as np
 from PIL import Image
 
-from gtconsensus import consolidate_line, encode_label_png
+from gtconsensus import consolidate_line, encode_label_png, masks
 from gtconsensus.testing.synthetic import (
     DEFAULT_CLASSES,
     WorkerProfile,
@@ -85,9 +88,13 @@ def make_cases(
     instances: tuple[int, int],
     pool: Sequence[WorkerProfile],
     classes: Sequence[str] = DEFAULT_CLASSES,
+    filters: str = "none",
 ) -> Iterator[Case]:
     """``synthetic.make_manifest``'s lines (the same bytes for the same arguments), with the
-    matched colours of the largest truth instance, which the manifest does not carry."""
+    matched colours of the largest truth instance, which the manifest does not carry.
+
+    ``filters``: the PNGs' row filters, ``"none"`` as the tool writes them or
+    ``"adaptive"`` as Pillow does (the same scenes and workers either way)."""
     low, high = instances
     rng = np.random.default_rng(seed)
     for index in range(n_lines):
@@ -106,7 +113,8 @@ def make_cases(
                 miss_rate=profile.miss_rate, spurious_rate=profile.spurious_rate,
                 class_confusion=profile.class_confusion, classes=classes,
             )  # fmt: skip
-            answers.append((profile.worker_id, worker_answer(drawn.labels, drawn.classes)))
+            answer = worker_answer(drawn.labels, drawn.classes, filters=filters)
+            answers.append((profile.worker_id, answer))
             label = _matched_label(truth.labels, target, drawn.labels, len(drawn.classes))
             colours.append(tool_colours(len(drawn.classes))[label - 1] if label else None)
         created = _JOB_START + datetime.timedelta(seconds=47 * index)
@@ -144,6 +152,18 @@ def run_gtconsensus(case: Case) -> object:
     if result.error is not None:
         raise RuntimeError(f"consolidate_line failed: {result.error}")
     return result
+
+
+def run_gtconsensus_pillow_rows(case: Case) -> object:
+    """``consolidate_line`` with the rows of every palette PNG unfiltered and unpacked by
+    Pillow even when no row is filtered: the decode before the numpy fast path
+    (``masks._unfiltered_indices``), for a before and after in one run."""
+    with mock.patch.object(masks, "_unfiltered_indices", _never):
+        return run_gtconsensus(case)
+
+
+def _never(plain: object) -> None:
+    return None
 
 
 # --- the straightforward reference ---------------------------------------------------------

@@ -10,6 +10,7 @@ also writes the output line.
 
     python benchmarks/speed_phases.py --setting default --images 150
     python benchmarks/speed_phases.py --setting dense50 --images 40
+    python benchmarks/speed_phases.py --filters none --filters adaptive   # both PNG kinds
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import itertools
 import json
 import sys
 import time
@@ -93,12 +95,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=40, help="images per setting (40)")
     parser.add_argument("--size", help="WxH (overrides the setting's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--filters", action="append", choices=("none", "adaptive"),
+        help="the PNGs' row filters: the tool's 'none' (default) or Pillow's 'adaptive' "
+        "(repeatable: one row each)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     print(f"Command: `python benchmarks/speed_phases.py {' '.join(argv or sys.argv[1:])}`\n")
-    print("| setting | images | total | read and decode the answers | gather | decide | "
-          "encode the consensus PNG |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name in args.setting or ["default"]:
+    print("| setting | PNG row filters | images | total | read and decode the answers | "
+          "gather | decide | encode the consensus PNG |")  # fmt: skip
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, filters in itertools.product(args.setting or ["default"], args.filters or ["none"]):
         setting = SETTINGS[name]
         width, height = (
             map(int, args.size.lower().split("x")) if args.size else (setting.width, setting.height)
@@ -106,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cases = list(
             make_cases(
                 args.seed, args.images, workers=setting.workers, height=height, width=width,
-                instances=setting.instances, pool=_pool(setting.workers),
+                instances=setting.instances, pool=_pool(setting.workers), filters=filters,
             )
         )  # fmt: skip
         for fn in _stages(cases[0]).values():  # imports, caches, first allocations
@@ -114,7 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         decode_floor(cases[0])
         ratios = phase_ratios(cases)
         cells = " | ".join(f"{ratios[stage]:.2f}" for stage in STAGES)
-        print(f"| `{name}` ({width}x{height} x {setting.workers}) | {len(cases)} | {cells} |")
+        label = "none (the tool's)" if filters == "none" else "adaptive (Pillow's)"
+        print(
+            f"| `{name}` ({width}x{height} x {setting.workers}) | {label} | {len(cases)} "
+            f"| {cells} |"
+        )
     print("\nEach cell: median over the images of the stage's time / the decode floor's time.")
     return 0
 

@@ -19,6 +19,11 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 TINY = ["--quick", "--images", "3", "--size", "160x120"]
 CORE_ROWS = ("decode floor", "`gtconsensus.consolidate_line`", "reference (full masks")
+EXTRA_ROWS = (
+    "`consolidate_line`, rows unfiltered by Pillow",
+    "Pillow-filtered PNGs: decode floor",
+    "Pillow-filtered PNGs: `consolidate_line`",
+)
 PEER_ROWS = (
     "crowd-kit `SegmentationMajorityVote`",
     "crowd-kit `SegmentationRASA`",
@@ -57,11 +62,12 @@ def _row(rows: dict[str, list[str]], start: str) -> list[str]:
     return found[0]
 
 
-def test_cases_are_make_manifests_lines() -> None:
+@pytest.mark.parametrize("filters", ["none", "adaptive"])
+def test_cases_are_make_manifests_lines(filters: str) -> None:
     from gtconsensus.testing.synthetic import DEFAULT_POOL, make_manifest
 
     methods = _module("speed_methods")
-    options = {"workers": 3, "height": 48, "width": 64, "instances": (1, 4)}
+    options = {"workers": 3, "height": 48, "width": 64, "instances": (1, 4), "filters": filters}
     cases = list(methods.make_cases(5, 4, pool=DEFAULT_POOL, **options))
     assert [case.line for case in cases] == list(make_manifest(5, 4, **options))
     for case in cases:
@@ -85,7 +91,10 @@ def test_quick_run_prints_the_core_rows(capsys: pytest.CaptureFixture[str]) -> N
         assert int(n) == 3
         assert float(median) > 0
     assert not any(label.startswith(PEER_ROWS) for label in rows)
+    for start in EXTRA_ROWS:
+        assert int(_row(rows, start)[0]) == 3
     assert "Targets (issue 6): gtconsensus / floor" in report
+    assert "on Pillow-filtered PNGs gtconsensus / floor" in report
     assert "### cProfile of consolidate_line, 3 images" in report
     assert "lines.py" in report
 
@@ -136,11 +145,14 @@ def test_phase_run_prints_one_row_of_ratios_per_setting(
 ) -> None:
     phases = _module("speed_phases")
     argv = ["--setting", "default", "--setting", "dense50", "--images", "2", "--size", "64x48"]
-    assert phases.main(argv) == 0
-    rows = _rows(capsys.readouterr().out)
+    assert phases.main([*argv, "--filters", "none", "--filters", "adaptive"]) == 0
+    out = capsys.readouterr().out
+    found = [line for line in out.splitlines() if line.startswith("| `")]
+    assert len(found) == 4
+    rows = _rows(out)
     for name in ("`default` (64x48 x 3)", "`dense50` (64x48 x 3)"):
-        cells = rows[name]
-        assert cells[0] == "2"
-        ratios = [float(cell) for cell in cells[1:]]
+        cells = rows[name]  # the last row of the setting: Pillow's filters
+        assert cells[:2] == ["adaptive (Pillow's)", "2"]
+        ratios = [float(cell) for cell in cells[2:]]
         assert len(ratios) == len(phases.STAGES)
         assert all(ratio > 0 for ratio in ratios)

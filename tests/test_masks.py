@@ -489,3 +489,74 @@ def test_a_stream_without_its_checksum_decodes_with_one_computed() -> None:
     assert plain.checksum is None
     colours = ["#1f77b4"]
     assert _outcome(png, colours, pillow=False) == _outcome(png, colours, pillow=True)
+
+
+# --- the fast path: rows without filters unpacked in numpy ---
+
+
+def _plain_of(png: bytes) -> masks.PaletteImage:
+    plain = read_palette_png(png, Limits())
+    assert plain is not None
+    return plain
+
+
+@given(data=st.data())
+def test_rows_without_filters_unpack_exactly_as_pillow_decodes_them(data: st.DataObject) -> None:
+    """Every row filter 0, any bytes (padding bits too), any bit depth and width: the
+    numpy unpacking equals Pillow's decode, and the labels or error equal Pillow's path."""
+    bits = data.draw(st.sampled_from([1, 2, 4, 8]))
+    width = data.draw(st.integers(1, 40))  # mostly not a multiple of 8 pixels per byte
+    height = data.draw(SMALL)
+    row_bytes = -(-width * bits // 8)
+    row = st.binary(min_size=row_bytes, max_size=row_bytes)
+    rows = b"".join(b"\x00" + data.draw(row) for _ in range(height))
+    entries = data.draw(st.integers(1, min(256, 1 << bits)))
+    palette = data.draw(st.binary(min_size=3 * entries, max_size=3 * entries))
+    chunks = [(b"PLTE", palette)]
+    if data.draw(st.booleans()):
+        chunks.append((b"tRNS", data.draw(st.binary(max_size=entries))))
+    png = _raw_palette_png(rows, width, height, bits, chunks)
+    plain = _plain_of(png)
+    fast = masks._unfiltered_indices(plain)
+    assert fast is not None
+    assert fast.flags.c_contiguous
+    assert fast.dtype == np.uint8
+    assert np.array_equal(fast, masks._pillow_indices(plain))
+    assert np.array_equal(fast, np.asarray(Image.open(io.BytesIO(png))))
+    listed = sorted({palette[i : i + 3].hex() for i in range(0, len(palette), 3)})
+    colours = [f"#{c}" for c in data.draw(st.lists(st.sampled_from(listed), unique=True))]
+    assert _outcome(png, colours, pillow=False) == _outcome(png, colours, pillow=True)
+
+
+@given(data=st.data())
+def test_any_filtered_row_sends_the_image_to_pillow(data: st.DataObject) -> None:
+    bits = data.draw(st.sampled_from([1, 2, 4, 8]))
+    width, height = data.draw(SMALL), data.draw(SMALL)
+    row_bytes = -(-width * bits // 8)
+    filters = [0] * height
+    filters[data.draw(st.integers(0, height - 1))] = data.draw(st.integers(1, 4))
+    rows = b"".join(
+        bytes([f]) + data.draw(st.binary(min_size=row_bytes, max_size=row_bytes)) for f in filters
+    )
+    png = _raw_palette_png(rows, width, height, bits, [(b"PLTE", bytes(3 << bits))])
+    plain = _plain_of(png)
+    assert masks._unfiltered_indices(plain) is None
+    assert np.array_equal(masks._plain_indices(plain), np.asarray(Image.open(io.BytesIO(png))))
+
+
+@pytest.mark.parametrize("filters", ["none", "adaptive"])
+def test_both_kinds_of_synthetic_png_decode_to_their_labels(filters: str) -> None:
+    rng = np.random.default_rng(6)
+    for k in (1, 3, 15, 40):  # 1, 2, 4 and 8 bits
+        labels = np.zeros((96, 133), np.uint8)
+        for label in range(1, k + 1):
+            top, left = rng.integers(0, 80), rng.integers(0, 110)
+            labels[top : top + 16, left : left + 23] = label
+        colours = instance_colours(k)
+        png = encode_answer_png(labels, colours, filters=filters)
+        plain = _plain_of(png)
+        # Pillow filters rows at 1, 2 and 4 bits, never at 8 bits
+        unfiltered = filters == "none" or plain.bit_depth == 8
+        assert (masks._unfiltered_indices(plain) is not None) == unfiltered
+        decoded = decode_label_png(png, colours)
+        assert np.array_equal(decoded.labels, labels)

@@ -298,10 +298,61 @@ def _stored_zlib(data: bytes, checksum: int | None = None) -> bytes:
     return b"".join(parts)
 
 
+@functools.cache
+def _unpack_table(bits: int) -> np.ndarray:
+    """For 2 bits per pixel (or 4): the ``8 // bits`` indices packed in each byte value,
+    most significant bits first (PNG's order), one row of ``uint8`` per byte value,
+    viewed as one unsigned integer per row so that one gather unpacks a byte."""
+    per = 8 // bits
+    shifts = np.arange(8 - bits, -1, -bits, dtype=np.uint8)
+    table = (np.arange(256, dtype=np.uint8)[:, None] >> shifts) & np.uint8((1 << bits) - 1)
+    return np.ascontiguousarray(table).view(f"u{per}").ravel()
+
+
+def _unfiltered_indices(plain: PaletteImage) -> np.ndarray | None:
+    """A plain palette PNG's indices straight from its inflated rows when every row has
+    filter 0 (None), as the tool's PNGs have; ``None`` when any row has another filter.
+
+    Examples
+    --------
+    >>> rows = b"\\x00\\xb1" + b"\\x00\\x40"  # 2 rows of 3 pixels at 2 bits: 2 3 0, 1 0 0
+    >>> image = PaletteImage(3, 2, 2, rows, None, bytes(12), None)
+    >>> _unfiltered_indices(image).tolist()
+    [[2, 3, 0], [1, 0, 0]]
+    >>> _unfiltered_indices(PaletteImage(3, 2, 2, b"\\x00\\xb1\\x02\\x40", None, bytes(12), None))
+    """
+    width, height, bits = plain.width, plain.height, plain.bit_depth
+    rows = np.frombuffer(plain.image_data, np.uint8).reshape(height, -1)
+    if rows[:, 0].any():
+        return None
+    packed = rows[:, 1:]
+    if bits == 8:
+        return np.ascontiguousarray(packed)
+    if bits == 1:
+        return np.unpackbits(packed, axis=1, count=width)
+    if bits == 4:  # each byte's two indices as one uint16 whose bytes are high, low
+        wide = packed.astype(np.uint16)
+        high, low = wide >> 4, wide & 15
+        pairs = high | (low << 8) if np.little_endian else (high << 8) | low
+    else:  # one gather of 4 indices per byte ("wrap": no bounds check, bytes are < 256)
+        pairs = np.take(_unpack_table(bits), packed, mode="wrap")
+    unpacked = pairs.view(np.uint8).reshape(height, -1)
+    return np.ascontiguousarray(unpacked[:, :width])
+
+
 def _plain_indices(plain: PaletteImage) -> np.ndarray:
-    """A plain palette PNG's indices from its inflated rows, unfiltered and unpacked by
-    Pillow's PNG decoder (the same code that reads the file), fed the rows as stored
-    deflate blocks so that they are not inflated a second time."""
+    """A plain palette PNG's indices from its inflated rows: unpacked in numpy when no row
+    is filtered (:func:`_unfiltered_indices`), else unfiltered and unpacked by Pillow's
+    PNG decoder (the same code that reads the file), fed the rows as stored deflate
+    blocks so that they are not inflated a second time."""
+    indices = _unfiltered_indices(plain)
+    if indices is not None:
+        return indices
+    return _pillow_indices(plain)
+
+
+def _pillow_indices(plain: PaletteImage) -> np.ndarray:
+    """A plain palette PNG's indices decoded by Pillow from its inflated rows."""
     rawmode = "P" if plain.bit_depth == 8 else f"P;{plain.bit_depth}"
     stored = _stored_zlib(plain.image_data, plain.checksum)
     size = (plain.width, plain.height)

@@ -380,8 +380,43 @@ def tool_colours(n: int) -> tuple[str, ...]:
     return TOOL_COLOUR_ORDER[:n] + instance_colours(max(n, 10))[10:]
 
 
+_IDAT_SIZE = 8_192  # libpng's default image data chunk size
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _unfiltered_palette_png(indices: np.ndarray, rgb: np.ndarray, compress_level: int) -> bytes:
+    """The tool's palette PNG: the smallest bit depth of 1, 2, 4 or 8 that holds the
+    palette, ``sRGB``, ``PLTE``, ``tRNS`` (index 0 transparent), filter 0 on every row."""
+    entries = len(rgb)
+    bits = next(b for b in (1, 2, 4, 8) if entries <= 1 << b)
+    height, width = indices.shape
+    per = 8 // bits
+    padded = np.zeros((height, -(-width // per) * per), np.uint8)
+    padded[:, :width] = indices
+    shifts = np.arange(8 - bits, -1, -bits, dtype=np.uint8)
+    packed = np.bitwise_or.reduce(padded.reshape(height, -1, per) << shifts, axis=2)
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), packed.astype(np.uint8)], axis=1)
+    stream = zlib.compress(rows.tobytes(), compress_level)
+    header = struct.pack(">IIBBBBB", width, height, bits, 3, 0, 0, 0)
+    return b"".join([
+        b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header), _png_chunk(*_SRGB_CHUNK),
+        _png_chunk(b"PLTE", rgb.tobytes()), _png_chunk(b"tRNS", b"\x00" + b"\xff" * (entries - 1)),
+        *(_png_chunk(b"IDAT", stream[i : i + _IDAT_SIZE])
+          for i in range(0, len(stream), _IDAT_SIZE)),
+        _png_chunk(b"IEND", b""),
+    ])  # fmt: skip
+
+
 def encode_answer_png(
-    labels: LabelImage, colours: Sequence[str], *, mode: str = "P", compress_level: int = 6
+    labels: LabelImage,
+    colours: Sequence[str],
+    *,
+    mode: str = "P",
+    compress_level: int = 6,
+    filters: str = "none",
 ) -> bytes:
     """Encode a worker's label image as the tool does.
 
@@ -397,7 +432,15 @@ def encode_answer_png(
         painted pixels opaque, background transparent black, as some third-party
         tools write. ``"RGB"``: background black.
     compress_level : int, default 6
-        zlib level; 6 reproduces the tool's empty PNG byte for byte.
+        zlib level; 6 reproduces the tool's PNGs byte for byte.
+    filters : {"none", "adaptive"}, default "none"
+        Row filters of a ``"P"`` PNG. ``"none"``: filter 0 (None) on every row, as
+        the tool writes them (and libpng by default for palette images): its rows
+        are packed and deflated here, in the tool's chunk order, the image data in
+        ``IDAT`` chunks of at most 8,192 bytes (libpng's default). ``"adaptive"``:
+        written by Pillow, whose encoder picks a filter per row (Up, Sub, Paeth or
+        None), as third-party PNGs may be. ``"RGBA"`` and ``"RGB"`` PNGs are always
+        Pillow's.
 
     Returns
     -------
@@ -408,6 +451,8 @@ def encode_answer_png(
     >>> png = encode_answer_png(np.zeros((960, 1280), np.uint8), [])
     >>> len(png), png[:8]
     (270, b'\\x89PNG\\r\\n\\x1a\\n')
+    >>> png == encode_answer_png(np.zeros((960, 1280), np.uint8), [], filters="adaptive")
+    True
     """
     k = len(colours)
     if labels.ndim != 2 or int(labels.max(initial=0)) > k:
@@ -420,9 +465,13 @@ def encode_answer_png(
         rgb[i] = (code >> 16, (code >> 8) & 0xFF, code & 0xFF)
     height, width = labels.shape
     buffer = io.BytesIO()
+    if filters not in ("none", "adaptive"):
+        raise OptionsError("bad_option", f"`filters` must be 'none' or 'adaptive', got {filters!r}")
     if mode == "P":
         if k > 255:
             raise OptionsError("bad_option", f"mode 'P' holds at most 255 instances, got {k}")
+        if filters == "none":
+            return _unfiltered_palette_png(labels.astype(np.uint8), rgb, compress_level)
         image = Image.frombytes("P", (width, height), labels.astype(np.uint8).tobytes())
         image.putpalette(rgb.ravel().tobytes())
         info = PngImagePlugin.PngInfo()
@@ -450,6 +499,7 @@ def worker_answer(
     element: str = "annotatedResult",
     mode: str = "P",
     colours: Sequence[str] | None = None,
+    filters: str = "none",
 ) -> dict[str, Any]:
     """The answer a worker submits, as a JSON-ready dict.
 
@@ -465,6 +515,8 @@ def worker_answer(
         PNG flavour, see :func:`encode_answer_png`.
     colours : sequence of str, optional
         Colour per instance; default :func:`tool_colours`.
+    filters : {"none", "adaptive"}, default "none"
+        Row filters of a ``"P"`` PNG, see :func:`encode_answer_png`.
 
     Returns
     -------
@@ -485,7 +537,7 @@ def worker_answer(
             "bad_option",
             f"`colours` must be {len(classes)} distinct colours, got {list(colours)[:12]}",
         )
-    png = encode_answer_png(labels, colours, mode=mode)
+    png = encode_answer_png(labels, colours, mode=mode, filters=filters)
     height, width = labels.shape
     return {
         element: {
@@ -574,6 +626,7 @@ def make_manifest(
     label_attribute: str = "gt-label",
     mode: str = "P",
     source_prefix: str = "s3://gtconsensus-example/images/",
+    filters: str = "none",
 ) -> Iterator[str]:
     """Yield manifest lines of a simulated job.
 
@@ -599,6 +652,9 @@ def make_manifest(
     mode : {"P", "RGBA", "RGB"}, default "P"
     source_prefix : str
         ``source-ref`` is this prefix plus ``street-00001.jpg`` and so on.
+    filters : {"none", "adaptive"}, default "none"
+        Row filters of ``"P"`` PNGs: the tool's (none) or Pillow's (adaptive), see
+        :func:`encode_answer_png`.
 
     Yields
     ------
@@ -637,7 +693,10 @@ def make_manifest(
                 class_confusion=profile.class_confusion, classes=classes,
             )  # fmt: skip
             answers.append(
-                (profile.worker_id, worker_answer(drawn.labels, drawn.classes, mode=mode))
+                (
+                    profile.worker_id,
+                    worker_answer(drawn.labels, drawn.classes, mode=mode, filters=filters),
+                )
             )
         created = _JOB_START + datetime.timedelta(seconds=47 * index)
         yield manifest_line(
