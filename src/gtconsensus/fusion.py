@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
@@ -71,17 +71,19 @@ class Candidate:
         Each member's boolean mask inside ``window`` (read-only).
     classes : tuple of str
         Each member's class.
+    workers : tuple of int
+        The worker index of each member (derived from ``members``).
     """
 
     members: tuple[Member, ...]
     window: Window
     masks: tuple[BoolMask, ...]
     classes: tuple[str, ...]
+    workers: tuple[int, ...] = field(init=False, repr=False)
 
-    @property
-    def workers(self) -> tuple[int, ...]:
-        """The worker index of each member."""
-        return tuple(w for w, _ in self.members)
+    def __post_init__(self) -> None:
+        # Derived once: scoring and fusion ask for it per worker and candidate.
+        object.__setattr__(self, "workers", tuple(w for w, _ in self.members))
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -29,6 +29,7 @@ import struct
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -491,6 +492,10 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+# The integer holding one packed byte's pixels, little-endian (leftmost pixel lowest).
+_WIDE: dict[int, np.dtype[Any]] = {1: np.dtype("<u8"), 2: np.dtype("<u4"), 4: np.dtype("<u2")}
+
+
 def _pack_rows(labels: np.ndarray, bits: int) -> tuple[np.ndarray, int, int]:
     """Rows of ``bits``-bit palette indices packed into bytes, each led by filter byte 0.
 
@@ -508,9 +513,18 @@ def _pack_rows(labels: np.ndarray, bits: int) -> tuple[np.ndarray, int, int]:
     values = labels[r0:r1].astype(np.uint8, copy=False)
     if padded_width != width:
         values = np.pad(values, ((0, 0), (0, padded_width - width)))
-    packed = rows[r0:r1, 1:]
-    for slot in range(per_byte):  # leftmost pixel in the high bits, as PNG wants
-        packed |= values[:, slot::per_byte] << np.uint8(8 - bits * (slot + 1))
+    if bits == 8:
+        rows[r0:r1, 1:] = values
+        return rows, r0, r1
+    # Each byte's pixels read as one little-endian integer (leftmost pixel lowest):
+    # shifting each pixel into its place in the low byte (leftmost in the high bits, as
+    # PNG wants) and keeping that byte is one pass per pixel slot over contiguous
+    # memory, where slicing every ``per_byte``-th pixel was a strided pass (3 times slower).
+    wide = np.ascontiguousarray(values).view(_WIDE[bits])
+    packed = wide << np.uint8(8 - bits)
+    for slot in range(1, per_byte):
+        packed |= wide >> np.uint8(8 * slot - 8 + bits * (slot + 1))
+    rows[r0:r1, 1:] = packed  # the low byte of each (an unsafe cast truncates)
     return rows, r0, r1
 
 
