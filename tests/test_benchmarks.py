@@ -156,3 +156,13 @@ def test_phase_run_prints_one_row_of_ratios_per_setting(
         ratios = [float(cell) for cell in cells[2:]]
         assert len(ratios) == len(phases.STAGES)
         assert all(ratio > 0 for ratio in ratios)
+
+
+def test_png_level_run_prints_one_row_per_strategy_and_level(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    levels = _module("speed_png_levels")
+    assert levels.main(["--images", "2", "--size", "64x48"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| Z_")]
+    assert len(rows) == 9 * len(levels.STRATEGIES)
+    assert all(float(row.split("|")[3]) > 0 for row in rows)

@@ -551,17 +551,21 @@ def _adler_after_zeros(adler: int, count: int) -> int:
     return ((high + count * low) % _ADLER_BASE) << 16 | low
 
 
-def _zlib_rows(rows: np.ndarray, first: int, stop: int, level: int) -> bytes:
+def _zlib_rows(
+    rows: np.ndarray, first: int, stop: int, level: int, strategy: int = zlib.Z_RLE
+) -> bytes:
     """A zlib stream of ``rows`` that deflates only the foreground rows ``first:stop``.
 
     Deflating a blank row costs as much as a painted one, and most rows of a street
     scene's consensus are blank: those are stitched from cached deflate blocks
     of zeros (each segment ends byte-aligned after a full flush), and the Adler-32
-    checksum of the zeros is computed arithmetically.
+    checksum of the zeros is computed arithmetically. ``strategy`` is zlib's for the
+    foreground rows: run-length (``Z_RLE``) by default, as measured in
+    ``benchmarks/speed_png_levels.py``.
     """
     height, row_bytes = rows.shape
     painted = rows[first:stop].tobytes()
-    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_RLE)
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
     adler = _adler_after_zeros(1, first * row_bytes)
     adler = zlib.adler32(painted, adler)
     adler = _adler_after_zeros(adler, (height - stop) * row_bytes)
