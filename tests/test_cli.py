@@ -14,6 +14,7 @@ import pytest
 
 from gtconsensus import cli
 from gtconsensus.masks import encode_label_png, instance_colours
+from harness import finish_line_interrupted_at
 
 ATTR = "job-17"
 
@@ -152,14 +153,7 @@ def test_interrupted_run_leaves_no_output_file(
 ) -> None:
     import gtconsensus.adapters.manifest as adapter
 
-    calls = {"n": 0}
-    real = adapter.finish_line
-
-    def interrupted(*args: object, **kwargs: object) -> object:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+    interrupted = finish_line_interrupted_at(3)
 
     monkeypatch.setattr(adapter, "finish_line", interrupted)
     path, _ = manifest

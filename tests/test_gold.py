@@ -16,6 +16,7 @@ from gtconsensus.review.gold_answers import read_gold_answers
 from gtconsensus.review.outputs import iter_output_objects
 from gtconsensus.testing.crowd import STYLES, SimulatedJob, renamed, simulate_job
 from review_data import FAILED_LINE, write_job
+from support import same_partition
 
 
 @pytest.fixture(scope="module")
@@ -25,21 +26,13 @@ def job() -> SimulatedJob:
     return simulate_job(7, styles, n_images=12, height=60, width=80)
 
 
-def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two label images hold the same instances (whatever their numbers)."""
-    pairs = set(zip(a.ravel().tolist(), b.ravel().tolist(), strict=True))
-    firsts = {p[0] for p in pairs}
-    seconds = {p[1] for p in pairs}
-    return len(pairs) == len(firsts) == len(seconds) and ((a == 0) == (b == 0)).all()
-
-
 def test_gold_answer_is_the_output_pixel_for_pixel(job: SimulatedJob) -> None:
     for image in job.images:
         truth = image.truth
         evidence = gather(with_gold(image.answers, truth.labels, truth.classes))
         consensus = decide_gold(evidence)
         assert consensus.method == METHOD_GOLD
-        assert _same_partition(consensus.labels, truth.labels)
+        assert same_partition(consensus.labels, truth.labels)
         for k, instance in enumerate(consensus.instances, start=1):
             label = truth.labels[consensus.labels == k][0]
             assert instance.label == truth.classes[label - 1]

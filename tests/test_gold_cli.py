@@ -19,6 +19,7 @@ from gtconsensus.lines import consolidate_line
 from gtconsensus.review.outputs import iter_output_objects
 from gtconsensus.testing.crowd import STYLES, SimulatedJob, renamed, simulate_job
 from gtconsensus.testing.synthetic import manifest_line, worker_answer
+from support import same_partition
 
 #: Images (0-based) with a gold answer, and a gold source-ref no input line has.
 GOLD_IMAGES = (0, 3, 7, 12, 18)
@@ -70,11 +71,6 @@ def _rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
 
 
-def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    pairs = set(zip(a.ravel().tolist(), b.ravel().tolist(), strict=True))
-    return len(pairs) == len({p[0] for p in pairs}) == len({p[1] for p in pairs})
-
-
 def _gold_evidence(job: SimulatedJob) -> list[Any]:
     return [
         gather(with_gold(image.answers, image.truth.labels, image.truth.classes))
@@ -105,7 +101,7 @@ def test_gold_images_output_the_gold_answer_and_score_workers_against_it(
         assert obj.labels is not None
         assert obj.confidence == 1.0
         truth = image.truth
-        assert _same_partition(obj.labels, truth.labels)
+        assert same_partition(obj.labels, truth.labels)
         for k, instance in enumerate(obj.instances, start=1):
             assert instance.label == truth.classes[int(truth.labels[obj.labels == k][0]) - 1]
         # Scored against the gold answer: the figures of decide_gold on the truth.

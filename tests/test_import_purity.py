@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import gtconsensus
+from harness import json_from_fresh_interpreter
 
 CORE_MODULES = [
     "gtconsensus",
@@ -44,14 +38,7 @@ def _modules_after_importing(modules: list[str]) -> set[str]:
         "    importlib.import_module(name)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    source_root = str(Path(gtconsensus.__file__).resolve().parent.parent)
-    paths = [source_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    completed = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
-        timeout=60,
-    )  # fmt: skip
-    return set(json.loads(completed.stdout))
+    return set(json_from_fresh_interpreter(code))
 
 
 def _loaded(forbidden: str, modules: set[str]) -> bool:

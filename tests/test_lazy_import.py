@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 import gtconsensus
+from harness import json_from_fresh_interpreter
 
 HEAVY = ["numpy", "PIL", "pydantic"]
 
 
-def _run(code: str) -> object:
-    """The JSON printed by ``code`` in a fresh interpreter that sees this source tree."""
-    source_root = str(Path(gtconsensus.__file__).resolve().parent.parent)
-    paths = [source_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
-        timeout=60,
-    )  # fmt: skip
-    return json.loads(done.stdout)
-
-
 def test_import_gtconsensus_loads_none_of_the_pipeline() -> None:
-    loaded = _run(
+    loaded = json_from_fresh_interpreter(
         "import json, sys, gtconsensus\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     )
@@ -36,7 +19,7 @@ def test_import_gtconsensus_loads_none_of_the_pipeline() -> None:
 
 
 def test_first_use_of_a_name_imports_it() -> None:
-    result = _run(
+    result = json_from_fresh_interpreter(
         "import json, sys, gtconsensus\n"
         "f = gtconsensus.consolidate_line\n"
         "print(json.dumps([f.__module__, 'numpy' in sys.modules]))"
@@ -58,7 +41,7 @@ def test_star_import_gives_every_public_name() -> None:
 
 
 def test_submodules_stay_reachable_as_attributes() -> None:
-    result = _run(
+    result = json_from_fresh_interpreter(
         "import json, gtconsensus\nprint(json.dumps(gtconsensus.masks.instance_colours(1)))"
     )
     assert result == ["#1f77b4"]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gtconsensus import cli
+from harness import finish_line_interrupted_at
 from test_offline import simulated
 
 
@@ -81,14 +82,7 @@ def test_job_level_run_interrupted_in_pass_2_resumes_with_the_same_output(
     small = tmp_path / "in.manifest"
     small.write_text("\n".join([*source.read_text().splitlines()[:199], "{bad"]) + "\n")
     expected = _complete(small, tmp_path, "--method", "job")
-    calls = {"n": 0}
-    real = adapter.finish_line
-
-    def interrupted(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 120:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+    interrupted = finish_line_interrupted_at(120)
 
     out = tmp_path / "out"
     args = ["consolidate", str(small), "-o", str(out), "--method", "job", "--jobs", "1",
@@ -127,14 +121,7 @@ def test_a_run_resumed_with_another_pseudonymize_secret_starts_over(
     small = tmp_path / "in.manifest"
     small.write_text("\n".join(source.read_text().splitlines()[:60]) + "\n")
     first, second = (["--pseudonymize", s] if s else [] for s in secrets)
-    calls = {"n": 0}
-    real = adapter.finish_line
-
-    def interrupted(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 30:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+    interrupted = finish_line_interrupted_at(30)
 
     out = tmp_path / "out"
     args = ["consolidate", str(small), "-o", str(out), "-q", "--method", "image", "--jobs", "1",
@@ -170,14 +157,7 @@ def test_a_run_resumed_with_another_follow_setting_starts_over(
 
     small = tmp_path / "in.manifest"
     small.write_text("\n".join(source.read_text().splitlines()[:40]) + "\n")
-    calls = {"n": 0}
-    real = adapter.finish_line
-
-    def interrupted(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 20:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+    interrupted = finish_line_interrupted_at(20)
 
     out = tmp_path / "out"
     args = ["consolidate", str(small), "-o", str(out), "--method", "image", "--jobs", "1",

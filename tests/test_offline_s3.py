@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 from gtconsensus import cli
 from gtconsensus.adapters import s3 as s3_adapter
 from gtconsensus.testing.crowd import SimulatedJob
+from harness import finish_line_interrupted_at
 from test_offline import ATTR, decisions, no_lambda_lines, simulated
 
 BUCKET = "offline-jobs"
@@ -137,14 +138,7 @@ def test_an_interrupted_run_leaves_no_object_on_s3(
 
     base = f"s3://{BUCKET}/interrupted"
     _put(s3, f"{base}/in.manifest", (local / "in.manifest").read_text())
-    calls = {"n": 0}
-    real = adapter.finish_line
-
-    def interrupted(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+    interrupted = finish_line_interrupted_at(5)
 
     monkeypatch.setattr(adapter, "finish_line", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -163,14 +157,7 @@ def test_resume_to_s3_keeps_partial_files_locally_and_uploads_them_at_the_end(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the partial files go
     base = f"s3://{BUCKET}/resumed"
     _put(s3, f"{base}/in.manifest", (local / "in.manifest").read_text())
-    calls = {"n": 0}
-    real = adapter.finish_line
-
-    def interrupted(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+    interrupted = finish_line_interrupted_at(6)
 
     args = ["consolidate", f"{base}/in.manifest", "-o", f"{base}/out/consensus.manifest",
             "--method", "image", "-q", "--jobs", "1", "--chunk-lines", "1", "--resume"]  # fmt: skip
