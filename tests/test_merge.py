@@ -199,22 +199,32 @@ def test_lines_that_cannot_merge_go_through_alone_in_their_place(
     assert (summary.lines, summary.failed) == (5, 2)  # 4 objects and the line that is not JSON
 
 
-def test_answers_from_worker_response_files_keep_their_times(
-    job: SimulatedJob, tmp_path: Path
-) -> None:
+def _relabelled_by_response_file(
+    job: SimulatedJob, folder: Path
+) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
+    """Image 0 in two files: its first answer inline in ``a``; the others in
+    ``response.json`` (with submission and acceptance times), which the line of ``b``
+    (attribute ``again``, no Lambda) refers to. Returns the whole line, the
+    worker-response file's content and the two files."""
     line = _lines(job)[0]
     image = job.images[0]
     response = {"answers": [
         {"workerId": a.worker_id, "answerContent": worker_answer(a.labels, a.classes),
          "submissionTime": f"2026-11-2{i}T10:00:00.000Z", "acceptanceTime": "2026-11-20T09:00:00Z"}
         for i, a in enumerate(image.answers[1:])]}  # fmt: skip
-    (tmp_path / "response.json").write_text(json.dumps(response))
-    uri = str(tmp_path / "response.json")
+    (folder / "response.json").write_text(json.dumps(response))
     metadata = {"job-name": "again", "creation-date": "2026-11-24T10:00:00",
-                "worker-response-ref": uri}  # fmt: skip
+                "worker-response-ref": str(folder / "response.json")}  # fmt: skip
     relabel = {"source-ref": line["source-ref"], "again": {}, "again-metadata": metadata}
     first = {**line, ATTR: {RAW: line[ATTR][RAW][:1]}}
-    paths = [_write(tmp_path / "a", [first]), _write(tmp_path / "b", [relabel])]
+    return line, response, [_write(folder / "a", [first]), _write(folder / "b", [relabel])]
+
+
+def test_answers_from_worker_response_files_keep_their_times(
+    job: SimulatedJob, tmp_path: Path
+) -> None:
+    line, response, paths = _relabelled_by_response_file(job, tmp_path)
+    uri = str(tmp_path / "response.json")
     consolidate_manifests([str(p) for p in paths], str(tmp_path / "out"))
     consolidate_manifest(str(_write(tmp_path / "one", [line])), str(tmp_path / "ref"))
     (out,), (ref,) = _outputs(tmp_path / "out"), _outputs(tmp_path / "ref")
@@ -239,17 +249,8 @@ def test_a_reference_that_failed_while_merging_fails_again_not_twice_one_image(
     from gtconsensus.adapters.storage import fetch as read
     from gtconsensus.exceptions import FetchError
 
-    line = _lines(job)[0]
-    image = job.images[0]
-    response = {"answers": [
-        {"workerId": a.worker_id, "answerContent": worker_answer(a.labels, a.classes)}
-        for a in image.answers[1:]]}  # fmt: skip
-    (tmp_path / "response.json").write_text(json.dumps(response))
-    uri = str(tmp_path / "response.json")
-    relabel = {"source-ref": line["source-ref"], "again": {},
-               "again-metadata": {"worker-response-ref": uri}}  # fmt: skip
-    first = {**line, ATTR: {RAW: line[ATTR][RAW][:1]}}
-    paths = [str(_write(tmp_path / "a", [first])), str(_write(tmp_path / "b", [relabel]))]
+    line, _, files = _relabelled_by_response_file(job, tmp_path)
+    paths = [str(p) for p in files]
     calls = {"n": 0}
 
     def flaky(target: str) -> bytes:
