@@ -405,6 +405,30 @@ def _report_gold(gold: GoldFile | None, summary: RunSummary, quiet: bool) -> Non
               f"input line has (first: {unknown[0]})", file=sys.stderr)  # fmt: skip
 
 
+def _manifest_options(
+    args: argparse.Namespace, gold: GoldFile | None, min_area: int | dict[str, int]
+) -> ManifestOptions:
+    """The run's options from the command line (``consolidate``, ``demo``, ``workers``).
+
+    Raises ``OSError`` or ``OptionsError`` when ``--worker-model`` cannot be used.
+    """
+    return ManifestOptions(
+        label_attribute=getattr(args, "label_attribute", None),
+        element=getattr(args, "element", None),
+        iou_threshold=args.iou_threshold,
+        max_pixels=args.max_pixels,
+        limits=_limits_of(args),
+        pseudonymize=getattr(args, "pseudonymize", None),
+        method=args.method,
+        worker_model=_load_model(getattr(args, "worker_model", None)),
+        fit_model=getattr(args, "save_worker_model", None) is not None,
+        fetch=_no_fetch if getattr(args, "no_follow", False) else None,
+        gold=None if gold is None else gold.answers,
+        class_aware=args.class_aware,
+        min_area=min_area,
+    )
+
+
 def _run(
     args: argparse.Namespace,
     input_path: str | Sequence[str],
@@ -420,21 +444,7 @@ def _run(
         print(f"gtconsensus: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        options = ManifestOptions(
-            label_attribute=getattr(args, "label_attribute", None),
-            element=getattr(args, "element", None),
-            iou_threshold=args.iou_threshold,
-            max_pixels=args.max_pixels,
-            limits=_limits_of(args),
-            pseudonymize=getattr(args, "pseudonymize", None),
-            method=args.method,
-            worker_model=_load_model(getattr(args, "worker_model", None)),
-            fit_model=save is not None,
-            fetch=_no_fetch if getattr(args, "no_follow", False) else None,
-            gold=None if gold is None else gold.answers,
-            class_aware=args.class_aware,
-            min_area=min_area,
-        )
+        options = _manifest_options(args, gold, min_area)
     except (OSError, OptionsError) as exc:
         print(f"gtconsensus: cannot use the worker model: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -549,19 +559,7 @@ def _workers(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     try:
         gold = _load_gold(args)
-        options = ManifestOptions(
-            label_attribute=args.label_attribute,
-            iou_threshold=args.iou_threshold,
-            max_pixels=args.max_pixels,
-            limits=_limits_of(args),
-            pseudonymize=getattr(args, "pseudonymize", None),
-            method=args.method,
-            worker_model=_load_model(args.worker_model),
-            fit_model=args.save_worker_model is not None,
-            gold=None if gold is None else gold.answers,
-            class_aware=args.class_aware,
-            min_area=parse_min_area(args.min_area),
-        )
+        options = _manifest_options(args, gold, parse_min_area(args.min_area))
         summary = consolidate_manifests(args.input, os.devnull, options=options, jobs=args.jobs)
         _save_model(args.save_worker_model, summary, options.pseudonymize)
     except OptionsError as exc:
