@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gtconsensus.consensus import WorkerAnnotation
+from gtconsensus.consensus import WorkerAnnotation, decoded_annotation
 from gtconsensus.exceptions import InputError, SchemaError, excerpt
 from gtconsensus.limits import Limits, resolve_limits
 from gtconsensus.masks import decode_label_png
@@ -104,11 +104,11 @@ def read_answer(
         expected_size=size,
         limits=resolve_limits(limits, max_pixels=max_pixels),
     )
-    annotation = WorkerAnnotation(
-        worker_id=record.worker_id,
-        labels=decoded.labels,
-        classes=tuple(i.label for i in answer.instances),
-        stray_pixels=decoded.stray_pixels,
+    annotation = decoded_annotation(
+        record.worker_id,
+        decoded.labels,
+        tuple(i.label for i in answer.instances),
+        decoded.stray_pixels,
     )
     return name, size, annotation
 

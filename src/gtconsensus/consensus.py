@@ -61,6 +61,7 @@ __all__ = [
     "WorkerScore",
     "consolidate",
     "decide",
+    "decoded_annotation",
     "gather",
     "parse_min_area",
     "without_specks",
@@ -107,6 +108,30 @@ class WorkerAnnotation:
             frozen = labels.view()
             frozen.flags.writeable = False
             object.__setattr__(self, "labels", frozen)
+
+
+def decoded_annotation(
+    worker_id: str, labels: LabelImage, classes: tuple[str, ...], stray_pixels: int
+) -> WorkerAnnotation:
+    """A :class:`WorkerAnnotation` of labels that :func:`gtconsensus.masks.decode_label_png`
+    returned for these ``classes``: read-only, 2-D, unsigned and at most ``len(classes)``
+    by construction, so the constructor's pass over every pixel to check them is skipped.
+
+    Examples
+    --------
+    >>> from gtconsensus.masks import decode_label_png, encode_label_png
+    >>> png = encode_label_png(np.array([[0, 1]], np.uint8))
+    >>> labels = decode_label_png(png, ["#1f77b4"]).labels
+    >>> decoded_annotation("w", labels, ("Car",), 0).labels.tolist()
+    [[0, 1]]
+    """
+    annotation: WorkerAnnotation = object.__new__(WorkerAnnotation)
+    for name, value in (
+        ("worker_id", worker_id), ("labels", labels), ("classes", classes),
+        ("stray_pixels", stray_pixels),
+    ):  # fmt: skip
+        object.__setattr__(annotation, name, value)
+    return annotation
 
 
 @dataclass(frozen=True, slots=True, eq=False)

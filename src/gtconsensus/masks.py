@@ -43,6 +43,7 @@ from gtconsensus.limits import (
     check_instances,
     resolve_limits,
 )
+from gtconsensus.matching import foreground_rows
 from gtconsensus.pngcheck import PaletteImage, read_palette_png
 
 __all__ = [
@@ -134,16 +135,15 @@ def _b64decode(text: str) -> bytes:
 
 def _colour_codes(colours: Sequence[str]) -> np.ndarray:
     """Colours ``#rrggbb`` as packed uint32 ``0xRRGGBB``; rejects duplicates."""
-    codes = np.array([int(c[1:], 16) for c in colours], dtype=np.uint32)
-    if len(np.unique(codes)) != len(codes):
-        values = codes.tolist()
+    values = [int(c[1:], 16) for c in colours]
+    if len(set(values)) != len(values):
         dup = next(c for i, c in enumerate(colours) if values[i] in values[:i])
         raise MaskError("duplicate_colour", f"`instances` lists colour {dup.lower()} twice")
-    if len(codes) > _MAX_INSTANCES:
+    if len(values) > _MAX_INSTANCES:
         raise MaskError(
-            "too_many_instances", f"`instances` has {len(codes)} entries, at most {_MAX_INSTANCES}"
+            "too_many_instances", f"`instances` has {len(values)} entries, at most {_MAX_INSTANCES}"
         )
-    return codes
+    return np.array(values, dtype=np.uint32)
 
 
 def _lookup(codes: np.ndarray, keys: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -360,18 +360,54 @@ def _pillow_indices(plain: PaletteImage) -> np.ndarray:
     return np.asarray(Image.frombytes("P", size, stored, "zip", rawmode))
 
 
+def _plain_table(plain: PaletteImage, codes: Sequence[int], top: int) -> list[int]:
+    """Per palette index ``0..top``: the label (0 background, ``_STRAY`` unlisted), as
+    :func:`_palette_lut` computes it for all 256, in plain Python: a tool's palette has
+    a handful of entries, and numpy's call overhead cost more than the loop.
+
+    Indices past the palette read as opaque black, as Pillow reads them.
+
+    Examples
+    --------
+    >>> image = PaletteImage(1, 1, 2, b"", None, bytes(3) + bytes.fromhex("1f77b4"), b"\\x00")
+    >>> _plain_table(image, [0x1F77B4], 2)
+    [0, 1, 65536]
+    """
+    palette, alpha = plain.palette, plain.transparency
+    label_of = {code: label for label, code in enumerate(codes, start=1)}
+    entries, alphas = len(palette) // 3, len(alpha) if alpha is not None else 0
+    table = []
+    for index in range(top + 1):
+        key = 0
+        if index < entries:
+            key = palette[3 * index] << 16 | palette[3 * index + 1] << 8 | palette[3 * index + 2]
+        # Without tRNS black is background; with it, an alpha of 0.
+        transparent = key == 0 if alpha is None else index < alphas and alpha[index] == 0
+        table.append(_BACKGROUND if transparent else label_of.get(key, _STRAY))
+    return table
+
+
 def _labels_from_plain(plain: PaletteImage, codes: np.ndarray) -> tuple[LabelImage, int]:
     """Labels of a plain palette PNG (:func:`gtconsensus.pngcheck.read_palette_png`); as
-    Pillow would read the file: the ``tRNS`` bytes stand for its ``transparency``."""
+    Pillow would read the file: the ``tRNS`` bytes stand for its ``transparency``.
+
+    Used indices that already are the labels (the tool's palette in instance order)
+    come back as they are, without a copy.
+    """
     _no_black_without_alpha(plain.transparency is not None, codes)
     indices = _plain_indices(plain)
-    return _labels_from_palette(
-        indices,
-        np.frombuffer(plain.palette, dtype=np.uint8),
-        plain.transparency,
-        codes,
-        lambda: np.bincount(indices.ravel(), minlength=256),
-    )
+    top = int(indices.max(initial=0))
+    table = _plain_table(plain, codes.tolist(), top)
+    stray = 0
+    if _STRAY in table:
+        counts = np.bincount(indices.ravel(), minlength=top + 1).tolist()
+        stray = sum(n for n, label in zip(counts, table, strict=False) if label == _STRAY)
+        table = [_BACKGROUND if label == _STRAY else label for label in table]
+    n_instances = len(codes)
+    if n_instances <= 255 and table == list(range(top + 1)):
+        return indices, stray
+    dtype = np.uint8 if n_instances <= 255 else np.uint16
+    return np.take(np.array(table, dtype=dtype), indices), stray
 
 
 def _labels_from_pillow(data: bytes, codes: np.ndarray, bit_depth: int) -> tuple[LabelImage, int]:
@@ -506,10 +542,9 @@ def _pack_rows(labels: np.ndarray, bits: int) -> tuple[np.ndarray, int, int]:
     per_byte = 8 // bits
     padded_width = -(-width // per_byte) * per_byte
     rows = np.zeros((height, padded_width // per_byte + 1), dtype=np.uint8)
-    hits = np.flatnonzero(labels.any(axis=1))
-    if len(hits) == 0:
+    r0, r1 = foreground_rows(labels)
+    if r1 == 0:
         return rows, 0, 0
-    r0, r1 = int(hits[0]), int(hits[-1]) + 1
     values = labels[r0:r1].astype(np.uint8, copy=False)
     if padded_width != width:
         values = np.pad(values, ((0, 0), (0, padded_width - width)))
