@@ -178,23 +178,25 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
         runs = Runs(starts, starts, starts.astype(np.intp))
         return InstanceStats(k, areas, boxes, first_pixels, _EMPTY_WINDOW, runs)
     index = run_labels.astype(np.intp)
-    runs = Runs(starts, starts + (col_stops - col_starts), index)
-    areas[:] = np.bincount(index, weights=col_stops - col_starts, minlength=k + 1)[: k + 1]
+    lengths = col_stops - col_starts
+    runs = Runs(starts, starts + lengths, index)
+    # Runs sorted by label (a radix sort of small ints), raster order kept within a
+    # label: each label's runs are one segment, its first run the segment's head.
+    order = np.argsort(run_labels, kind="stable")
+    ordered = run_labels[order]
+    heads = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    present = ordered[heads].astype(np.intp)
+    firsts, lasts = order[heads], order[np.append(heads[1:], len(order)) - 1]
+    areas[present] = np.add.reduceat(lengths[order], heads)
     areas[0] = labels.size - int(areas[1:].sum())
-    drawn = areas > 0
-    drawn[0] = False
-    big = np.iinfo(np.int64).max
-    low = np.full((3, k + 1), big, dtype=np.int64)  # first raster index, first row, first column
-    high = np.full((2, k + 1), -1, dtype=np.int64)  # last row, last column (exclusive)
-    for target, values in zip(low, (starts, rows, col_starts), strict=True):
-        np.minimum.at(target, index, values)
-    for target, values in zip(high, (rows + 1, col_stops), strict=True):
-        np.maximum.at(target, index, values)
-    boxes[drawn] = np.stack([low[1], high[0], low[2], high[1]], axis=1)[drawn]
-    first_pixels[drawn] = low[0][drawn]
+    boxes[present, 0] = rows[firsts]
+    boxes[present, 1] = rows[lasts] + 1
+    boxes[present, 2] = np.minimum.reduceat(col_starts[order], heads)
+    boxes[present, 3] = np.maximum.reduceat(col_stops[order], heads)
+    first_pixels[present] = starts[firsts]
     window: Window = (
-        int(low[1][drawn].min()), int(high[0][drawn].max()),
-        int(low[2][drawn].min()), int(high[1][drawn].max()),
+        int(rows[0]), int(rows[-1]) + 1,
+        int(boxes[present, 2].min()), int(boxes[present, 3].max()),
     )  # fmt: skip
     return InstanceStats(k, areas, boxes, first_pixels, window, runs)
 
