@@ -36,6 +36,7 @@ import zlib
 from dataclasses import dataclass
 
 from gtconsensus.exceptions import MaskError
+from gtconsensus.inflate import ERRORS, decompressobj
 from gtconsensus.limits import Limits
 
 __all__ = ["PaletteImage", "check_png", "raw_image_size", "read_image_data", "read_palette_png"]
@@ -148,7 +149,7 @@ def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) ->
     checked it against the data); otherwise, or when the stream stopped short of its
     checksum, ``None``.
     """
-    inflater = zlib.decompressobj()
+    inflater = decompressobj()
     produced = fed = 0
     try:
         for piece in [*idat, memoryview(b"")]:  # the empty piece drains pending output
@@ -168,7 +169,7 @@ def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) ->
                     break
             if inflater.eof:
                 break
-    except zlib.error as exc:
+    except ERRORS as exc:
         raise _broken(f"its image data is not valid zlib data ({exc})") from exc
     if produced < expected:
         raise _broken(

@@ -1,0 +1,60 @@
+"""The zlib inflater that reads the PNGs: zlib-ng's when installed, else the standard library's.
+
+Inflating the workers' PNGs is most of the time spent reading an answer. The standard
+library's zlib (1.2.13 here) inflates a tool's 1280x960 PNG in about 0.75 ms;
+`zlib-ng <https://pypi.org/project/zlib-ng/>`_, a drop-in replacement for :mod:`zlib`
+(``pip install 'gtconsensus[fast]'``, part of ``[all]``), does it about 15 times
+faster (``benchmarks/RESULTS.md``). It stays optional: the core depends on numpy,
+Pillow and pydantic only, and works the same without it.
+
+Inflating is exact, so results never depend on which inflater runs. Compressing (the
+consensus PNG) always uses the standard library, whose bytes are the output's on every
+machine.
+
+Examples
+--------
+>>> import zlib
+>>> inflater = decompressobj()
+>>> inflater.decompress(zlib.compress(b"abc")), inflater.eof
+(b'abc', True)
+>>> NAME in ("zlib", "zlib-ng")
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import zlib
+from types import ModuleType
+from typing import Any
+
+__all__ = ["ERRORS", "NAME", "decompressobj"]
+
+
+def _module() -> ModuleType:
+    if os.environ.get("GTCONSENSUS_INFLATER", "").strip().lower() == "zlib":
+        return zlib  # forced: the standard library's, to compare or to rule zlib-ng out
+    try:
+        return importlib.import_module("zlib_ng.zlib_ng")
+    except ImportError:
+        return zlib
+
+
+_MODULE = _module()
+
+#: ``"zlib-ng"`` or ``"zlib"``: the inflater in use (``GTCONSENSUS_INFLATER=zlib`` forces
+#: the standard library's).
+NAME = "zlib" if _MODULE is zlib else "zlib-ng"
+
+#: What a broken stream raises, from either inflater (zlib-ng's error is not zlib's).
+ERRORS: tuple[type[Exception], ...] = (
+    (zlib.error,) if _MODULE is zlib else (zlib.error, _MODULE.error)
+)
+
+
+def decompressobj() -> Any:
+    """A fresh decompression object, as :func:`zlib.decompressobj` (same methods and
+    attributes: ``decompress(data, max_length)``, ``unconsumed_tail``, ``unused_data``,
+    ``eof``)."""
+    return _MODULE.decompressobj()

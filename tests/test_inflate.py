@@ -1,0 +1,105 @@
+"""The inflater: zlib-ng when installed, the standard library's otherwise, with one outcome.
+
+Whatever the bytes of a PNG's image data (valid, cut short, corrupt, too long), reading it
+with zlib-ng gives what the standard library's zlib gives: the same rows, or an error with
+the same code. CI installs ``[all]``, so zlib-ng is the one in use there, and the standard
+library's runs here by substitution.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import gtconsensus.inflate as inflate
+from gtconsensus import MaskError, decode_label_png, encode_label_png
+from gtconsensus.limits import Limits
+from gtconsensus.pngcheck import read_palette_png
+from harness import json_from_fresh_interpreter
+from support import png_chunk
+
+HAS_ZLIB_NG = importlib.util.find_spec("zlib_ng") is not None
+
+
+def _png_with_stream(stream: bytes, width: int, height: int) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 2, 3, 0, 0, 0)
+    return b"".join([
+        b"\x89PNG\r\n\x1a\n", png_chunk(b"IHDR", header),
+        png_chunk(b"PLTE", bytes(3) + bytes.fromhex("1f77b4ff7f0e2ca02c")),
+        png_chunk(b"tRNS", b"\x00"), png_chunk(b"IDAT", stream), png_chunk(b"IEND", b""),
+    ])  # fmt: skip
+
+
+def _outcome(png: bytes) -> object:
+    try:
+        plain = read_palette_png(png, Limits())
+    except MaskError as exc:
+        return exc.code
+    assert plain is not None
+    return plain.image_data, plain.checksum
+
+
+@pytest.mark.skipif(not HAS_ZLIB_NG, reason="zlib-ng is not installed (pip install '.[fast]')")
+@given(data=st.data())
+def test_zlib_ng_reads_every_stream_as_the_standard_library_does(data: st.DataObject) -> None:
+    width, height = data.draw(st.integers(1, 40)), data.draw(st.integers(1, 40))
+    rows = b"".join(
+        b"\x00" + data.draw(st.binary(min_size=-(-width // 4), max_size=-(-width // 4)))
+        for _ in range(height)
+    )
+    stream = zlib.compress(rows, data.draw(st.integers(0, 9)))
+    damage = data.draw(st.sampled_from(["none", "cut", "flip", "extra", "random"]))
+    if damage == "cut":
+        stream = stream[: data.draw(st.integers(0, len(stream) - 1))]
+    elif damage == "flip":
+        at = data.draw(st.integers(0, len(stream) - 1))
+        flipped = stream[at] ^ data.draw(st.integers(1, 255))
+        stream = stream[:at] + bytes([flipped]) + stream[at + 1 :]
+    elif damage == "extra":
+        stream = zlib.compress(rows + data.draw(st.binary(min_size=1, max_size=50)))
+    elif damage == "random":
+        stream = data.draw(st.binary(max_size=200))
+    png = _png_with_stream(stream, width, height)
+    outcomes = []
+    for module in (importlib.import_module("zlib_ng.zlib_ng"), zlib):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(inflate, "_MODULE", module)
+            outcomes.append(_outcome(png))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_corrupt_stream_is_bad_png_whichever_inflater_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    png = _png_with_stream(b"\x78\x9c not deflate data", 4, 4)
+    for module in (inflate._MODULE, zlib):
+        monkeypatch.setattr(inflate, "_MODULE", module)
+        with pytest.raises(MaskError) as caught:
+            decode_label_png(png, ["#1f77b4"])
+        assert caught.value.code == "bad_png"
+        assert "not valid zlib data" in caught.value.message
+
+
+def test_labels_decode_the_same_with_the_standard_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = np.zeros((30, 50), np.uint8)
+    labels[3:20, 5:40] = 1
+    labels[10:25, 30:45] = 2
+    png = encode_label_png(labels)
+    fast = decode_label_png(png, ["#1f77b4", "#ff7f0e"]).labels
+    monkeypatch.setattr(inflate, "_MODULE", zlib)
+    assert np.array_equal(decode_label_png(png, ["#1f77b4", "#ff7f0e"]).labels, fast)
+    assert np.array_equal(fast, labels)
+
+
+def test_zlib_ng_is_used_when_installed_and_the_environment_can_rule_it_out() -> None:
+    code = "import json, gtconsensus.inflate as i; print(json.dumps(i.NAME))"
+    assert json_from_fresh_interpreter(code) == ("zlib-ng" if HAS_ZLIB_NG else "zlib")
+    forced = f"import os; os.environ['GTCONSENSUS_INFLATER'] = 'zlib'; {code}"
+    assert json_from_fresh_interpreter(forced) == "zlib"
