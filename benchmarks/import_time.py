@@ -50,13 +50,17 @@ STATEMENTS = {
 # can be timed with PYTHONPATH=/tmp/bench-COMMIT/src.
 _NEUTRAL = tempfile.gettempdir()
 _PROBE = "import time; t = time.perf_counter(); {0}; print((time.perf_counter() - t) * 1e3)"
+# Bytecode caches are written (as pip writes them when it installs a wheel): with
+# PYTHONDONTWRITEBYTECODE set, as on some CI machines, every run would time compiling
+# each changed module again rather than importing it.
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def _once(statement: str) -> float:
     """Milliseconds of one import statement in a fresh interpreter."""
     done = subprocess.run(
         [sys.executable, "-s", "-c", _PROBE.format(statement)],
-        capture_output=True, text=True, check=True, cwd=_NEUTRAL,
+        capture_output=True, text=True, check=True, cwd=_NEUTRAL, env=_ENV,
     )  # fmt: skip
     return float(done.stdout.strip().splitlines()[-1])
 
@@ -65,7 +69,7 @@ def _extra_modules(top: int) -> list[tuple[str, int, int]]:
     """(module, self us, cumulative us) that the pipeline's import adds to the baseline."""
     done = subprocess.run(
         [sys.executable, "-s", "-X", "importtime", "-c", f"{BASELINE}; {STATEMENTS['pipeline']}"],
-        capture_output=True, text=True, check=True, cwd=_NEUTRAL,
+        capture_output=True, text=True, check=True, cwd=_NEUTRAL, env=_ENV,
     )  # fmt: skip
     rows = []
     after_baseline = False
@@ -85,7 +89,7 @@ def _extra_modules(top: int) -> list[tuple[str, int, int]]:
 def _origin() -> str:
     done = subprocess.run(
         [sys.executable, "-s", "-c", "import gtconsensus; print(gtconsensus.__file__)"],
-        capture_output=True, text=True, check=True, cwd=_NEUTRAL,
+        capture_output=True, text=True, check=True, cwd=_NEUTRAL, env=_ENV,
     )  # fmt: skip
     return done.stdout.strip()
 
