@@ -6,9 +6,10 @@ starts from the line's JSON text, so every method pays its own decode:
 
 - :func:`decode_floor`: DESIGN.md's floor (JSON parse of the line and of each
   ``content``, base64 decode, Pillow decode to a numpy array), nothing else;
-- :func:`run_gtconsensus`: ``gtconsensus.consolidate_line`` end to end;
-  :func:`run_gtconsensus_pillow_rows` the same with Pillow unfiltering every PNG's
-  rows (the decode before the numpy fast path for rows without filters);
+- :func:`run_gtconsensus`: ``gtconsensus.consolidate_line`` end to end (with zlib-ng
+  inflating the PNGs when the ``fast`` extra is installed, as with ``[all]``);
+  :func:`run_gtconsensus_stdlib_zlib` the same with the standard library's zlib, as a
+  core-only install (``pip install gtconsensus``) runs it;
 - :func:`reference_line`: a straightforward consolidation (full-image boolean mask per
   instance, pairwise ``logical_and``/``logical_or`` IoU, greedy clustering, majority);
 - :func:`peers`: crowd-kit's ``SegmentationMajorityVote``, ``SegmentationRASA`` and
@@ -27,6 +28,7 @@ import base64
 import datetime
 import io
 import json
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,7 +38,8 @@ from unittest import mock
 import numpy as np
 from PIL import Image
 
-from gtconsensus import consolidate_line, encode_label_png, masks
+import gtconsensus.inflate as inflate
+from gtconsensus import consolidate_line, encode_label_png
 from gtconsensus.testing.synthetic import (
     DEFAULT_CLASSES,
     WorkerProfile,
@@ -154,16 +157,12 @@ def run_gtconsensus(case: Case) -> object:
     return result
 
 
-def run_gtconsensus_pillow_rows(case: Case) -> object:
-    """``consolidate_line`` with the rows of every palette PNG unfiltered and unpacked by
-    Pillow even when no row is filtered: the decode before the numpy fast path
-    (``masks._unfiltered_indices``), for a before and after in one run."""
-    with mock.patch.object(masks, "_unfiltered_indices", _never):
+def run_gtconsensus_stdlib_zlib(case: Case) -> object:
+    """``consolidate_line`` with the standard library's zlib inflating the PNGs, as
+    without the ``fast`` extra (``GTCONSENSUS_INFLATER=zlib``), for a before and after in
+    one run."""
+    with mock.patch.object(inflate, "_MODULE", zlib):
         return run_gtconsensus(case)
-
-
-def _never(plain: object) -> None:
-    return None
 
 
 # --- the straightforward reference ---------------------------------------------------------

@@ -20,7 +20,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 TINY = ["--quick", "--images", "3", "--size", "160x120"]
 CORE_ROWS = ("decode floor", "`gtconsensus.consolidate_line`", "reference (full masks")
 EXTRA_ROWS = (
-    "`consolidate_line`, rows unfiltered by Pillow",
+    "`consolidate_line`, the standard library's zlib",
     "Pillow-filtered PNGs: decode floor",
     "Pillow-filtered PNGs: `consolidate_line`",
 )
