@@ -197,8 +197,13 @@ def fused_mask(votes: VoteArray, support: float) -> BoolMask:
     if support <= 0:
         return np.zeros(votes.shape, dtype=bool)
     if votes.dtype.kind == "u":  # counts: at least half of the members, in integers
-        return votes >= math.ceil(support / 2 - 1e-9)
+        return votes >= _threshold(support)
     return votes * 2 >= support * (1 - 1e-12)
+
+
+def _threshold(support: float) -> int:
+    """The fewest counted votes that make half of ``support`` members (``support > 0``)."""
+    return math.ceil(support / 2 - 1e-9)
 
 
 def mask_iou(a: BoolMask, b: BoolMask) -> float:
@@ -214,12 +219,19 @@ def mask_iou(a: BoolMask, b: BoolMask) -> float:
     return inter / union if union else 0.0
 
 
-def _ious(masks: Sequence[BoolMask], fused: BoolMask, fused_area: int) -> tuple[float, ...]:
-    """Each member's :func:`mask_iou` with the fused shape, whose area is given."""
+def _ious(
+    masks: Sequence[BoolMask], fused: BoolMask, fused_area: int, *, covers: bool = False
+) -> tuple[float, ...]:
+    """Each member's :func:`mask_iou` with the fused shape, whose area is given.
+
+    ``covers``: the fused shape contains every member (then each intersection is the
+    member's own area).
+    """
     ious = []
     for mask in masks:
-        inter = int(np.count_nonzero(mask & fused))
-        union = int(np.count_nonzero(mask)) + fused_area - inter
+        area = int(np.count_nonzero(mask))
+        inter = area if covers else int(np.count_nonzero(mask & fused))
+        union = area + fused_area - inter
         ious.append(inter / union if union else 0.0)
     return tuple(ious)
 
@@ -282,7 +294,9 @@ def fuse_instances(
         if not area:
             continue
         fused.flags.writeable = False
-        ious = _ious(candidate.masks, fused, area)
+        # Counted votes needing a single one make the union of the members: it covers each.
+        covers = pixel_votes.dtype.kind == "u" and _threshold(support) <= 1
+        ious = _ious(candidate.masks, fused, area, covers=covers)
         kept.append(FusedInstance(
             candidate=index,
             members=candidate.members,
@@ -356,26 +370,27 @@ class _Canvas:
         number = len(self.windows) + 1
         r0, r1, c0, c1 = window
         region = self.owner[r0:r1, c0:c1]
-        alone = not any(
-            o0 < r1 and r0 < o1 and p0 < c1 and c0 < p1 for o0, o1, p0, p1 in self.windows
-        )
+        alone = True
+        for o0, o1, p0, p1 in self.windows:
+            if o0 < r1 and r0 < o1 and p0 < c1 and c0 < p1:
+                alone = False
+                break
         self.shares.append((votes, support))
         self.windows.append(window)
         self.held.append(fused)
         self.areas.append(area)
-        paint = region.dtype.type(number)
+        paint = fused.view(np.uint8) * region.dtype.type(number)  # (uint8: no cast from bool)
         if alone:  # no earlier window overlaps: the region is all free
-            np.multiply(fused, paint, out=region)
+            region[...] = paint
             return
-        contested = region != 0
-        contested &= fused
-        claimed = np.flatnonzero(contested)
-        rows, cols = np.divmod(claimed, c1 - c0)
-        owners = region[rows, cols]  # the earlier owner of each pixel claimed again
+        earlier = np.minimum(region, paint)  # the earlier owner of each pixel claimed again
         # `number` is above every earlier number: painting it is a maximum (branch-free).
-        np.maximum(region, fused * paint, out=region)
-        if not len(claimed):
+        np.maximum(region, paint, out=region)
+        if not np.count_nonzero(earlier):
             return
+        claimed = np.flatnonzero(earlier != 0)
+        rows, cols = np.divmod(claimed, c1 - c0)
+        owners = earlier.ravel()[claimed]
         shares = votes.ravel()[claimed] / support
         rivals = set(owners.tolist())
         if len(rivals) == 1:
@@ -415,12 +430,17 @@ class _Canvas:
         area = self.areas[number - 1]
         if not area:
             return 0, [0, 0, 0, 0], -1
-        r0, _, c0, _ = self.windows[number - 1]
+        r0, r1, c0, c1 = self.windows[number - 1]
         held = self.held[number - 1]
-        rows = np.flatnonzero(held.any(axis=1))
-        cols = np.flatnonzero(held.any(axis=0))
-        first_col = int(np.argmax(held[rows[0]]))
-        box = [r0 + int(rows[0]), r0 + int(rows[-1]) + 1, c0 + int(cols[0]), c0 + int(cols[-1]) + 1]
+        if held[0].any() and held[-1].any() and held[:, 0].any() and held[:, -1].any():
+            box = [r0, r1, c0, c1]  # the held pixels reach every side of the window
+            first_col = int(np.argmax(held[0]))
+        else:
+            rows = np.flatnonzero(held.any(axis=1))
+            cols = np.flatnonzero(held.any(axis=0))
+            first_col = int(np.argmax(held[rows[0]]))
+            top, left = r0 + int(rows[0]), c0 + int(cols[0])
+            box = [top, r0 + int(rows[-1]) + 1, left, c0 + int(cols[-1]) + 1]
         return area, box, box[0] * self.owner.shape[1] + c0 + first_col
 
     def ordered(self, kept: list[FusedInstance]) -> FusionResult:
