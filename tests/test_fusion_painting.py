@@ -25,6 +25,7 @@ from gtconsensus.fusion import (
     fused_mask,
     mask_iou,
     weighted_votes,
+    without_member,
 )
 from gtconsensus.matching import instance_stats
 from gtconsensus.testing.strategies import panels
@@ -160,6 +161,21 @@ def test_more_than_255_candidates_are_painted_and_numbered_exactly(kept_share: f
     assert expected.dtype == (np.uint16 if kept_share == 1.0 else np.uint8)
     _assert_exact(fusion, expected, behind)
     assert len(fusion.kept) > len(fusion.instances)  # some lost every pixel
+
+
+@given(seed=st.integers(0, 2**32 - 1), n_workers=st.integers(1, 5))
+def test_counted_votes_are_the_number_of_members_on_each_pixel(seed: int, n_workers: int) -> None:
+    candidates = _random_candidates(seed, n_candidates=3, n_workers=n_workers, shape=(8, 8))
+    for candidate in candidates:
+        votes, support = weighted_votes(candidate, [1.0] * n_workers)
+        expected = np.sum([mask.astype(np.int64) for mask in candidate.masks], axis=0)
+        assert votes.dtype == np.uint8
+        assert support == len(candidate.masks)
+        assert np.array_equal(votes, expected)
+        for mask in candidate.masks:
+            less = without_member(votes, mask, 1.0)
+            assert less.dtype == np.uint8
+            assert np.array_equal(less, expected - mask)
 
 
 @pytest.mark.parametrize("n", range(1, 13))

@@ -163,6 +163,12 @@ def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Vote
     member_weights = [float(weights[w]) for w in candidate.workers]
     support = float(sum(member_weights))
     if all(weight == 1.0 for weight in member_weights):
+        if support < 128 and len(candidate.masks) > 1:  # uint8 sums of the masks' bytes
+            first, second, *rest = (mask.view(np.uint8) for mask in candidate.masks)
+            counts = np.add(first, second)
+            for more in rest:
+                counts += more
+            return counts, support
         counts = np.zeros(candidate.masks[0].shape, dtype=np.uint8 if support < 128 else np.uint32)
         for mask in candidate.masks:
             counts += mask
@@ -182,7 +188,7 @@ def without_member(votes: VoteArray, mask: BoolMask, weight: float) -> VoteArray
     [1, 1]
     """
     if votes.dtype.kind == "u" and weight == 1.0:
-        return votes - mask  # bool promotes to the counts' type
+        return votes - mask.view(np.uint8)  # the counts' type, without a cast from bool
     return cast(VoteArray, votes - mask * weight)
 
 
