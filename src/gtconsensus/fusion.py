@@ -39,7 +39,7 @@ from typing import cast
 
 import numpy as np
 
-from gtconsensus._typing import BoolMask, LabelImage, VoteArray
+from gtconsensus._typing import BoolMask, FloatArray, IntArray, LabelImage, VoteArray
 from gtconsensus.matching import InstanceStats, Window
 
 __all__ = [
@@ -163,6 +163,12 @@ def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Vote
     member_weights = [float(weights[w]) for w in candidate.workers]
     support = float(sum(member_weights))
     if all(weight == 1.0 for weight in member_weights):
+        if support < 128 and len(candidate.masks) > 1:  # uint8 sums of the masks' bytes
+            first, second, *rest = (mask.view(np.uint8) for mask in candidate.masks)
+            counts = np.add(first, second)
+            for more in rest:
+                counts += more
+            return counts, support
         counts = np.zeros(candidate.masks[0].shape, dtype=np.uint8 if support < 128 else np.uint32)
         for mask in candidate.masks:
             counts += mask
@@ -182,7 +188,7 @@ def without_member(votes: VoteArray, mask: BoolMask, weight: float) -> VoteArray
     [1, 1]
     """
     if votes.dtype.kind == "u" and weight == 1.0:
-        return votes - mask  # bool promotes to the counts' type
+        return votes - mask.view(np.uint8)  # the counts' type, without a cast from bool
     return cast(VoteArray, votes - mask * weight)
 
 
@@ -197,8 +203,13 @@ def fused_mask(votes: VoteArray, support: float) -> BoolMask:
     if support <= 0:
         return np.zeros(votes.shape, dtype=bool)
     if votes.dtype.kind == "u":  # counts: at least half of the members, in integers
-        return votes >= math.ceil(support / 2 - 1e-9)
+        return votes >= _threshold(support)
     return votes * 2 >= support * (1 - 1e-12)
+
+
+def _threshold(support: float) -> int:
+    """The fewest counted votes that make half of ``support`` members (``support > 0``)."""
+    return math.ceil(support / 2 - 1e-9)
 
 
 def mask_iou(a: BoolMask, b: BoolMask) -> float:
@@ -214,12 +225,19 @@ def mask_iou(a: BoolMask, b: BoolMask) -> float:
     return inter / union if union else 0.0
 
 
-def _ious(masks: Sequence[BoolMask], fused: BoolMask, fused_area: int) -> tuple[float, ...]:
-    """Each member's :func:`mask_iou` with the fused shape, whose area is given."""
+def _ious(
+    masks: Sequence[BoolMask], fused: BoolMask, fused_area: int, *, covers: bool = False
+) -> tuple[float, ...]:
+    """Each member's :func:`mask_iou` with the fused shape, whose area is given.
+
+    ``covers``: the fused shape contains every member (then each intersection is the
+    member's own area).
+    """
     ious = []
     for mask in masks:
-        inter = int(np.count_nonzero(mask & fused))
-        union = int(np.count_nonzero(mask)) + fused_area - inter
+        area = int(np.count_nonzero(mask))
+        inter = area if covers else int(np.count_nonzero(mask & fused))
+        union = area + fused_area - inter
         ious.append(inter / union if union else 0.0)
     return tuple(ious)
 
@@ -268,10 +286,8 @@ def fuse_instances(
     FusionResult
     """
     total = float(sum(weights))
-    owner = np.zeros(shape, dtype=_smallest_uint(len(candidates)))  # 1-based into `kept`
+    canvas = _Canvas(shape, len(candidates))
     kept: list[FusedInstance] = []
-    shares: list[tuple[VoteArray, float]] = []  # per kept candidate, its votes and support
-    windows: list[Window] = []  # per kept candidate, its window
     for index, candidate in enumerate(candidates):
         pixel_votes, support = weighted_votes(candidate, weights) if votes is None else votes[index]
         probability = None if existence is None else float(existence[index])
@@ -284,107 +300,186 @@ def fuse_instances(
         if not area:
             continue
         fused.flags.writeable = False
-        ious = _ious(candidate.masks, fused, area)
+        # Counted votes needing a single one make the union of the members: it covers each.
+        covers = pixel_votes.dtype.kind == "u" and _threshold(support) <= 1
+        ious = _ious(candidate.masks, fused, area, covers=covers)
         kept.append(FusedInstance(
             candidate=index,
             members=candidate.members,
-            label=fuse_class(candidate.classes, [weights[w] for w in candidate.workers]),
+            label=_fused_class(candidate, weights),
             support=support,
-            mean_iou=float(np.mean(ious)),
+            mean_iou=_mean(ious),
             mask=fused,
             existence=probability,
             ious=ious,
         ))  # fmt: skip
-        shares.append((pixel_votes, support))
-        windows.append(candidate.window)
-        _paint(owner, len(kept), fused, shares, windows)
-    return _ordered(owner, kept, windows)
+        canvas.paint(fused, area, pixel_votes, support, candidate.window)
+    return canvas.ordered(kept)
 
 
-def _paint(
-    owner: np.ndarray,
-    number: int,
-    fused: BoolMask,
-    shares: Sequence[tuple[VoteArray, float]],
-    windows: Sequence[Window],
-) -> None:
-    """Paint kept candidate ``number`` (1-based) where it wins.
+def _fused_class(candidate: Candidate, weights: Sequence[float]) -> str:
+    """:func:`fuse_class` of the members, without the tally when they all agree."""
+    first = candidate.classes[0]
+    if all(name == first for name in candidate.classes):
+        total = 0.0  # fuse_class's tally of the one name: it wins unless the sum is NaN
+        for worker in candidate.workers:
+            total += float(weights[worker])
+        if total == total:
+            return first
+    return fuse_class(candidate.classes, [weights[w] for w in candidate.workers])
 
-    Free pixels are taken; a pixel already painted goes to the new candidate only
-    when its vote share (votes / support) is higher than the owner's (equal
-    shares: the earlier, which comes first in raster order, keeps it). Only the
-    overlaps of windows are compared, so no full-size array of shares is needed,
-    and shares are divided out only there.
-    """
-    r0, r1, c0, c1 = windows[number - 1]
-    region = owner[r0:r1, c0:c1]
-    wins = fused & (region == 0)
-    contested = fused & ~wins
-    if contested.any():
-        votes, support = shares[number - 1]
-        for rival in np.unique(region[contested]).tolist():
-            o0, o1, p0, p1 = windows[rival - 1]
-            top, bottom, left, right = max(r0, o0), min(r1, o1), max(c0, p0), min(c1, p1)
-            here = (slice(top - r0, bottom - r0), slice(left - c0, right - c0))
-            their_votes, their_support = shares[rival - 1]
-            theirs = their_votes[top - o0 : bottom - o0, left - p0 : right - p0] / their_support
-            lost = contested[here] & (region[here] == rival)
-            wins[here] |= lost & (votes[here] / support > theirs)
-    region[wins] = number
+
+def _mean(values: tuple[float, ...]) -> float:
+    """``float(np.mean(values))`` bit for bit, without the array (below 8 values numpy
+    adds in order; from 8 on it sums pairwise, so hand those to numpy)."""
+    if len(values) >= 8:
+        return float(np.mean(values))
+    total = 0.0
+    for value in values:
+        total += value
+    return total / len(values)
 
 
 def _smallest_uint(n: int) -> type[np.unsignedinteger]:
     return np.uint8 if n <= 255 else np.uint16 if n <= 65_535 else np.uint32
 
 
-def _region_stats(owner: np.ndarray, number: int, window: Window) -> tuple[int, list[int], int]:
-    """Area, box and first raster pixel of the pixels painted ``number`` inside ``window``."""
-    r0, r1, c0, c1 = window
-    region = owner[r0:r1, c0:c1] == number
-    rows = np.flatnonzero(region.any(axis=1))
-    if len(rows) == 0:
-        return 0, [0, 0, 0, 0], -1
-    cols = np.flatnonzero(region.any(axis=0))
-    first_col = int(np.argmax(region[rows[0]]))
-    box = [r0 + int(rows[0]), r0 + int(rows[-1]) + 1, c0 + int(cols[0]), c0 + int(cols[-1]) + 1]
-    return int(np.count_nonzero(region)), box, box[0] * owner.shape[1] + c0 + first_col
+class _Canvas:
+    """The owner image being painted, kept candidate by kept candidate (1-based numbers).
 
-
-def _ordered(
-    owner: LabelImage, kept: list[FusedInstance], windows: Sequence[Window]
-) -> FusionResult:
-    """Relabel the painted candidates 1..K in raster order of their first pixel.
-
-    Every candidate's pixels lie inside its window, so only windows are read.
+    Per kept candidate it keeps what a later rival needs to contest a pixel (votes,
+    support, window), and the pixels it holds: its fused shape until it loses a pixel
+    (then a copy without the pixels lost) and their count. So the final statistics
+    and the renumbering read these masks, never the full owner image.
     """
-    found = [
-        _region_stats(owner, number, windows[number - 1]) for number in range(1, len(kept) + 1)
-    ]
-    survivors = sorted((first, number) for number, (area, _, first) in enumerate(found, 1) if area)
-    dtype = _smallest_uint(len(survivors))
-    moved = [(new, old) for new, (_, old) in enumerate(survivors, start=1) if new != old]
-    if owner.dtype == dtype:  # relabel only the candidates whose number changes
-        consensus = owner.copy() if moved else owner
-    else:
-        consensus = np.zeros(owner.shape, dtype=dtype)
-        moved = [(new, old) for new, (_, old) in enumerate(survivors, start=1)]
-    for new, old in moved:  # box by box, reading the painted numbers
-        r0, r1, c0, c1 = found[old - 1][1]
-        consensus[r0:r1, c0:c1][owner[r0:r1, c0:c1] == old] = new
-    consensus.flags.writeable = False
-    height, width = owner.shape
-    areas = np.array([0] + [found[old - 1][0] for _, old in survivors], dtype=np.int64)
-    areas[0] = height * width - int(areas.sum())
-    boxes = np.array([[0, 0, 0, 0]] + [found[old - 1][1] for _, old in survivors], dtype=np.int64)
-    firsts = np.array([-1] + [first for first, _ in survivors], dtype=np.int64)
-    window: Window = (
-        (int(boxes[1:, 0].min()), int(boxes[1:, 1].max()), int(boxes[1:, 2].min()),
-         int(boxes[1:, 3].max())) if survivors else (0, 0, 0, 0)
-    )  # fmt: skip
-    stats = InstanceStats(len(survivors), areas, boxes, firsts, window)
-    return FusionResult(
-        consensus,
-        tuple(kept[old - 1] for _, old in survivors),
-        stats,
-        {f.candidate: f for f in kept},
-    )
+
+    __slots__ = ("areas", "held", "owner", "shares", "windows")
+
+    def __init__(self, shape: tuple[int, int], n_candidates: int) -> None:
+        self.owner: LabelImage = np.zeros(shape, dtype=_smallest_uint(n_candidates))
+        self.shares: list[tuple[VoteArray, float]] = []
+        self.windows: list[Window] = []
+        self.held: list[BoolMask] = []
+        self.areas: list[int] = []
+
+    def paint(
+        self, fused: BoolMask, area: int, votes: VoteArray, support: float, window: Window
+    ) -> None:
+        """Paint the next kept candidate where it wins.
+
+        Free pixels are taken; a pixel already painted goes to the new candidate only
+        when its vote share (votes / support) is higher than the owner's (equal
+        shares: the earlier, which comes first in raster order, keeps it). Only the
+        claimed pixels are compared, so no full-size array of shares is needed, and
+        shares are divided out only there.
+        """
+        number = len(self.windows) + 1
+        r0, r1, c0, c1 = window
+        region = self.owner[r0:r1, c0:c1]
+        alone = True
+        for o0, o1, p0, p1 in self.windows:
+            if o0 < r1 and r0 < o1 and p0 < c1 and c0 < p1:
+                alone = False
+                break
+        self.shares.append((votes, support))
+        self.windows.append(window)
+        self.held.append(fused)
+        self.areas.append(area)
+        paint = fused.view(np.uint8) * region.dtype.type(number)  # (uint8: no cast from bool)
+        if alone:  # no earlier window overlaps: the region is all free
+            region[...] = paint
+            return
+        earlier = np.minimum(region, paint)  # the earlier owner of each pixel claimed again
+        # `number` is above every earlier number: painting it is a maximum (branch-free).
+        np.maximum(region, paint, out=region)
+        if not np.count_nonzero(earlier):
+            return
+        claimed = np.flatnonzero(earlier != 0)
+        rows, cols = np.divmod(claimed, c1 - c0)
+        owners = earlier.ravel()[claimed]
+        shares = votes.ravel()[claimed] / support
+        rivals = set(owners.tolist())
+        if len(rivals) == 1:
+            keep = self._kept_by(rivals.pop(), rows, cols, shares, window)
+        else:
+            keep = np.zeros(len(claimed), dtype=bool)
+            for rival in sorted(rivals):
+                at = owners == rival
+                keep[at] = self._kept_by(rival, rows[at], cols[at], shares[at], window)
+        if keep.any():
+            rows, cols = rows[keep], cols[keep]
+            region[rows, cols] = owners[keep]
+            self._lose(number, rows, cols)
+
+    def _kept_by(
+        self, rival: int, rows: IntArray, cols: IntArray, shares: FloatArray, window: Window
+    ) -> BoolMask:
+        """Which of the claimed pixels (in ``window``) ``rival`` keeps: its share is not lower."""
+        their_votes, their_support = self.shares[rival - 1]
+        o0, _, p0, _ = self.windows[rival - 1]
+        rows, cols = rows + (window[0] - o0), cols + (window[2] - p0)
+        higher = shares > their_votes[rows, cols] / their_support
+        if higher.any():
+            self._lose(rival, rows[higher], cols[higher])
+        return ~higher
+
+    def _lose(self, number: int, rows: IntArray, cols: IntArray) -> None:
+        """Take pixels (in its window) from what candidate ``number`` holds."""
+        held = self.held[number - 1]
+        if not held.flags.writeable:  # still the fused shape itself
+            held = self.held[number - 1] = held.copy()
+        held[rows, cols] = False
+        self.areas[number - 1] -= len(rows)
+
+    def stats(self, number: int) -> tuple[int, list[int], int]:
+        """Area, box and first raster pixel of the pixels held by ``number``."""
+        area = self.areas[number - 1]
+        if not area:
+            return 0, [0, 0, 0, 0], -1
+        r0, r1, c0, c1 = self.windows[number - 1]
+        held = self.held[number - 1]
+        if held[0].any() and held[-1].any() and held[:, 0].any() and held[:, -1].any():
+            box = [r0, r1, c0, c1]  # the held pixels reach every side of the window
+            first_col = int(np.argmax(held[0]))
+        else:
+            rows = np.flatnonzero(held.any(axis=1))
+            cols = np.flatnonzero(held.any(axis=0))
+            first_col = int(np.argmax(held[rows[0]]))
+            top, left = r0 + int(rows[0]), c0 + int(cols[0])
+            box = [top, r0 + int(rows[-1]) + 1, left, c0 + int(cols[-1]) + 1]
+        return area, box, box[0] * self.owner.shape[1] + c0 + first_col
+
+    def ordered(self, kept: list[FusedInstance]) -> FusionResult:
+        """Relabel the painted candidates 1..K in raster order of their first pixel."""
+        owner = self.owner
+        found = [self.stats(number) for number in range(1, len(kept) + 1)]
+        survivors = sorted(
+            (first, number) for number, (area, _, first) in enumerate(found, 1) if area
+        )
+        dtype = _smallest_uint(len(survivors))
+        if owner.dtype == dtype:  # relabel in place only the candidates whose number changes
+            consensus = owner
+            moved = [(new, old) for new, (_, old) in enumerate(survivors, start=1) if new != old]
+        else:
+            consensus = np.zeros(owner.shape, dtype=dtype)
+            moved = [(new, old) for new, (_, old) in enumerate(survivors, start=1)]
+        for new, old in moved:  # the held masks are exactly the pixels painted `old`
+            r0, r1, c0, c1 = self.windows[old - 1]
+            consensus[r0:r1, c0:c1][self.held[old - 1]] = new
+        consensus.flags.writeable = False
+        height, width = owner.shape
+        areas = np.array([0] + [found[old - 1][0] for _, old in survivors], dtype=np.int64)
+        areas[0] = height * width - int(areas.sum())
+        boxes = np.array([[0, 0, 0, 0]] + [found[old - 1][1] for _, old in survivors], np.int64)
+        firsts = np.array([-1] + [first for first, _ in survivors], dtype=np.int64)
+        window: Window = (
+            (int(boxes[1:, 0].min()), int(boxes[1:, 1].max()), int(boxes[1:, 2].min()),
+             int(boxes[1:, 3].max())) if survivors else (0, 0, 0, 0)
+        )  # fmt: skip
+        stats = InstanceStats(len(survivors), areas, boxes, firsts, window)
+        return FusionResult(
+            consensus,
+            tuple(kept[old - 1] for _, old in survivors),
+            stats,
+            {f.candidate: f for f in kept},
+        )
