@@ -184,7 +184,8 @@ def test_consolidate_line_never_raises_on_a_mutated_line(data: st.DataObject) ->
         entry["annotationData"]["content"] = json.loads(entry["annotationData"]["content"])
     mutated = data.draw(_mutated(line))
     if isinstance(mutated, dict) and isinstance(mutated.get("gt-label"), dict):
-        for entry in mutated["gt-label"].get("annotationsFromAllWorkers") or []:
+        entries = mutated["gt-label"].get("annotationsFromAllWorkers")
+        for entry in entries if isinstance(entries, list) else []:  # a mutation may replace it
             data_ = entry.get("annotationData") if isinstance(entry, dict) else None
             if isinstance(data_, dict) and "content" in data_ and data.draw(st.booleans()):
                 data_["content"] = json.dumps(data_["content"])  # mostly strings, as on the wire
