@@ -144,19 +144,21 @@ def _idat(chunks: list[tuple[bytes, memoryview]]) -> list[memoryview]:
 def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) -> int | None:
     """Inflate the image data in bounded pieces; refuse more or less than ``expected``.
 
-    The pieces are appended to ``keep`` when given, else thrown away. With ``keep``,
+    The pieces are appended to ``keep`` when given (one piece, of at most ``expected + 1``
+    bytes, since it is all held anyway), else thrown away (pieces of at most 1 MiB). With ``keep``,
     returns the stream's Adler-32 checksum of the data when the stream ended (zlib has
     checked it against the data); otherwise, or when the stream stopped short of its
     checksum, ``None``.
     """
     inflater = decompressobj()
+    most = _PIECE if keep is None else expected + 1
     produced = fed = 0
     try:
         for piece in [*idat, memoryview(b"")]:  # the empty piece drains pending output
             fed += len(piece)
             pending: bytes | memoryview = piece
             while not inflater.eof:
-                out = inflater.decompress(pending, min(_PIECE, expected + 1 - produced))
+                out = inflater.decompress(pending, min(most, expected + 1 - produced))
                 produced += len(out)
                 if produced > expected:
                     raise _broken(
