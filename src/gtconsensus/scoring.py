@@ -256,43 +256,72 @@ def _weighted_loo(
     return inter, int(np.count_nonzero(own)) + area - inter, True  # the area counted once
 
 
+_Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int, float], ...]]
+
+
+def _plan(
+    workers: tuple[int, ...], all_support: float, weights: Sequence[float], totals: Sequence[float]
+) -> _Plan:
+    """What a candidate drawn by ``workers`` says about each worker, before any pixel.
+
+    Returns ``(missed, extra, compared)``: the workers who did not draw it and whose
+    others keep it (a false negative if the fusion of everyone is not empty), the
+    members whose others drop it (a false positive), and ``(slot, worker, support)``
+    of the members whose others keep it, fused from ``support`` of weight. Workers
+    whose others are split evenly are in none (no evidence either way).
+
+    Examples
+    --------
+    >>> _plan((0, 1), 2.0, [1.0, 1.0, 1.0], [2.0, 2.0, 2.0])  # 1 of 2 for w0 and w1
+    ((2,), (), ())
+    >>> _plan((0,), 1.0, [1.0, 1.0, 1.0], [2.0, 2.0, 2.0])
+    ((), (0,), ())
+    """
+    missed, extra, compared = [], [], []
+    for worker, total in enumerate(totals):
+        slot = workers.index(worker) if worker in workers else None
+        support = all_support - (float(weights[worker]) if slot is not None else 0.0)
+        balance = support * 2 - total  # > 0: the others keep it; < 0: they drop it
+        if abs(balance) <= 1e-9 * total:
+            continue  # the others are split evenly: no evidence either way
+        if slot is None:
+            if balance > 0:
+                missed.append(worker)
+        elif not balance > 0:
+            extra.append(worker)
+        else:
+            compared.append((slot, worker, support))
+    return tuple(missed), tuple(extra), tuple(compared)
+
+
 def _score_candidate(
     candidate: Candidate,
     votes: VoteArray,
     all_support: float,
+    plan: _Plan,
     weights: Sequence[float],
-    totals: Sequence[float],
     threshold: float,
     tally: _Tally,
+    finite: bool,
 ) -> None:
-    """Add one candidate's leave-one-out evidence to every worker's tally."""
-    workers = candidate.workers
-    nonempty: bool | None = None
-    if len(workers) < len(weights):
-        for worker, total in enumerate(totals):
-            if worker in workers:
-                continue
-            balance = all_support * 2 - total  # > 0: the others keep it; < 0: they drop it
-            if balance > 0 and not abs(balance) <= 1e-9 * total:
-                if nonempty is None:
-                    nonempty = _nonempty(votes, all_support)
-                if nonempty:
-                    tally.fn[worker] += 1
+    """Add one candidate's leave-one-out evidence to every worker's tally.
+
+    ``finite``: the workers' summed weight is a number, so is every part of it.
+    """
+    missed, extra, compared = plan
+    for worker in extra:
+        tally.fp[worker] += 1
+    if missed and _nonempty(votes, all_support):
+        for worker in missed:
+            tally.fn[worker] += 1
+    if not compared:
+        return
+    workers, classes = candidate.workers, candidate.classes
+    # One class among the members: every fuse_class of the others gives it.
+    uniform = finite and classes.count(classes[0]) == len(classes)
     counted: tuple[float, list[tuple[int, int, bool]]] | None = None
-    classes = candidate.classes
-    # one class among the members (and a summed weight that is a number): every
-    # fuse_class of the others gives it
-    uniform = all(name == classes[0] for name in classes) and _finite_sum(weights, workers)
-    for slot, worker in enumerate(workers):
-        own_weight = weights[worker]
-        support = all_support - own_weight
-        total = totals[worker]
-        balance = support * 2 - total
-        if abs(balance) <= 1e-9 * total:
-            continue  # the others are split evenly: no evidence either way
-        if not balance > 0:
-            tally.fp[worker] += 1
-            continue
+    for slot, worker, support in compared:
+        own_weight = float(weights[worker])
         if votes.dtype.kind == "u" and own_weight == 1.0:  # counts, less one
             if counted is None or counted[0] != support:
                 counted = (support, _counted_loo(candidate, votes, support))
@@ -310,15 +339,13 @@ def _score_candidate(
                 [classes[i] for i in others], [weights[workers[i]] for i in others]
             )
         iou = inter / union if union else 0.0
-        tally.match(worker, iou, same_class, threshold)
-
-
-def _finite_sum(weights: Sequence[float], workers: Sequence[int]) -> bool:
-    """Whether the members' summed weight is a number (then any part of it is too)."""
-    total = 0.0
-    for worker in workers:
-        total += weights[worker]
-    return total == total
+        if iou > threshold:
+            tally.tp[worker] += 1
+            tally.iou_sum[worker] += iou
+            tally.agreed[worker] += same_class
+        else:
+            tally.fp[worker] += 1
+            tally.fn[worker] += 1
 
 
 def score_leave_one_out(
@@ -363,9 +390,23 @@ def score_leave_one_out(
     weight_sum = float(sum(weights))
     totals = [weight_sum - w for w in own_weights]  # each worker's others' weight
     tally = _Tally(n_workers)
+    plans: dict[tuple[tuple[int, ...], float], _Plan] = {}  # a few member sets recur
     for candidate, (pixel_votes, support) in zip(candidates, votes, strict=True):
-        _score_candidate(candidate, pixel_votes, support, own_weights, totals, threshold, tally)
-    return list(tally.agreements())
+        key = (candidate.workers, support)
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = _plan(candidate.workers, support, own_weights, totals)
+        _score_candidate(
+            candidate,
+            pixel_votes,
+            support,
+            plan,
+            own_weights,
+            threshold,
+            tally,
+            weight_sum == weight_sum,
+        )
+    return list(tally.agreements())  # (as list of Agreement or None)
 
 
 def score_against_fusion(
