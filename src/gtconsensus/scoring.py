@@ -319,13 +319,13 @@ def _score_candidate(
     workers, classes = candidate.workers, candidate.classes
     # One class among the members: every fuse_class of the others gives it.
     uniform = finite and classes.count(classes[0]) == len(classes)
-    counted: tuple[float, list[tuple[int, int, bool]]] | None = None
+    counted: list[tuple[int, int, bool]] | None = None
     for slot, worker, support in compared:
         own_weight = float(weights[worker])
-        if votes.dtype.kind == "u" and own_weight == 1.0:  # counts, less one
-            if counted is None or counted[0] != support:
-                counted = (support, _counted_loo(candidate, votes, support))
-            inter, union, kept = counted[1][slot]
+        if votes.dtype.kind == "u" and own_weight == 1.0:  # counts less one: same support
+            if counted is None:
+                counted = _counted_loo(candidate, votes, support)
+            inter, union, kept = counted[slot]
         else:
             inter, union, kept = _weighted_loo(candidate, votes, slot, own_weight, support)
         if not kept:
@@ -338,14 +338,7 @@ def _score_candidate(
             same_class = classes[slot] == fuse_class(
                 [classes[i] for i in others], [weights[workers[i]] for i in others]
             )
-        iou = inter / union if union else 0.0
-        if iou > threshold:
-            tally.tp[worker] += 1
-            tally.iou_sum[worker] += iou
-            tally.agreed[worker] += same_class
-        else:
-            tally.fp[worker] += 1
-            tally.fn[worker] += 1
+        tally.match(worker, inter / union if union else 0.0, same_class, threshold)
 
 
 def score_leave_one_out(
@@ -406,7 +399,7 @@ def score_leave_one_out(
             tally,
             weight_sum == weight_sum,
         )
-    return list(tally.agreements())  # (as list of Agreement or None)
+    return list(tally.agreements())
 
 
 def score_against_fusion(
