@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -11,14 +13,20 @@ from gtconsensus import Agreement, WorkerAnnotation, WorkerTally, consolidate
 from gtconsensus.consensus import gather
 from gtconsensus.fusion import (
     Candidate,
+    FusionResult,
     fuse_class,
+    fuse_instances,
     fused_mask,
     gather_candidate,
     mask_iou,
     weighted_votes,
 )
 from gtconsensus.matching import instance_stats
-from gtconsensus.scoring import compare_label_images, score_leave_one_out
+from gtconsensus.scoring import (
+    compare_label_images,
+    score_against_fusion,
+    score_leave_one_out,
+)
 from gtconsensus.testing.strategies import panels
 from support import bar
 
@@ -228,3 +236,79 @@ def test_leave_one_out_equals_fusing_the_others_afresh(
         assert got == [None] * len(panel)
     else:
         assert got == want
+
+
+@st.composite
+def candidate_sets(draw: st.DrawFn) -> tuple[list[Candidate], list[float], float]:
+    """Random candidates on a small window: any members (masks may be empty or equal),
+    counted weights (all 1) or mixed ones, and a threshold."""
+    n_workers = draw(st.integers(2, 7))
+    weights = draw(
+        st.one_of(
+            st.just([1.0] * n_workers),
+            st.lists(st.sampled_from([0.5, 1.0, 2.0, 3.0]), min_size=n_workers, max_size=n_workers),
+        )
+    )
+    height, width = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    candidates = []
+    for _ in range(draw(st.integers(1, 6))):
+        workers = sorted(draw(st.sets(st.integers(0, n_workers - 1), min_size=1)))
+        pixels = st.lists(st.booleans(), min_size=height * width, max_size=height * width)
+        masks = tuple(np.array(draw(pixels)).reshape(height, width) for _ in workers)
+        classes = tuple(draw(st.sampled_from(["Bus", "Car"])) for _ in workers)
+        members = tuple((worker, 1) for worker in workers)
+        candidates.append(Candidate(members, (0, height, 0, width), masks, classes))
+    return candidates, weights, draw(st.sampled_from([0.1, 0.5, 0.75]))
+
+
+@given(case=candidate_sets())
+def test_leave_one_out_equals_fusing_the_others_afresh_on_any_candidates(
+    case: tuple[list[Candidate], list[float], float],
+) -> None:
+    # Counted votes read each member's IoU from counts shared by the candidate (any
+    # number of members, so any threshold); mixed weights subtract the member's votes.
+    candidates, weights, threshold = case
+    got = score_leave_one_out(candidates, weights=weights, threshold=threshold)
+    assert got == _leave_one_out_naively(candidates, weights, threshold)
+
+
+def _against_fusion_naively(
+    candidates: list[Candidate], fusion: FusionResult, n_workers: int, threshold: float
+) -> list[Agreement]:
+    """Each worker against the fused shapes, the IoU counted afresh from the masks."""
+    totals = []
+    for worker in range(n_workers):
+        agreement = Agreement()
+        for index, candidate in enumerate(candidates):
+            fused = fusion.kept.get(index)
+            if worker not in candidate.workers:
+                agreement += Agreement(fn=int(fused is not None))
+                continue
+            if fused is None:
+                agreement += Agreement(fp=1)
+                continue
+            slot = candidate.workers.index(worker)
+            iou = mask_iou(candidate.masks[slot], fused.mask)
+            same = int(candidate.classes[slot] == fused.label)
+            agreement += (
+                Agreement(tp=1, iou_sum=iou, class_agreed=same)
+                if iou > threshold
+                else Agreement(fp=1, fn=1)
+            )
+        totals.append(agreement)
+    return totals
+
+
+@given(case=candidate_sets(), recorded=st.booleans())
+def test_against_fusion_equals_counting_each_iou_afresh(
+    case: tuple[list[Candidate], list[float], float], recorded: bool
+) -> None:
+    # With the fusion's recorded IoUs, or without them (then counted from the masks).
+    candidates, weights, threshold = case
+    shape = candidates[0].masks[0].shape
+    fusion = fuse_instances(candidates, shape=shape, weights=weights)
+    if not recorded:
+        kept = {i: dataclasses.replace(f, ious=()) for i, f in fusion.kept.items()}
+        fusion = dataclasses.replace(fusion, kept=kept)
+    got = score_against_fusion(candidates, fusion, n_workers=len(weights), threshold=threshold)
+    assert got == _against_fusion_naively(candidates, fusion, len(weights), threshold)

@@ -486,17 +486,17 @@ def decide(
     )
     alone = len(ids) == 1
     total = sum(worker_weights)
-    instances = tuple(
-        ConsensusInstance(
-            label=f.label,
-            confidence=0.0
-            if alone
-            else (f.support / total if f.existence is None else f.existence) * f.mean_iou,
-            support=tuple(ids[w] for w, _ in f.members),
-            mean_iou=f.mean_iou,
+    supports: dict[tuple[int, ...], tuple[str, ...]] = {}  # a few member sets recur
+    instances = []
+    for f in fusion.instances:
+        drew = evidence.candidates[f.candidate].workers  # the workers of f.members
+        support = supports.get(drew)
+        if support is None:
+            support = supports[drew] = tuple(ids[w] for w in drew)
+        share = f.support / total if f.existence is None else f.existence
+        instances.append(
+            ConsensusInstance(f.label, 0.0 if alone else share * f.mean_iou, support, f.mean_iou)
         )
-        for f in fusion.instances
-    )
     others = score_leave_one_out(
         evidence.candidates, weights=worker_weights, threshold=threshold, votes=votes
     )
@@ -516,7 +516,7 @@ def decide(
     scores = [s.score for s in workers if s.score is not None]
     return Consensus(
         labels=fusion.labels,
-        instances=instances,
+        instances=tuple(instances),
         confidence=0.0 if alone else float(np.mean(scores)),
         workers=workers,
         method=method,

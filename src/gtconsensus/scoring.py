@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gtconsensus._typing import BoolMask, LabelImage, VoteArray
+from gtconsensus._typing import LabelImage, VoteArray
 from gtconsensus.fusion import (
     Candidate,
     FusionResult,
+    _threshold,
     fuse_class,
     fused_mask,
     mask_iou,
@@ -158,61 +159,186 @@ def compare_label_images(
     )
 
 
-def _match_member(
-    own: BoolMask, own_class: str, reference: BoolMask, reference_class: str, threshold: float
-) -> Agreement:
-    """One worker instance against one reference shape of the same candidate."""
-    return _match_iou(mask_iou(own, reference), own_class, reference_class, threshold)
+class _Tally:
+    """Plain per-worker counters, turned into :class:`Agreement` objects once."""
+
+    __slots__ = ("agreed", "fn", "fp", "iou_sum", "tp")
+
+    def __init__(self, n_workers: int) -> None:
+        self.tp = [0] * n_workers
+        self.fp = [0] * n_workers
+        self.fn = [0] * n_workers
+        self.iou_sum = [0.0] * n_workers  # summed in candidate order, as `Agreement.__add__`
+        self.agreed = [0] * n_workers
+
+    def match(self, worker: int, iou: float, same_class: bool, threshold: float) -> None:
+        """One instance against one reference shape of the same candidate, from their IoU."""
+        if iou > threshold:
+            self.tp[worker] += 1
+            self.iou_sum[worker] += iou
+            self.agreed[worker] += same_class
+        else:
+            self.fp[worker] += 1
+            self.fn[worker] += 1
+
+    def agreements(self) -> list[Agreement]:
+        return [
+            Agreement(tp, fp, fn, iou_sum, agreed)
+            for tp, fp, fn, iou_sum, agreed in zip(
+                self.tp, self.fp, self.fn, self.iou_sum, self.agreed, strict=True
+            )
+        ]
 
 
-def _match_iou(iou: float, own_class: str, reference_class: str, threshold: float) -> Agreement:
-    """One worker instance against one reference shape, from their IoU."""
-    if iou > threshold:
-        return Agreement(tp=1, iou_sum=iou, class_agreed=int(own_class == reference_class))
-    return Agreement(fp=1, fn=1)
+def _counted_loo(
+    candidate: Candidate, counts: VoteArray, support: float
+) -> list[tuple[int, int, bool]]:
+    """Per member, ``(inter, union, kept)`` against the others' fused shape, from counts.
+
+    ``counts`` are the members' counted votes (every member weighs 1) and ``support``
+    the others' number, so the others' shape is ``counts - own >= t``: where ``own`` is
+    set that is ``counts >= t + 1``, elsewhere ``counts >= t``. With ``c_t`` the pixels
+    reaching ``t`` and ``x`` those of them in ``own``::
+
+        inter = |own & (counts >= t + 1)|
+        area  = c_t - x + inter
+        union = |own| + area - inter = |own| + c_t - x
+
+    and ``kept`` says the area is not 0. When ``t`` is 1, ``x`` is ``|own|``: the union
+    is the members' union ``c_1``, and only an ``inter`` of 0 can leave an empty area.
+
+    Examples
+    --------
+    >>> a = np.array([True, True, False, False]); b = np.array([False, True, True, False])
+    >>> candidate = Candidate(((0, 1), (1, 1), (2, 1)), (0, 1, 0, 4), (a, b, b), ("C",) * 3)
+    >>> counts, _ = weighted_votes(candidate, [1.0] * 3)
+    >>> _counted_loo(candidate, counts, 2.0)  # the others' union: a's IoU 1/3, b's 2/3
+    [(1, 3, True), (2, 3, True), (2, 3, True)]
+    """
+    t = _threshold(support)
+    found = []
+    if t == 1:
+        union = int(np.count_nonzero(counts))
+        above = counts >= 2
+        for own in candidate.masks:
+            inter = int(np.count_nonzero(own & above))
+            kept = inter > 0 or union > int(np.count_nonzero(own))
+            found.append((inter, union, kept))
+        return found
+    reach = counts >= t
+    c_t = int(np.count_nonzero(reach))
+    above = counts >= t + 1
+    for own in candidate.masks:
+        inter = int(np.count_nonzero(own & above))
+        held = int(np.count_nonzero(own & reach))
+        found.append((inter, int(np.count_nonzero(own)) + c_t - held, c_t - held + inter > 0))
+    return found
 
 
-def _score_one(
-    worker: int,
-    candidates: Sequence[Candidate],
-    votes: Sequence[tuple[VoteArray, float]],
-    kept_by_all: Sequence[bool],
-    weights: Sequence[float],
-    threshold: float,
-) -> Agreement:
-    total = float(sum(weights)) - float(weights[worker])
-    own_weight = float(weights[worker])
-    agreement = Agreement()
-    for candidate, (all_votes, all_support), nonempty in zip(
-        candidates, votes, kept_by_all, strict=True
-    ):
-        slot = candidate.workers.index(worker) if worker in candidate.workers else None
-        support = all_support - (own_weight if slot is not None else 0.0)
+def _nonempty(votes: VoteArray, support: float) -> bool:
+    """``fused_mask(votes, support).any()``, counting pixels for counted votes."""
+    if votes.dtype.kind == "u" and support > 0:
+        t = _threshold(support)
+        return bool(np.count_nonzero(votes if t == 1 else votes >= t))
+    return bool(fused_mask(votes, support).any())
+
+
+def _weighted_loo(
+    candidate: Candidate, votes: VoteArray, slot: int, own_weight: float, support: float
+) -> tuple[int, int, bool]:
+    """``(inter, union, kept)`` of one member against the others' fused shape (any votes)."""
+    own = candidate.masks[slot]
+    reference = fused_mask(without_member(votes, own, own_weight), support)
+    area = int(np.count_nonzero(reference))
+    if not area:
+        return 0, 0, False
+    inter = int(np.count_nonzero(own & reference))
+    return inter, int(np.count_nonzero(own)) + area - inter, True  # the area counted once
+
+
+_Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int, float], ...]]
+
+
+def _plan(
+    workers: tuple[int, ...], all_support: float, weights: Sequence[float], totals: Sequence[float]
+) -> _Plan:
+    """What a candidate drawn by ``workers`` says about each worker, before any pixel.
+
+    Returns ``(missed, extra, compared)``: the workers who did not draw it and whose
+    others keep it (a false negative if the fusion of everyone is not empty), the
+    members whose others drop it (a false positive), and ``(slot, worker, support)``
+    of the members whose others keep it, fused from ``support`` of weight. Workers
+    whose others are split evenly are in none (no evidence either way).
+
+    Examples
+    --------
+    >>> _plan((0, 1), 2.0, [1.0, 1.0, 1.0], [2.0, 2.0, 2.0])  # 1 of 2 for w0 and w1
+    ((2,), (), ())
+    >>> _plan((0,), 1.0, [1.0, 1.0, 1.0], [2.0, 2.0, 2.0])
+    ((), (0,), ())
+    """
+    missed, extra, compared = [], [], []
+    for worker, total in enumerate(totals):
+        slot = workers.index(worker) if worker in workers else None
+        support = all_support - (float(weights[worker]) if slot is not None else 0.0)
         balance = support * 2 - total  # > 0: the others keep it; < 0: they drop it
         if abs(balance) <= 1e-9 * total:
             continue  # the others are split evenly: no evidence either way
         if slot is None:
-            if balance > 0 and nonempty:
-                agreement += Agreement(fn=1)
+            if balance > 0:
+                missed.append(worker)
+        elif not balance > 0:
+            extra.append(worker)
+        else:
+            compared.append((slot, worker, support))
+    return tuple(missed), tuple(extra), tuple(compared)
+
+
+def _score_candidate(
+    candidate: Candidate,
+    votes: VoteArray,
+    all_support: float,
+    plan: _Plan,
+    weights: Sequence[float],
+    threshold: float,
+    tally: _Tally,
+    finite: bool,
+) -> None:
+    """Add one candidate's leave-one-out evidence to every worker's tally.
+
+    ``finite``: the workers' summed weight is a number, so is every part of it.
+    """
+    missed, extra, compared = plan
+    for worker in extra:
+        tally.fp[worker] += 1
+    if missed and _nonempty(votes, all_support):
+        for worker in missed:
+            tally.fn[worker] += 1
+    if not compared:
+        return
+    workers, classes = candidate.workers, candidate.classes
+    # One class among the members: every fuse_class of the others gives it.
+    uniform = finite and classes.count(classes[0]) == len(classes)
+    counted: list[tuple[int, int, bool]] | None = None
+    for slot, worker, support in compared:
+        own_weight = float(weights[worker])
+        if votes.dtype.kind == "u" and own_weight == 1.0:  # counts less one: same support
+            if counted is None:
+                counted = _counted_loo(candidate, votes, support)
+            inter, union, kept = counted[slot]
+        else:
+            inter, union, kept = _weighted_loo(candidate, votes, slot, own_weight, support)
+        if not kept:
+            tally.fp[worker] += 1
             continue
-        if not balance > 0:
-            agreement += Agreement(fp=1)
-            continue
-        own = candidate.masks[slot]
-        reference = fused_mask(without_member(all_votes, own, own_weight), support)
-        area = int(np.count_nonzero(reference))
-        if not area:
-            agreement += Agreement(fp=1)
-            continue
-        others = [i for i in range(len(candidate.members)) if i != slot]
-        reference_class = fuse_class(
-            [candidate.classes[i] for i in others], [weights[candidate.workers[i]] for i in others]
-        )
-        inter = int(np.count_nonzero(own & reference))
-        union = int(np.count_nonzero(own)) + area - inter  # as mask_iou, the area counted once
-        iou = inter / union if union else 0.0
-        agreement += _match_iou(iou, candidate.classes[slot], reference_class, threshold)
-    return agreement
+        if uniform:
+            same_class = True
+        else:
+            others = [i for i in range(len(workers)) if i != slot]
+            same_class = classes[slot] == fuse_class(
+                [classes[i] for i in others], [weights[workers[i]] for i in others]
+            )
+        tally.match(worker, inter / union if union else 0.0, same_class, threshold)
 
 
 def score_leave_one_out(
@@ -253,10 +379,27 @@ def score_leave_one_out(
         return [None] * n_workers
     if votes is None:
         votes = [weighted_votes(c, weights) for c in candidates]
-    nonempty = [bool(fused_mask(v, support).any()) for v, support in votes]
-    return [
-        _score_one(w, candidates, votes, nonempty, weights, threshold) for w in range(n_workers)
-    ]
+    own_weights = [float(w) for w in weights]
+    weight_sum = float(sum(weights))
+    totals = [weight_sum - w for w in own_weights]  # each worker's others' weight
+    tally = _Tally(n_workers)
+    plans: dict[tuple[tuple[int, ...], float], _Plan] = {}  # a few member sets recur
+    for candidate, (pixel_votes, support) in zip(candidates, votes, strict=True):
+        key = (candidate.workers, support)
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = _plan(candidate.workers, support, own_weights, totals)
+        _score_candidate(
+            candidate,
+            pixel_votes,
+            support,
+            plan,
+            own_weights,
+            threshold,
+            tally,
+            weight_sum == weight_sum,
+        )
+    return list(tally.agreements())
 
 
 def score_against_fusion(
@@ -273,30 +416,25 @@ def score_against_fusion(
     negative); in a dropped candidate, a false positive; a kept candidate the
     worker did not draw is a false negative.
     """
-    totals = [Agreement() for _ in range(n_workers)]
+    tally = _Tally(n_workers)
     for index, candidate in enumerate(candidates):
+        workers = candidate.workers
         fused = fusion.kept.get(index)
-        drew = set(candidate.workers)
-        for slot, worker in enumerate(candidate.workers):
-            if fused is None:
-                totals[worker] += Agreement(fp=1)
-            elif len(fused.ious) == len(candidate.members):  # recorded by the fusion
-                totals[worker] += _match_iou(
-                    fused.ious[slot], candidate.classes[slot], fused.label, threshold
-                )
-            else:
-                totals[worker] += _match_member(
-                    candidate.masks[slot],
-                    candidate.classes[slot],
-                    fused.mask,
-                    fused.label,
-                    threshold,
-                )
-        if fused is not None:
+        if fused is None:
+            for worker in workers:
+                tally.fp[worker] += 1
+            continue
+        ious = fused.ious
+        if len(ious) != len(workers):  # not recorded by the fusion
+            ious = tuple(mask_iou(mask, fused.mask) for mask in candidate.masks)
+        label = fused.label
+        for worker, iou, name in zip(workers, ious, candidate.classes, strict=True):
+            tally.match(worker, iou, name == label, threshold)
+        if len(workers) < n_workers:
             for worker in range(n_workers):
-                if worker not in drew:
-                    totals[worker] += Agreement(fn=1)
-    return totals
+                if worker not in workers:
+                    tally.fn[worker] += 1
+    return tally.agreements()
 
 
 @dataclass(frozen=True, slots=True)
