@@ -209,47 +209,39 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     return InstanceStats(k, areas, boxes, first_pixels, window, runs)
 
 
-def _ranks_before(a: Runs, b_starts: IntArray) -> tuple[IntArray, IntArray]:
-    """For each run of ``a``: how many of ``b_starts`` lie before its start, and before
-    its stop (strictly).
-
-    One stable merge of the sorted keys (``a``'s starts and stops interleaved, then
-    ``b_starts``; a stable sort of two sorted runs is one linear merge) instead of
-    two binary searches per run; on ties ``a``'s key comes first, so equal keys of
-    ``b`` do not count, as with ``searchsorted(..., side="left")``.
-    """
-    na = len(a.starts)
-    keys = np.empty(2 * na + len(b_starts), dtype=np.int64)
-    keys[0 : 2 * na : 2] = a.starts
-    keys[1 : 2 * na : 2] = a.stops
-    keys[2 * na :] = b_starts
-    order = np.argsort(keys, kind="stable")
-    ranks = np.flatnonzero(order < 2 * na) - np.arange(2 * na)
-    return ranks[0::2], ranks[1::2]
+def _overlaps(holder: IntArray, outer_stops: IntArray, inner: Runs) -> IntArray:
+    """Overlap length of each inner run with the outer run ``holder`` holding its start
+    (0 when the outer run ends at or before that start, or there is none)."""
+    before = int(np.count_nonzero(holder < 0))  # holder rises with the start: a prefix
+    holder[:before] = 0
+    lengths = np.minimum(outer_stops[holder], inner.stops) - inner.starts
+    lengths[:before] = 0
+    return np.maximum(lengths, 0, out=lengths)
 
 
 def _run_intersections(a: Runs, b: Runs, m: int, n: int) -> IntArray:
     """Intersections ``(m, n)`` from two images' runs, costing the runs, not the pixels.
 
-    Each image's runs are disjoint and in raster order, so their starts and their
-    stops are both sorted: the runs of ``b`` that overlap a run of ``a`` are one
-    slice of them, ``lo:hi``. ``hi`` counts ``b``'s runs starting before the run
-    ends; ``lo`` those starting at or after its start, less one when the ``b`` run
-    just before ends after that start. Each overlapping pair counts its overlap's
-    length for its pair of labels.
+    Each image's runs are disjoint and in raster order. Two runs overlap exactly
+    when one of them holds the other's start: either the run of ``b`` holding the
+    start of a run of ``a`` (``b`` starts first or together; at most one per run of
+    ``a``), or the run of ``a`` holding the start of a run of ``b`` (``a`` starts
+    strictly first; at most one per run of ``b``). Both come from one stable merge
+    of the two lists of starts (``b``'s first on ties), so every overlapping pair is
+    counted once, with its overlap's length, without enumerating pairs.
     """
-    if len(a.starts) == 0 or len(b.starts) == 0:
+    na, nb = len(a.starts), len(b.starts)
+    if na == 0 or nb == 0:
         return np.zeros((m, n), dtype=np.int64)
-    first, hi = _ranks_before(a, b.starts)
-    previous = np.maximum(first - 1, 0)
-    lo = first - ((first > 0) & (b.stops[previous] > a.starts))
-    counts = hi - lo
-    ia = np.repeat(np.arange(len(a.starts)), counts)
-    ib = np.arange(len(ia)) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
-    lengths = np.minimum(a.stops[ia], b.stops[ib]) - np.maximum(a.starts[ia], b.starts[ib])
-    codes = (a.labels[ia] - 1) * n + (b.labels[ib] - 1)
-    table = np.bincount(codes, weights=lengths, minlength=m * n)
-    return table.astype(np.int64).reshape(m, n)
+    from_b = np.argsort(np.concatenate([b.starts, a.starts]), kind="stable") < nb
+    in_b = np.flatnonzero(~from_b) - np.arange(1, na + 1)  # b run holding a's start
+    in_a = np.flatnonzero(from_b) - np.arange(1, nb + 1)  # a run holding b's start (strictly)
+    b_first = _overlaps(in_b, b.stops, a)
+    a_first = _overlaps(in_a, a.stops, b)
+    size = (m + 1) * n + 1  # codes label_a * n + label_b, labels from 1
+    table = np.bincount(a.labels * n + b.labels[in_b], weights=b_first, minlength=size)
+    table += np.bincount(a.labels[in_a] * n + b.labels, weights=a_first, minlength=size)
+    return table[n + 1 :].astype(np.int64).reshape(m, n)
 
 
 def intersections(
