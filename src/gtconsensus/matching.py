@@ -454,7 +454,7 @@ def match_pairs(iou: FloatArray, *, threshold: float = 0.5) -> list[tuple[int, i
         rows, cols = linear_sum_assignment(-iou)
         keep = iou[rows, cols] > threshold
         rows, cols = rows[keep], cols[keep]
-    return [(int(r), int(c), float(iou[r, c])) for r, c in zip(rows, cols, strict=True)]
+    return list(zip(rows.tolist(), cols.tolist(), iou[rows, cols].tolist(), strict=True))
 
 
 def cluster_instances(
