@@ -304,3 +304,82 @@ def test_runs_equal_a_row_by_row_scan(labels: np.ndarray) -> None:
     assert runs is not None
     got = list(zip(runs.starts.tolist(), runs.stops.tolist(), runs.labels.tolist(), strict=True))
     assert got == _runs_naively(labels)
+
+
+# --- the fast paths against their straightforward definitions ---
+
+
+def _clusters_naively(
+    sizes: list[int],
+    matches: dict[tuple[int, int], list[tuple[int, int, float]]],
+    keys: list[list[int]],
+) -> list[tuple[tuple[int, int], ...]]:
+    """Greedy single linkage with cannot-link per worker, on sets: slow, obviously right."""
+    cluster_of = {(w, i): frozenset({(w, i)}) for w, size in enumerate(sizes) for i in range(size)}
+    edges = sorted(
+        (-iou, keys[w1][i], keys[w2][j], w1, i, w2, j)
+        for (w1, w2), pairs in matches.items()
+        for i, j, iou in pairs
+    )
+    for _, _, _, w1, i, w2, j in edges:
+        one, other = cluster_of[(w1, i)], cluster_of[(w2, j)]
+        if one == other or {w for w, _ in one} & {w for w, _ in other}:
+            continue
+        for node in one | other:
+            cluster_of[node] = one | other
+    clusters = []
+    for node in cluster_of:  # (worker, instance) order: clusters by their first member
+        members = tuple(sorted(cluster_of[node]))
+        if members[0] == node:
+            clusters.append(members)
+    clusters.sort(key=lambda members: min((keys[w][i], w) for w, i in members))
+    return clusters
+
+
+@st.composite
+def clustering_problems(
+    draw: st.DrawFn,
+) -> tuple[list[int], dict[tuple[int, int], list[tuple[int, int, float]]], list[list[int]]]:
+    """Up to 5 workers of up to 5 instances, matches with tied IoUs, empty instances."""
+    sizes = draw(st.lists(st.integers(0, 5), min_size=1, max_size=5))
+    keys = [draw(st.lists(st.integers(-1, 6), min_size=s, max_size=s)) for s in sizes]
+    matches = {}
+    for w1 in range(len(sizes)):
+        for w2 in range(w1 + 1, len(sizes)):
+            pairs = [(i, j) for i in range(sizes[w1]) for j in range(sizes[w2])]
+            chosen = draw(st.lists(st.sampled_from(pairs), unique=True)) if pairs else []
+            matches[(w1, w2)] = [(i, j, draw(st.sampled_from([0.55, 0.7, 0.9]))) for i, j in chosen]
+    return sizes, matches, keys
+
+
+@given(clustering_problems())
+def test_clusters_equal_greedy_linkage_on_sets(
+    problem: tuple[list[int], dict[tuple[int, int], list[tuple[int, int, float]]], list[list[int]]],
+) -> None:
+    sizes, matches, keys = problem
+    assert cluster_instances(sizes, matches, keys) == _clusters_naively(sizes, matches, keys)
+
+
+@given(
+    st.sampled_from([np.uint8, np.uint16]).flatmap(
+        lambda dtype: st.tuples(st.integers(1, 6), st.integers(1, 21)).flatmap(
+            lambda shape: st.tuples(
+                hnp.arrays(dtype, shape, elements=st.integers(0, 4)),
+                hnp.arrays(dtype, shape, elements=st.integers(0, 3)),
+            )
+        )
+    )
+)
+def test_run_intersections_of_busy_images_equal_the_naive_counts(
+    pair: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Pixel noise: runs of one pixel, runs starting together in both images, touching
+    runs, runs ending at the image's last pixel, widths that are not whole words."""
+    a, b = pair
+    sa, sb = instance_stats(a, 4), instance_stats(b, 3)
+    expected = np.zeros((5, 4), dtype=np.int64)
+    for i in range(5):
+        for j in range(4):
+            expected[i, j] = np.count_nonzero((a == i) & (b == j))
+    assert intersections(a, sa, b, sb).tolist() == expected[1:, 1:].tolist()
+    assert intersections(b, sb, a, sa).tolist() == expected[1:, 1:].T.tolist()

@@ -250,10 +250,11 @@ def _clusters(
             matches[(w1, w2)] = match_pairs(iou, threshold=iou_threshold)
     keys = [s.first_pixels[1:].tolist() for s in stats]
     clusters = cluster_instances([s.n_instances for s in stats], matches, keys)
+    drawn = [s.areas[1:].astype(bool).tolist() for s in stats]
     return [
         tuple((w, i + 1) for w, i in members)
         for members in clusters
-        if any(stats[w].areas[i + 1] > 0 for w, i in members)
+        if any(drawn[w][i] for w, i in members)
     ]
 
 

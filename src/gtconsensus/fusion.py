@@ -122,8 +122,18 @@ class FusionResult:
 
 
 def _union_box(boxes: Sequence[Sequence[int]]) -> Window:
-    return (min(b[0] for b in boxes), max(b[1] for b in boxes),
-            min(b[2] for b in boxes), max(b[3] for b in boxes))  # fmt: skip
+    """The union of boxes ``(row_start, row_stop, col_start, col_stop)`` (at least one).
+
+    Examples
+    --------
+    >>> _union_box([[2, 5, 1, 4], [0, 3, 2, 6]])
+    (0, 5, 1, 6)
+    """
+    if len(boxes) == 1:
+        r0, r1, c0, c1 = boxes[0]
+        return (r0, r1, c0, c1)
+    row_starts, row_stops, col_starts, col_stops = zip(*boxes, strict=True)
+    return (min(row_starts), max(row_stops), min(col_starts), max(col_stops))
 
 
 def gather_candidate(

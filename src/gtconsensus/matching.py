@@ -125,7 +125,7 @@ def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, IntArray, n
     Returns the raster index of each run's first pixel, its row, first and
     one-past-last column (all in image coordinates) and its label. Finding runs
     costs one comparison over the foreground rows, read as one contiguous line (a
-    run boundary forced at each row's start), and one ``flatnonzero``; everything
+    run boundary forced at each row's start), and a sparse ``flatnonzero``; everything
     after works on the (few thousand) runs rather than on the pixels.
     """
     width = labels.shape[1]
@@ -134,15 +134,23 @@ def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, IntArray, n
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, empty, np.zeros(0, dtype=labels.dtype)
     line = np.ascontiguousarray(labels[r0:r1]).reshape(-1)
-    boundary = np.empty(line.size, dtype=bool)
-    np.not_equal(line[1:], line[:-1], out=boundary[1:])
-    boundary[::width] = True  # every row starts a run, so a run ends where the next begins
-    starts = np.flatnonzero(boundary)
+    size = line.size
+    boundary = np.empty(-(-size // 8) * 8, dtype=bool)  # whole 8-byte words, zero padded
+    boundary[size:] = False
+    boundary[0] = True
+    np.not_equal(line[1:], line[:-1], out=boundary[1:size])
+    boundary[:size:width] = True  # every row starts a run, so a run ends where the next begins
+    # Boundaries are sparse: find the 8-byte words holding one, then the bytes in them
+    # (about twice as fast as one ``flatnonzero`` over every byte).
+    words = boundary.view(np.uint64)
+    hit_words = np.flatnonzero(words != 0)
+    hits = np.flatnonzero(words[hit_words].view(bool))
+    starts = hit_words[hits >> 3] * 8 + (hits & 7)
     stops = np.empty_like(starts)
     stops[:-1] = starts[1:]
-    stops[-1:] = line.size
+    stops[-1:] = size
     run_labels = line[starts]
-    drawn = np.flatnonzero(run_labels)  # indices: cheaper than three boolean masks
+    drawn = np.flatnonzero(run_labels != 0)  # indices: cheaper than three boolean masks
     starts, stops, run_labels = starts[drawn], stops[drawn], run_labels[drawn]
     rows = starts // width
     col_starts = starts - rows * width
@@ -201,23 +209,39 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     return InstanceStats(k, areas, boxes, first_pixels, window, runs)
 
 
+def _overlaps(holder: IntArray, outer_stops: IntArray, inner: Runs) -> IntArray:
+    """Overlap length of each inner run with the outer run ``holder`` holding its start
+    (0 when the outer run ends at or before that start, or there is none)."""
+    before = int(np.count_nonzero(holder < 0))  # holder rises with the start: a prefix
+    holder[:before] = 0
+    lengths = np.minimum(outer_stops[holder], inner.stops) - inner.starts
+    lengths[:before] = 0
+    return np.maximum(lengths, 0, out=lengths)
+
+
 def _run_intersections(a: Runs, b: Runs, m: int, n: int) -> IntArray:
     """Intersections ``(m, n)`` from two images' runs, costing the runs, not the pixels.
 
-    Each image's runs are disjoint and in raster order, so their starts and their
-    stops are both sorted: the runs of ``b`` that overlap a run of ``a`` are one
-    slice of them, found by two ``searchsorted`` over all of ``a``'s runs at once.
-    Each overlapping pair counts its overlap's length for its pair of labels.
+    Each image's runs are disjoint and in raster order. Two runs overlap exactly
+    when one of them holds the other's start: either the run of ``b`` holding the
+    start of a run of ``a`` (``b`` starts first or together; at most one per run of
+    ``a``), or the run of ``a`` holding the start of a run of ``b`` (``a`` starts
+    strictly first; at most one per run of ``b``). Both come from one stable merge
+    of the two lists of starts (``b``'s first on ties), so every overlapping pair is
+    counted once, with its overlap's length, without enumerating pairs.
     """
-    lo = np.searchsorted(b.stops, a.starts, side="right")  # first b run ending after it starts
-    hi = np.searchsorted(b.starts, a.stops, side="left")  # first b run starting after it ends
-    counts = hi - lo
-    ia = np.repeat(np.arange(len(a.starts)), counts)
-    ib = np.arange(len(ia)) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
-    lengths = np.minimum(a.stops[ia], b.stops[ib]) - np.maximum(a.starts[ia], b.starts[ib])
-    codes = (a.labels[ia] - 1) * n + (b.labels[ib] - 1)
-    table = np.bincount(codes, weights=lengths, minlength=m * n)
-    return table.astype(np.int64).reshape(m, n)
+    na, nb = len(a.starts), len(b.starts)
+    if na == 0 or nb == 0:
+        return np.zeros((m, n), dtype=np.int64)
+    from_b = np.argsort(np.concatenate([b.starts, a.starts]), kind="stable") < nb
+    in_b = np.flatnonzero(~from_b) - np.arange(1, na + 1)  # b run holding a's start
+    in_a = np.flatnonzero(from_b) - np.arange(1, nb + 1)  # a run holding b's start (strictly)
+    b_first = _overlaps(in_b, b.stops, a)
+    a_first = _overlaps(in_a, a.stops, b)
+    size = (m + 1) * n + 1  # codes label_a * n + label_b, labels from 1
+    table = np.bincount(a.labels * n + b.labels[in_b], weights=b_first, minlength=size)
+    table += np.bincount(a.labels[in_a] * n + b.labels, weights=a_first, minlength=size)
+    return table[n + 1 :].astype(np.int64).reshape(m, n)
 
 
 def intersections(
@@ -430,7 +454,7 @@ def match_pairs(iou: FloatArray, *, threshold: float = 0.5) -> list[tuple[int, i
         rows, cols = linear_sum_assignment(-iou)
         keep = iou[rows, cols] > threshold
         rows, cols = rows[keep], cols[keep]
-    return [(int(r), int(c), float(iou[r, c])) for r, c in zip(rows, cols, strict=True)]
+    return list(zip(rows.tolist(), cols.tolist(), iou[rows, cols].tolist(), strict=True))
 
 
 def cluster_instances(
@@ -464,14 +488,16 @@ def cluster_instances(
     ...                   [[5], [5], [6]])
     [((0, 0), (1, 0), (2, 0))]
     """
-    parent: dict[tuple[int, int], tuple[int, int]] = {}
-    workers: dict[tuple[int, int], set[int]] = {}
-    for w, size in enumerate(sizes):
-        for i in range(size):
-            parent[(w, i)] = (w, i)
-            workers[(w, i)] = {w}
+    # Nodes are numbered worker by worker (so node order is (worker, instance) order);
+    # each root keeps the set of its cluster's workers as a bit mask.
+    offsets = [0]
+    for size in sizes:
+        offsets.append(offsets[-1] + size)
+    owner = [w for w, size in enumerate(sizes) for _ in range(size)]
+    parent = list(range(offsets[-1]))
+    masks = [1 << w for w in owner]
 
-    def root(node: tuple[int, int]) -> tuple[int, int]:
+    def root(node: int) -> int:
         while parent[node] != node:
             parent[node] = parent[parent[node]]
             node = parent[node]
@@ -483,14 +509,14 @@ def cluster_instances(
         for i, j, iou in pairs
     )
     for _, _, _, w1, i, w2, j in edges:
-        ra, rb = root((w1, i)), root((w2, j))
-        if ra == rb or workers[ra] & workers[rb]:
+        ra, rb = root(offsets[w1] + i), root(offsets[w2] + j)
+        if ra == rb or masks[ra] & masks[rb]:
             continue
         parent[rb] = ra
-        workers[ra] |= workers.pop(rb)
-    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for node in parent:
-        groups.setdefault(root(node), []).append(node)
-    clusters = [tuple(sorted(members)) for members in groups.values()]
+        masks[ra] |= masks[rb]
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for node, w in enumerate(owner):  # in (worker, instance) order: members come sorted
+        groups.setdefault(root(node), []).append((w, node - offsets[w]))
+    clusters = [tuple(members) for members in groups.values()]
     clusters.sort(key=lambda members: min((keys[w][i], w) for w, i in members))
     return clusters
