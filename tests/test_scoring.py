@@ -250,6 +250,7 @@ def candidate_sets(draw: st.DrawFn) -> tuple[list[Candidate], list[float], float
         )
     )
     height, width = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    recorded = draw(st.booleans())  # member areas on the candidate, or counted when asked
     candidates = []
     for _ in range(draw(st.integers(1, 6))):
         workers = sorted(draw(st.sets(st.integers(0, n_workers - 1), min_size=1)))
@@ -257,7 +258,8 @@ def candidate_sets(draw: st.DrawFn) -> tuple[list[Candidate], list[float], float
         masks = tuple(np.array(draw(pixels)).reshape(height, width) for _ in workers)
         classes = tuple(draw(st.sampled_from(["Bus", "Car"])) for _ in workers)
         members = tuple((worker, 1) for worker in workers)
-        candidates.append(Candidate(members, (0, height, 0, width), masks, classes))
+        areas = tuple(int(mask.sum()) for mask in masks) if recorded else ()
+        candidates.append(Candidate(members, (0, height, 0, width), masks, classes, areas))
     return candidates, weights, draw(st.sampled_from([0.1, 0.5, 0.75]))
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "fused_mask",
     "gather_candidate",
     "mask_iou",
+    "member_areas",
     "weighted_votes",
 ]
 
@@ -71,6 +72,9 @@ class Candidate:
         Each member's boolean mask inside ``window`` (read-only).
     classes : tuple of str
         Each member's class.
+    areas : tuple of int
+        Each member's pixel count (its whole mask lies in ``window``), or empty when
+        not recorded (then :func:`member_areas` counts them).
     workers : tuple of int
         The worker index of each member (derived from ``members``).
     """
@@ -79,6 +83,7 @@ class Candidate:
     window: Window
     masks: tuple[BoolMask, ...]
     classes: tuple[str, ...]
+    areas: tuple[int, ...] = ()
     workers: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -149,7 +154,26 @@ def gather_candidate(
         mask = labels[w][r0:r1, c0:c1] == k
         mask.flags.writeable = False
         masks.append(mask)
-    return Candidate(members, window, tuple(masks), tuple(classes[w][k - 1] for w, k in members))
+    areas = tuple(int(stats[w].areas.item(k)) for w, k in members)  # counted by instance_stats
+    return Candidate(
+        members, window, tuple(masks), tuple(classes[w][k - 1] for w, k in members), areas
+    )
+
+
+def member_areas(candidate: Candidate) -> tuple[int, ...]:
+    """Each member's pixel count: as recorded on the candidate, else counted.
+
+    Examples
+    --------
+    >>> mask = np.array([[True, False, True]])
+    >>> member_areas(Candidate(((0, 1),), (0, 1, 0, 3), (mask,), ("Car",)))
+    (2,)
+    >>> member_areas(Candidate(((0, 1),), (0, 1, 0, 3), (mask,), ("Car",), (2,)))
+    (2,)
+    """
+    if candidate.areas:
+        return candidate.areas
+    return tuple(int(np.count_nonzero(mask)) for mask in candidate.masks)
 
 
 def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[VoteArray, float]:
@@ -236,16 +260,20 @@ def mask_iou(a: BoolMask, b: BoolMask) -> float:
 
 
 def _ious(
-    masks: Sequence[BoolMask], fused: BoolMask, fused_area: int, *, covers: bool = False
+    masks: Sequence[BoolMask],
+    areas: Sequence[int],
+    fused: BoolMask,
+    fused_area: int,
+    *,
+    covers: bool = False,
 ) -> tuple[float, ...]:
-    """Each member's :func:`mask_iou` with the fused shape, whose area is given.
+    """Each member's :func:`mask_iou` with the fused shape, member and fused areas given.
 
     ``covers``: the fused shape contains every member (then each intersection is the
     member's own area).
     """
     ious = []
-    for mask in masks:
-        area = int(np.count_nonzero(mask))
+    for mask, area in zip(masks, areas, strict=True):
         inter = area if covers else int(np.count_nonzero(mask & fused))
         union = area + fused_area - inter
         ious.append(inter / union if union else 0.0)
@@ -312,7 +340,7 @@ def fuse_instances(
         fused.flags.writeable = False
         # Counted votes needing a single one make the union of the members: it covers each.
         covers = pixel_votes.dtype.kind == "u" and _threshold(support) <= 1
-        ious = _ious(candidate.masks, fused, area, covers=covers)
+        ious = _ious(candidate.masks, member_areas(candidate), fused, area, covers=covers)
         kept.append(FusedInstance(
             candidate=index,
             members=candidate.members,

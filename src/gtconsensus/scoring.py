@@ -34,6 +34,7 @@ from gtconsensus.fusion import (
     fuse_class,
     fused_mask,
     mask_iou,
+    member_areas,
     weighted_votes,
     without_member,
 )
@@ -220,18 +221,19 @@ def _counted_loo(
     if t == 1:
         union = int(np.count_nonzero(counts))
         above = counts >= 2
-        for own in candidate.masks:
+        areas = candidate.areas  # counted only when an overlap of 0 asks, if not recorded
+        for slot, own in enumerate(candidate.masks):
             inter = int(np.count_nonzero(own & above))
-            kept = inter > 0 or union > int(np.count_nonzero(own))
+            kept = inter > 0 or union > (areas[slot] if areas else int(np.count_nonzero(own)))
             found.append((inter, union, kept))
         return found
     reach = counts >= t
     c_t = int(np.count_nonzero(reach))
     above = counts >= t + 1
-    for own in candidate.masks:
+    for own, area in zip(candidate.masks, member_areas(candidate), strict=True):
         inter = int(np.count_nonzero(own & above))
         held = int(np.count_nonzero(own & reach))
-        found.append((inter, int(np.count_nonzero(own)) + c_t - held, c_t - held + inter > 0))
+        found.append((inter, area + c_t - held, c_t - held + inter > 0))
     return found
 
 
@@ -253,7 +255,8 @@ def _weighted_loo(
     if not area:
         return 0, 0, False
     inter = int(np.count_nonzero(own & reference))
-    return inter, int(np.count_nonzero(own)) + area - inter, True  # the area counted once
+    own_area = candidate.areas[slot] if candidate.areas else int(np.count_nonzero(own))
+    return inter, own_area + area - inter, True  # the area counted once
 
 
 _Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int, float], ...]]
