@@ -236,6 +236,9 @@ def test_leave_one_out_equals_fusing_the_others_afresh(
         assert got == [None] * len(panel)
     else:
         assert got == want
+    # Handed the fusion of everyone, it reads the intersections fusion counted.
+    fusion = fuse_instances(evidence.candidates, shape=evidence.shape, weights=weights)
+    assert score_leave_one_out(evidence.candidates, weights=weights, fusion=fusion) == got
 
 
 @st.composite
@@ -272,6 +275,27 @@ def test_leave_one_out_equals_fusing_the_others_afresh_on_any_candidates(
     candidates, weights, threshold = case
     got = score_leave_one_out(candidates, weights=weights, threshold=threshold)
     assert got == _leave_one_out_naively(candidates, weights, threshold)
+    # The fusion's intersections (recorded when its votes are counted) give the same.
+    r0, r1, c0, c1 = candidates[0].window
+    fusion = fuse_instances(candidates, shape=(r1 - r0, c1 - c0), weights=weights)
+    fused = score_leave_one_out(candidates, weights=weights, threshold=threshold, fusion=fusion)
+    assert fused == got
+
+
+@given(case=candidate_sets())
+def test_fusion_records_intersections_only_from_counted_votes(
+    case: tuple[list[Candidate], list[float], float],
+) -> None:
+    candidates, weights, _ = case
+    r0, r1, c0, c1 = candidates[0].window
+    fusion = fuse_instances(candidates, shape=(r1 - r0, c1 - c0), weights=weights)
+    for fused in fusion.kept.values():
+        candidate = candidates[fused.candidate]
+        if all(weights[w] == 1.0 for w in candidate.workers):
+            want = tuple(int(np.count_nonzero(m & fused.mask)) for m in candidate.masks)
+            assert fused.inters == want
+        else:
+            assert fused.inters == ()
 
 
 def _against_fusion_naively(

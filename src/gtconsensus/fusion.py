@@ -98,7 +98,9 @@ class FusedInstance:
     ``mask`` is the fused shape inside the candidate's window; ``support`` the
     members' summed weight; ``existence`` the probability used to keep it
     (``None`` under the majority rule); ``ious`` each member's IoU with ``mask``,
-    in the order of ``members`` (empty when not recorded).
+    in the order of ``members`` (empty when not recorded); ``inters`` each member's
+    pixels in ``mask``, recorded only when the votes were counted (every member
+    weighing 1: then ``mask`` is the members' masks summed, at least half of them).
     """
 
     candidate: int
@@ -109,6 +111,7 @@ class FusedInstance:
     mask: BoolMask
     existence: float | None = None
     ious: tuple[float, ...] = ()
+    inters: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -266,18 +269,20 @@ def _ious(
     fused_area: int,
     *,
     covers: bool = False,
-) -> tuple[float, ...]:
-    """Each member's :func:`mask_iou` with the fused shape, member and fused areas given.
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Each member's :func:`mask_iou` with the fused shape, member and fused areas
+    given, and each member's intersection with it.
 
     ``covers``: the fused shape contains every member (then each intersection is the
     member's own area).
     """
-    ious = []
+    ious, inters = [], []
     for mask, area in zip(masks, areas, strict=True):
         inter = area if covers else int(np.count_nonzero(mask & fused))
         union = area + fused_area - inter
         ious.append(inter / union if union else 0.0)
-    return tuple(ious)
+        inters.append(inter)
+    return tuple(ious), tuple(inters)
 
 
 def fuse_class(classes: Sequence[str], weights: Sequence[float]) -> str:
@@ -339,8 +344,9 @@ def fuse_instances(
             continue
         fused.flags.writeable = False
         # Counted votes needing a single one make the union of the members: it covers each.
-        covers = pixel_votes.dtype.kind == "u" and _threshold(support) <= 1
-        ious = _ious(candidate.masks, member_areas(candidate), fused, area, covers=covers)
+        counted = pixel_votes.dtype.kind == "u"
+        covers = counted and _threshold(support) <= 1
+        ious, inters = _ious(candidate.masks, member_areas(candidate), fused, area, covers=covers)
         kept.append(FusedInstance(
             candidate=index,
             members=candidate.members,
@@ -350,6 +356,7 @@ def fuse_instances(
             mask=fused,
             existence=probability,
             ious=ious,
+            inters=inters if counted else (),
         ))  # fmt: skip
         canvas.paint(fused, area, pixel_votes, support, candidate.window)
     return canvas.ordered(kept)
