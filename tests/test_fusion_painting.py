@@ -101,9 +101,15 @@ def test_fusion_equals_painting_with_full_size_shares_exactly(
 
 
 def _random_candidates(
-    seed: int, *, n_candidates: int, n_workers: int, shape: tuple[int, int]
+    seed: int,
+    *,
+    n_candidates: int,
+    n_workers: int,
+    shape: tuple[int, int],
+    recorded: bool = False,
 ) -> list[Candidate]:
-    """Candidates with random windows and random member masks (dense enough to meet)."""
+    """Candidates with random windows and random member masks (dense enough to meet);
+    ``recorded``: with each member's area on the candidate, as gathering records it."""
     rng = np.random.default_rng(seed)
     height, width = shape
     candidates = []
@@ -119,7 +125,9 @@ def _random_candidates(
             mask.flags.writeable = False
             masks.append(mask)
         members = tuple((w, 1) for w in workers)
-        candidates.append(Candidate(members, (r0, r1, c0, c1), tuple(masks), ("Car",) * size))
+        areas = tuple(int(mask.sum()) for mask in masks) if recorded else ()
+        window = (r0, r1, c0, c1)
+        candidates.append(Candidate(members, window, tuple(masks), ("Car",) * size, areas))
     return candidates
 
 
@@ -129,14 +137,15 @@ def _random_candidates(
     n_workers=st.integers(1, 4),
     weighting=st.sampled_from(["counts", "weights"]),
     decided_by=st.sampled_from(["majority", "existence"]),
+    recorded=st.booleans(),
 )
 def test_fusion_of_overlapping_candidates_equals_full_size_painting_exactly(
-    seed: int, n_candidates: int, n_workers: int, weighting: str, decided_by: str
+    seed: int, n_candidates: int, n_workers: int, weighting: str, decided_by: str, recorded: bool
 ) -> None:
     # Windows up to 5x5 in a 10x10 image: many candidates meet, with every kind of share.
     shape = (10, 10)
     candidates = _random_candidates(
-        seed, n_candidates=n_candidates, n_workers=n_workers, shape=shape
+        seed, n_candidates=n_candidates, n_workers=n_workers, shape=shape, recorded=recorded
     )
     rng = np.random.default_rng(seed)
     weights = (
@@ -145,6 +154,22 @@ def test_fusion_of_overlapping_candidates_equals_full_size_painting_exactly(
     existence = None if decided_by == "majority" else rng.random(n_candidates).tolist()
     fusion = fuse_instances(candidates, shape=shape, weights=weights, existence=existence)
     _assert_exact(fusion, *_reference(candidates, shape, weights, existence))
+    for fused in fusion.kept.values():  # the IoUs read the recorded areas, or count them
+        candidate = candidates[fused.candidate]
+        assert fused.ious == tuple(mask_iou(mask, fused.mask) for mask in candidate.masks)
+
+
+@given(panel=panels(max_workers=5))
+def test_gathered_candidates_record_each_members_area(panel: list[WorkerAnnotation]) -> None:
+    # The areas come from instance_stats of the whole label image: each member's mask
+    # lies wholly inside the window, so its pixels there are all of them.
+    evidence = gather(panel)
+    labels = {a.worker_id: a.labels for a in panel}
+    for candidate in evidence.candidates:
+        assert candidate.areas == tuple(int(np.count_nonzero(m)) for m in candidate.masks)
+        for (worker, label), area in zip(candidate.members, candidate.areas, strict=True):
+            image = labels[evidence.worker_ids[worker]]
+            assert area == int(np.count_nonzero(image == label))
 
 
 @pytest.mark.parametrize("kept_share", [1.0, 0.5])

@@ -236,6 +236,9 @@ def test_leave_one_out_equals_fusing_the_others_afresh(
         assert got == [None] * len(panel)
     else:
         assert got == want
+    # Handed the fusion of everyone, it reads the intersections fusion counted.
+    fusion = fuse_instances(evidence.candidates, shape=evidence.shape, weights=weights)
+    assert score_leave_one_out(evidence.candidates, weights=weights, fusion=fusion) == got
 
 
 @st.composite
@@ -250,6 +253,7 @@ def candidate_sets(draw: st.DrawFn) -> tuple[list[Candidate], list[float], float
         )
     )
     height, width = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    recorded = draw(st.booleans())  # member areas on the candidate, or counted when asked
     candidates = []
     for _ in range(draw(st.integers(1, 6))):
         workers = sorted(draw(st.sets(st.integers(0, n_workers - 1), min_size=1)))
@@ -257,7 +261,8 @@ def candidate_sets(draw: st.DrawFn) -> tuple[list[Candidate], list[float], float
         masks = tuple(np.array(draw(pixels)).reshape(height, width) for _ in workers)
         classes = tuple(draw(st.sampled_from(["Bus", "Car"])) for _ in workers)
         members = tuple((worker, 1) for worker in workers)
-        candidates.append(Candidate(members, (0, height, 0, width), masks, classes))
+        areas = tuple(int(mask.sum()) for mask in masks) if recorded else ()
+        candidates.append(Candidate(members, (0, height, 0, width), masks, classes, areas))
     return candidates, weights, draw(st.sampled_from([0.1, 0.5, 0.75]))
 
 
@@ -270,6 +275,27 @@ def test_leave_one_out_equals_fusing_the_others_afresh_on_any_candidates(
     candidates, weights, threshold = case
     got = score_leave_one_out(candidates, weights=weights, threshold=threshold)
     assert got == _leave_one_out_naively(candidates, weights, threshold)
+    # The fusion's intersections (recorded when its votes are counted) give the same.
+    r0, r1, c0, c1 = candidates[0].window
+    fusion = fuse_instances(candidates, shape=(r1 - r0, c1 - c0), weights=weights)
+    fused = score_leave_one_out(candidates, weights=weights, threshold=threshold, fusion=fusion)
+    assert fused == got
+
+
+@given(case=candidate_sets())
+def test_fusion_records_intersections_only_from_counted_votes(
+    case: tuple[list[Candidate], list[float], float],
+) -> None:
+    candidates, weights, _ = case
+    r0, r1, c0, c1 = candidates[0].window
+    fusion = fuse_instances(candidates, shape=(r1 - r0, c1 - c0), weights=weights)
+    for fused in fusion.kept.values():
+        candidate = candidates[fused.candidate]
+        if all(weights[w] == 1.0 for w in candidate.workers):
+            want = tuple(int(np.count_nonzero(m & fused.mask)) for m in candidate.masks)
+            assert fused.inters == want
+        else:
+            assert fused.inters == ()
 
 
 def _against_fusion_naively(

@@ -499,7 +499,11 @@ def decide(
             ConsensusInstance(f.label, 0.0 if alone else share * f.mean_iou, support, f.mean_iou)
         )
     others = score_leave_one_out(
-        evidence.candidates, weights=worker_weights, threshold=threshold, votes=votes
+        evidence.candidates,
+        weights=worker_weights,
+        threshold=threshold,
+        votes=votes,
+        fusion=fusion,
     )
     against = score_against_fusion(
         evidence.candidates, fusion, n_workers=len(ids), threshold=threshold

@@ -51,6 +51,7 @@ __all__ = [
     "fused_mask",
     "gather_candidate",
     "mask_iou",
+    "member_areas",
     "weighted_votes",
 ]
 
@@ -71,6 +72,9 @@ class Candidate:
         Each member's boolean mask inside ``window`` (read-only).
     classes : tuple of str
         Each member's class.
+    areas : tuple of int
+        Each member's pixel count (its whole mask lies in ``window``), or empty when
+        not recorded (then :func:`member_areas` counts them).
     workers : tuple of int
         The worker index of each member (derived from ``members``).
     """
@@ -79,6 +83,7 @@ class Candidate:
     window: Window
     masks: tuple[BoolMask, ...]
     classes: tuple[str, ...]
+    areas: tuple[int, ...] = ()
     workers: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -93,7 +98,9 @@ class FusedInstance:
     ``mask`` is the fused shape inside the candidate's window; ``support`` the
     members' summed weight; ``existence`` the probability used to keep it
     (``None`` under the majority rule); ``ious`` each member's IoU with ``mask``,
-    in the order of ``members`` (empty when not recorded).
+    in the order of ``members`` (empty when not recorded); ``inters`` each member's
+    pixels in ``mask``, recorded only when the votes were counted (every member
+    weighing 1: then ``mask`` is the members' masks summed, at least half of them).
     """
 
     candidate: int
@@ -104,6 +111,7 @@ class FusedInstance:
     mask: BoolMask
     existence: float | None = None
     ious: tuple[float, ...] = ()
+    inters: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -149,7 +157,26 @@ def gather_candidate(
         mask = labels[w][r0:r1, c0:c1] == k
         mask.flags.writeable = False
         masks.append(mask)
-    return Candidate(members, window, tuple(masks), tuple(classes[w][k - 1] for w, k in members))
+    areas = tuple(int(stats[w].areas.item(k)) for w, k in members)  # counted by instance_stats
+    return Candidate(
+        members, window, tuple(masks), tuple(classes[w][k - 1] for w, k in members), areas
+    )
+
+
+def member_areas(candidate: Candidate) -> tuple[int, ...]:
+    """Each member's pixel count: as recorded on the candidate, else counted.
+
+    Examples
+    --------
+    >>> mask = np.array([[True, False, True]])
+    >>> member_areas(Candidate(((0, 1),), (0, 1, 0, 3), (mask,), ("Car",)))
+    (2,)
+    >>> member_areas(Candidate(((0, 1),), (0, 1, 0, 3), (mask,), ("Car",), (2,)))
+    (2,)
+    """
+    if candidate.areas:
+        return candidate.areas
+    return tuple(int(np.count_nonzero(mask)) for mask in candidate.masks)
 
 
 def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[VoteArray, float]:
@@ -236,20 +263,26 @@ def mask_iou(a: BoolMask, b: BoolMask) -> float:
 
 
 def _ious(
-    masks: Sequence[BoolMask], fused: BoolMask, fused_area: int, *, covers: bool = False
-) -> tuple[float, ...]:
-    """Each member's :func:`mask_iou` with the fused shape, whose area is given.
+    masks: Sequence[BoolMask],
+    areas: Sequence[int],
+    fused: BoolMask,
+    fused_area: int,
+    *,
+    covers: bool = False,
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Each member's :func:`mask_iou` with the fused shape, member and fused areas
+    given, and each member's intersection with it.
 
     ``covers``: the fused shape contains every member (then each intersection is the
     member's own area).
     """
-    ious = []
-    for mask in masks:
-        area = int(np.count_nonzero(mask))
+    ious, inters = [], []
+    for mask, area in zip(masks, areas, strict=True):
         inter = area if covers else int(np.count_nonzero(mask & fused))
         union = area + fused_area - inter
         ious.append(inter / union if union else 0.0)
-    return tuple(ious)
+        inters.append(inter)
+    return tuple(ious), tuple(inters)
 
 
 def fuse_class(classes: Sequence[str], weights: Sequence[float]) -> str:
@@ -311,8 +344,9 @@ def fuse_instances(
             continue
         fused.flags.writeable = False
         # Counted votes needing a single one make the union of the members: it covers each.
-        covers = pixel_votes.dtype.kind == "u" and _threshold(support) <= 1
-        ious = _ious(candidate.masks, fused, area, covers=covers)
+        counted = pixel_votes.dtype.kind == "u"
+        covers = counted and _threshold(support) <= 1
+        ious, inters = _ious(candidate.masks, member_areas(candidate), fused, area, covers=covers)
         kept.append(FusedInstance(
             candidate=index,
             members=candidate.members,
@@ -322,6 +356,7 @@ def fuse_instances(
             mask=fused,
             existence=probability,
             ious=ious,
+            inters=inters if counted else (),
         ))  # fmt: skip
         canvas.paint(fused, area, pixel_votes, support, candidate.window)
     return canvas.ordered(kept)

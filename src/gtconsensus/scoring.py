@@ -34,6 +34,7 @@ from gtconsensus.fusion import (
     fuse_class,
     fused_mask,
     mask_iou,
+    member_areas,
     weighted_votes,
     without_member,
 )
@@ -191,7 +192,7 @@ class _Tally:
 
 
 def _counted_loo(
-    candidate: Candidate, counts: VoteArray, support: float
+    candidate: Candidate, counts: VoteArray, support: float, fused_inters: tuple[int, ...] = ()
 ) -> list[tuple[int, int, bool]]:
     """Per member, ``(inter, union, kept)`` against the others' fused shape, from counts.
 
@@ -207,6 +208,11 @@ def _counted_loo(
     and ``kept`` says the area is not 0. When ``t`` is 1, ``x`` is ``|own|``: the union
     is the members' union ``c_1``, and only an ``inter`` of 0 can leave an empty area.
 
+    ``fused_inters``: each member's pixels in the fusion of all of them from these
+    counts (:attr:`~gtconsensus.fusion.FusedInstance.inters`), or empty. With an odd
+    number ``n`` of members the fusion's threshold ``ceil(n / 2)`` is ``t + 1``, so
+    those are the ``inter`` above and are not counted again.
+
     Examples
     --------
     >>> a = np.array([True, True, False, False]); b = np.array([False, True, True, False])
@@ -216,22 +222,25 @@ def _counted_loo(
     [(1, 3, True), (2, 3, True), (2, 3, True)]
     """
     t = _threshold(support)
+    masks = candidate.masks
+    if not (fused_inters and _threshold(float(len(masks))) == t + 1):
+        above = counts >= t + 1
+        fused_inters = tuple(int(np.count_nonzero(own & above)) for own in masks)
     found = []
     if t == 1:
         union = int(np.count_nonzero(counts))
-        above = counts >= 2
-        for own in candidate.masks:
-            inter = int(np.count_nonzero(own & above))
-            kept = inter > 0 or union > int(np.count_nonzero(own))
+        areas = candidate.areas  # counted only when an overlap of 0 asks, if not recorded
+        for slot, inter in enumerate(fused_inters):
+            kept = inter > 0 or union > (
+                areas[slot] if areas else int(np.count_nonzero(masks[slot]))
+            )
             found.append((inter, union, kept))
         return found
     reach = counts >= t
     c_t = int(np.count_nonzero(reach))
-    above = counts >= t + 1
-    for own in candidate.masks:
-        inter = int(np.count_nonzero(own & above))
+    for own, area, inter in zip(masks, member_areas(candidate), fused_inters, strict=True):
         held = int(np.count_nonzero(own & reach))
-        found.append((inter, int(np.count_nonzero(own)) + c_t - held, c_t - held + inter > 0))
+        found.append((inter, area + c_t - held, c_t - held + inter > 0))
     return found
 
 
@@ -253,7 +262,8 @@ def _weighted_loo(
     if not area:
         return 0, 0, False
     inter = int(np.count_nonzero(own & reference))
-    return inter, int(np.count_nonzero(own)) + area - inter, True  # the area counted once
+    own_area = candidate.areas[slot] if candidate.areas else int(np.count_nonzero(own))
+    return inter, own_area + area - inter, True  # the area counted once
 
 
 _Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int, float], ...]]
@@ -303,10 +313,12 @@ def _score_candidate(
     threshold: float,
     tally: _Tally,
     finite: bool,
+    fused_inters: tuple[int, ...] = (),
 ) -> None:
     """Add one candidate's leave-one-out evidence to every worker's tally.
 
     ``finite``: the workers' summed weight is a number, so is every part of it.
+    ``fused_inters``: the members' pixels in their counted fusion, or empty.
     """
     missed, extra, compared = plan
     for worker in extra:
@@ -324,7 +336,7 @@ def _score_candidate(
         own_weight = float(weights[worker])
         if votes.dtype.kind == "u" and own_weight == 1.0:  # counts less one: same support
             if counted is None:
-                counted = _counted_loo(candidate, votes, support)
+                counted = _counted_loo(candidate, votes, support, fused_inters)
             inter, union, kept = counted[slot]
         else:
             inter, union, kept = _weighted_loo(candidate, votes, slot, own_weight, support)
@@ -347,6 +359,7 @@ def score_leave_one_out(
     weights: Sequence[float],
     threshold: float = 0.5,
     votes: Sequence[tuple[VoteArray, float]] | None = None,
+    fusion: FusionResult | None = None,
 ) -> list[Agreement | None]:
     """Compare each worker with the consensus of the others, candidate by candidate.
 
@@ -368,6 +381,11 @@ def score_leave_one_out(
     threshold : float, default 0.5
     votes : sequence of (ndarray, float), optional
         Per candidate, :func:`~gtconsensus.fusion.weighted_votes`, when already computed.
+    fusion : FusionResult, optional
+        :func:`~gtconsensus.fusion.fuse_instances` of these candidates, when already
+        computed: the member intersections it recorded from counted votes are reused
+        (with an odd number of members, the fusion of all of them is the shape each
+        member's leave-one-out intersection is counted against).
 
     Returns
     -------
@@ -384,11 +402,15 @@ def score_leave_one_out(
     totals = [weight_sum - w for w in own_weights]  # each worker's others' weight
     tally = _Tally(n_workers)
     plans: dict[tuple[tuple[int, ...], float], _Plan] = {}  # a few member sets recur
-    for candidate, (pixel_votes, support) in zip(candidates, votes, strict=True):
+    kept = {} if fusion is None else fusion.kept
+    for index, (candidate, (pixel_votes, support)) in enumerate(
+        zip(candidates, votes, strict=True)
+    ):
         key = (candidate.workers, support)
         plan = plans.get(key)
         if plan is None:
             plan = plans[key] = _plan(candidate.workers, support, own_weights, totals)
+        fused = kept.get(index)
         _score_candidate(
             candidate,
             pixel_votes,
@@ -398,6 +420,7 @@ def score_leave_one_out(
             threshold,
             tally,
             weight_sum == weight_sum,
+            () if fused is None else fused.inters,
         )
     return list(tally.agreements())
 
