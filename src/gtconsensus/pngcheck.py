@@ -32,11 +32,10 @@ gtconsensus.exceptions.MaskError: [image_too_large] `labeledImage.pngImageData` 
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass
 
 from gtconsensus.exceptions import MaskError
-from gtconsensus.inflate import ERRORS, decompressobj
+from gtconsensus.inflate import ERRORS, crc32, decompressobj
 from gtconsensus.limits import Limits
 
 __all__ = ["PaletteImage", "check_png", "raw_image_size", "read_image_data", "read_palette_png"]
@@ -123,7 +122,7 @@ def _chunks(data: bytes, limits: Limits) -> list[tuple[bytes, memoryview]]:
         if length > _MAX_CHUNK_LENGTH or end > len(data):
             raise _broken(f"chunk {kind!r} claims {length:,} bytes; the file is cut short")
         body = view[position + 4 : end - 4]  # type and data: what the CRC covers
-        if zlib.crc32(body) != struct.unpack_from(">I", data, end - 4)[0]:
+        if crc32(body) != struct.unpack_from(">I", data, end - 4)[0]:
             raise _broken(f"chunk {kind!r} at byte {position} has a bad CRC")
         count += 1
         texts += kind in _TEXT_CHUNKS
