@@ -75,6 +75,14 @@ def test_zlib_ng_reads_every_stream_as_the_standard_library_does(data: st.DataOb
     assert outcomes[0] == outcomes[1]
 
 
+@given(data=st.binary(max_size=20_000), value=st.integers(0, 2**32 - 1))
+def test_checksums_are_the_standard_librarys(data: bytes, value: int) -> None:
+    """Chunk CRCs (and Adler-32) from the inflater in use are zlib's, from any start."""
+    assert inflate.crc32(data) == zlib.crc32(data)
+    assert inflate.crc32(memoryview(data)[1:], value) == zlib.crc32(data[1:], value)
+    assert inflate.adler32(data, value) == zlib.adler32(data, value)
+
+
 def test_a_corrupt_stream_is_bad_png_whichever_inflater_reads_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -17,7 +17,7 @@ from PIL import Image
 from gtconsensus import MaskError, OptionsError, decode_label_png, encode_label_png, masks
 from gtconsensus.limits import Limits
 from gtconsensus.masks import CATEGORY10, instance_colours, read_png_header
-from gtconsensus.pngcheck import read_palette_png
+from gtconsensus.pngcheck import PaletteImage, read_palette_png
 from gtconsensus.testing import strategies as gts
 from gtconsensus.testing.synthetic import encode_answer_png
 from support import answer, png_chunk, png_of, png_with_header
@@ -430,6 +430,41 @@ def test_plain_palette_pngs_decode_exactly_as_pillow_reads_them(data: st.DataObj
     colours = [f"#{c}" for c in data.draw(st.lists(st.sampled_from(listed), unique=True))]
     assert read_palette_png(png, Limits()) is not None  # the plain path is taken
     assert _outcome(png, colours, pillow=False) == _outcome(png, colours, pillow=True)
+
+
+@given(data=st.data())
+def test_palettes_in_instance_order_are_recognised_exactly(data: st.DataObject) -> None:
+    """Palettes like the tool's (background, then the listed colours in order), often
+    with one flaw (opaque background, a transparent instance, two colours swapped,
+    fewer entries or colours than indices used): the byte comparison agrees with the
+    table looked up entry by entry, and the decoded labels and stray count are Pillow's."""
+    n = data.draw(st.integers(0, 12))
+    colours = instance_colours(n)
+    codes = masks._colour_codes(colours)
+    entries = [bytes(3)] + [bytes.fromhex(c[1:]) for c in colours]
+    alpha: bytes | None = bytes([0] + [255] * n) if data.draw(st.booleans()) else None
+    flaw = data.draw(st.sampled_from(["none", "opaque", "hidden", "swap", "short", "fewer"]))
+    if flaw == "opaque" and alpha is not None:
+        alpha = b"\xff" + alpha[1:]
+    elif flaw == "opaque":
+        entries[0] = b"\x01\x02\x03"
+    elif flaw == "hidden" and n:
+        hidden = data.draw(st.integers(1, n))
+        alpha = bytes([0] + [255] * n)[:hidden] + b"\x00"
+    elif flaw == "swap" and n >= 2:
+        entries[1], entries[2] = entries[2], entries[1]
+    elif flaw == "short" and n:
+        entries = entries[:-1]
+    elif flaw == "fewer" and n:
+        codes, colours = codes[:-1], colours[:-1]
+    top = data.draw(st.one_of(st.just(n), st.integers(0, n + 1)))
+    plain = PaletteImage(1, 1, 8, b"", None, b"".join(entries), alpha)
+    table = masks._plain_table(plain, codes.tolist(), top)
+    assert masks._in_instance_order(plain, codes, top) == (table == list(range(top + 1)))
+    width = top + 1
+    chunks = [(b"PLTE", b"".join(entries))] + ([(b"tRNS", alpha)] if alpha is not None else [])
+    png = _raw_palette_png(b"\x00" + bytes(range(width)), width, 1, 8, chunks)
+    assert _outcome(png, list(colours), pillow=False) == _outcome(png, list(colours), pillow=True)
 
 
 def test_the_tools_palette_pngs_take_the_plain_path() -> None:

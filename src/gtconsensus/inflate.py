@@ -7,10 +7,10 @@ library's zlib (1.2.13 here) inflates a tool's 1280x960 PNG in about 0.75 ms;
 faster (``benchmarks/RESULTS.md``). It stays optional: the core depends on numpy,
 Pillow and pydantic only, and works the same without it.
 
-Inflating is exact, so results never depend on which inflater runs; so is the Adler-32
-checksum, which zlib-ng also computes several times faster (:func:`adler32`, for the
-consensus PNG). Compressing (the consensus PNG) always uses the standard library, whose
-bytes are the output's on every machine.
+Inflating is exact, so results never depend on which inflater runs; so are the Adler-32
+checksum (:func:`adler32`, for the consensus PNG) and the chunks' CRC-32 (:func:`crc32`),
+which zlib-ng also computes several times faster. Compressing (the consensus PNG) always
+uses the standard library, whose bytes are the output's on every machine.
 
 Examples
 --------
@@ -32,7 +32,7 @@ import zlib
 from types import ModuleType
 from typing import Any
 
-__all__ = ["ERRORS", "NAME", "adler32", "decompressobj"]
+__all__ = ["ERRORS", "NAME", "adler32", "crc32", "decompressobj"]
 
 
 def _module() -> ModuleType:
@@ -67,3 +67,16 @@ def adler32(data: Any, value: int = 1) -> int:
     """The Adler-32 checksum of ``data`` continuing from ``value``, as :func:`zlib.adler32`
     (the same number from either implementation)."""
     return int(_MODULE.adler32(data, value))
+
+
+def crc32(data: Any, value: int = 0) -> int:
+    """The CRC-32 of ``data`` continuing from ``value``, as :func:`zlib.crc32` (the same
+    number from either implementation; zlib-ng's is about 10 times faster on a PNG's
+    8 KiB chunks).
+
+    Examples
+    --------
+    >>> crc32(b"IEND") == zlib.crc32(b"IEND") == 0xAE426082
+    True
+    """
+    return int(_MODULE.crc32(data, value))

@@ -388,6 +388,37 @@ def _plain_table(plain: PaletteImage, codes: Sequence[int], top: int) -> list[in
     return table
 
 
+def _in_instance_order(plain: PaletteImage, codes: np.ndarray, top: int) -> bool:
+    """Whether :func:`_plain_table` gives ``[0, 1, ..., top]`` without stray labels: index
+    0 transparent (black without ``tRNS``, alpha 0 with it), entries ``1..top`` the
+    listed colours in order, opaque. Compares bytes instead of looking up each entry.
+
+    ``codes`` are unique (:func:`_colour_codes`) and, without ``tRNS``, not black
+    (:func:`_no_black_without_alpha`).
+
+    Examples
+    --------
+    >>> palette = bytes(3) + bytes.fromhex("1f77b4ff7f0e")
+    >>> codes = np.array([0x1F77B4, 0xFF7F0E], np.uint32)
+    >>> _in_instance_order(PaletteImage(1, 1, 8, b"", None, palette, b"\\x00"), codes, 2)
+    True
+    >>> _in_instance_order(PaletteImage(1, 1, 8, b"", None, palette, b"\\x00"), codes[::-1], 2)
+    False
+    >>> _in_instance_order(PaletteImage(1, 1, 8, b"", None, palette, b"\\x00\\x00"), codes, 2)
+    False
+    """
+    palette, alpha = plain.palette, plain.transparency
+    if top > len(codes) or 3 * (top + 1) > len(palette):
+        return False
+    if alpha is None:
+        if palette[:3] != b"\x00\x00\x00":
+            return False
+    elif not alpha or alpha[0] != 0 or 0 in alpha[1 : top + 1]:
+        return False
+    listed = codes[:top].astype(">u4").view(np.uint8).reshape(-1, 4)[:, 1:]
+    return palette[3 : 3 * (top + 1)] == listed.tobytes()
+
+
 def _labels_from_plain(plain: PaletteImage, codes: np.ndarray) -> tuple[LabelImage, int]:
     """Labels of a plain palette PNG (:func:`gtconsensus.pngcheck.read_palette_png`); as
     Pillow would read the file: the ``tRNS`` bytes stand for its ``transparency``.
@@ -398,6 +429,8 @@ def _labels_from_plain(plain: PaletteImage, codes: np.ndarray) -> tuple[LabelIma
     _no_black_without_alpha(plain.transparency is not None, codes)
     indices = _plain_indices(plain)
     top = int(indices.max(initial=0))
+    if len(codes) <= 255 and _in_instance_order(plain, codes, top):
+        return indices, 0
     table = _plain_table(plain, codes.tolist(), top)
     stray = 0
     if _STRAY in table:

@@ -32,11 +32,10 @@ gtconsensus.exceptions.MaskError: [image_too_large] `labeledImage.pngImageData` 
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass
 
 from gtconsensus.exceptions import MaskError
-from gtconsensus.inflate import ERRORS, decompressobj
+from gtconsensus.inflate import ERRORS, crc32, decompressobj
 from gtconsensus.limits import Limits
 
 __all__ = ["PaletteImage", "check_png", "raw_image_size", "read_image_data", "read_palette_png"]
@@ -123,7 +122,7 @@ def _chunks(data: bytes, limits: Limits) -> list[tuple[bytes, memoryview]]:
         if length > _MAX_CHUNK_LENGTH or end > len(data):
             raise _broken(f"chunk {kind!r} claims {length:,} bytes; the file is cut short")
         body = view[position + 4 : end - 4]  # type and data: what the CRC covers
-        if zlib.crc32(body) != struct.unpack_from(">I", data, end - 4)[0]:
+        if crc32(body) != struct.unpack_from(">I", data, end - 4)[0]:
             raise _broken(f"chunk {kind!r} at byte {position} has a bad CRC")
         count += 1
         texts += kind in _TEXT_CHUNKS
@@ -145,13 +144,17 @@ def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) ->
     """Inflate the image data in bounded pieces; refuse more or less than ``expected``.
 
     The pieces are appended to ``keep`` when given (one piece, of at most ``expected + 1``
-    bytes, since it is all held anyway), else thrown away (pieces of at most 1 MiB). With ``keep``,
-    returns the stream's Adler-32 checksum of the data when the stream ended (zlib has
-    checked it against the data); otherwise, or when the stream stopped short of its
-    checksum, ``None``.
+    bytes, since it is all held anyway: the chunks are joined and inflated at once),
+    else thrown away (pieces of at most 1 MiB). With ``keep``, returns the stream's
+    Adler-32 checksum of the data when the stream ended (zlib has checked it against
+    the data); otherwise, or when the stream stopped short of its checksum, ``None``.
     """
     inflater = decompressobj()
     most = _PIECE if keep is None else expected + 1
+    if keep is not None and len(idat) > 1:
+        # Kept: fed as one stream (small next to what it inflates to), so that it
+        # inflates into one piece, not one per chunk to be joined (a copy of the image).
+        idat = [memoryview(b"".join(idat))]
     produced = fed = 0
     try:
         for piece in [*idat, memoryview(b"")]:  # the empty piece drains pending output
@@ -181,7 +184,7 @@ def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) ->
     if keep is None or not inflater.eof:
         return None
     end = fed - len(inflater.unused_data) - len(inflater.unconsumed_tail)
-    stream = b"".join(idat)  # the compressed data: small next to what it inflates to
+    stream = idat[0] if len(idat) == 1 else b"".join(idat)
     return int.from_bytes(stream[end - 4 : end], "big")
 
 
