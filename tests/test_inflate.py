@@ -117,3 +117,5 @@ def test_zlib_ng_is_used_when_installed_and_the_environment_can_rule_it_out() ->
     assert json_from_fresh_interpreter(code) == ("zlib-ng" if HAS_ZLIB_NG else "zlib")
     forced = f"import os; os.environ['GTCONSENSUS_INFLATER'] = 'zlib'; {code}"
     assert json_from_fresh_interpreter(forced) == "zlib"
+    ignored = f"import os; os.environ['GTCONSENSUS_INFLATER'] = 'foo'; {code}"
+    assert json_from_fresh_interpreter(ignored) == ("zlib-ng" if HAS_ZLIB_NG else "zlib")

@@ -47,7 +47,7 @@ def _module() -> ModuleType:
 _MODULE = _module()
 
 #: ``"zlib-ng"`` or ``"zlib"``: the inflater in use (``GTCONSENSUS_INFLATER=zlib`` forces
-#: the standard library's).
+#: the standard library's; any other value is ignored: zlib-ng when installed).
 NAME = "zlib" if _MODULE is zlib else "zlib-ng"
 
 #: What a broken stream raises, from either inflater (zlib-ng's error is not zlib's).
