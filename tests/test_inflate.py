@@ -117,5 +117,19 @@ def test_zlib_ng_is_used_when_installed_and_the_environment_can_rule_it_out() ->
     assert json_from_fresh_interpreter(code) == ("zlib-ng" if HAS_ZLIB_NG else "zlib")
     forced = f"import os; os.environ['GTCONSENSUS_INFLATER'] = 'zlib'; {code}"
     assert json_from_fresh_interpreter(forced) == "zlib"
-    ignored = f"import os; os.environ['GTCONSENSUS_INFLATER'] = 'foo'; {code}"
-    assert json_from_fresh_interpreter(ignored) == ("zlib-ng" if HAS_ZLIB_NG else "zlib")
+    default = "zlib-ng" if HAS_ZLIB_NG else "zlib"
+    named = f"import os; os.environ['GTCONSENSUS_INFLATER'] = 'zlib-ng'; {code}"
+    assert json_from_fresh_interpreter(named) == default
+
+
+def test_a_misspelt_inflater_warns_and_keeps_the_default() -> None:
+    code = (
+        "import json, os, warnings; os.environ['GTCONSENSUS_INFLATER'] = 'zlibng'\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import gtconsensus.inflate as i\n"
+        "print(json.dumps([i.NAME, [str(w.message) for w in caught]]))"
+    )
+    name, messages = json_from_fresh_interpreter(code)
+    assert name == ("zlib-ng" if HAS_ZLIB_NG else "zlib")
+    assert any("GTCONSENSUS_INFLATER='zlibng'" in m for m in messages)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 import zlib
 from types import ModuleType
 from typing import Any
@@ -35,9 +36,20 @@ from typing import Any
 __all__ = ["ERRORS", "NAME", "adler32", "crc32", "decompressobj"]
 
 
+_CHOICES = ("zlib", "zlib-ng", "auto", "")
+
+
 def _module() -> ModuleType:
-    if os.environ.get("GTCONSENSUS_INFLATER", "").strip().lower() == "zlib":
+    choice = os.environ.get("GTCONSENSUS_INFLATER", "").strip().lower()
+    if choice == "zlib":
         return zlib  # forced: the standard library's, to compare or to rule zlib-ng out
+    if choice not in _CHOICES:  # a typo should not pass unseen; the default still works
+        warnings.warn(
+            f"GTCONSENSUS_INFLATER={choice!r} is not one of 'zlib', 'zlib-ng' or 'auto': "
+            "using zlib-ng when installed, else zlib",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     try:
         return importlib.import_module("zlib_ng.zlib_ng")
     except ImportError:
@@ -47,7 +59,8 @@ def _module() -> ModuleType:
 _MODULE = _module()
 
 #: ``"zlib-ng"`` or ``"zlib"``: the inflater in use (``GTCONSENSUS_INFLATER=zlib`` forces
-#: the standard library's; any other value is ignored: zlib-ng when installed).
+#: the standard library's; ``zlib-ng``, ``auto`` or unset: zlib-ng when installed; any
+#: other value warns and means the same).
 NAME = "zlib" if _MODULE is zlib else "zlib-ng"
 
 #: What a broken stream raises, from either inflater (zlib-ng's error is not zlib's).
