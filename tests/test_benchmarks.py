@@ -1,8 +1,10 @@
-"""Smoke tests of benchmarks/speed.py and benchmarks/import_time.py (no timing assertions).
+"""Smoke tests of the benchmark programs (no timing assertions).
 
 The speed benchmark runs in-process in its quick mode on three tiny images; the peer
 rows (crowd-kit, SimpleITK) need the ``bench`` extra, which CI's ``.[dev]`` does not
-install, so that test skips without it.
+install, so that test skips without it. ``run_fusion_prototype.py`` runs on two small
+images per setting, and its exactness check (run-length fusion against ``decide``) must
+report no mismatch.
 """
 
 from __future__ import annotations
@@ -166,3 +168,54 @@ def test_png_level_run_prints_one_row_per_strategy_and_level(
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| Z_")]
     assert len(rows) == 9 * len(levels.STRATEGIES)
     assert all(float(row.split("|")[3]) > 0 for row in rows)
+
+
+PROTOTYPE = ["--images", "2", "--size", "160x120", "--reps", "1"]
+
+
+def test_fusion_prototype_matches_decide_on_every_image(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    prototype = _module("run_fusion_prototype")
+    assert prototype.main(PROTOTYPE) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    for setting in ("dense50", "default"):
+        loo = f"{setting}: loo_runs: (inter, union, kept) mismatches vs scoring._counted_loo: 0"
+        assert loo in lines
+        for impl in ("candidate-major", "position sweep"):
+            assert (
+                f"{setting}: {impl}: 2 images; label image/areas/order mismatches: 0 []; "
+                "member-intersection mismatches: 0"
+            ) in lines
+    for setting in ("dense50", "default"):
+        timing, pieces = (line for line in lines if line.startswith(f"| {setting} | "))
+        images, _, _, fuse_ms = (cell.strip() for cell in timing.strip("|").split("|")[1:5])
+        assert images == "2"
+        assert float(fuse_ms) > 0
+        assert len(pieces.strip("|").split("|")) == 10  # the setting and 9 pieces
+
+
+def test_fusion_prototype_reports_a_wrong_label_image(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prototype = _module("run_fusion_prototype")
+    exact = prototype.IMPLS["candidate-major"]
+
+    def off_by_one_pixel(*args: object, **kwargs: object) -> object:
+        (image, areas, order), inters = exact(*args, **kwargs)
+        image = image.copy()
+        image[0, 0] += 1
+        return (image, areas, order), inters
+
+    monkeypatch.setitem(prototype.IMPLS, "candidate-major", off_by_one_pixel)
+    assert prototype.main([*PROTOTYPE, "--setting", "default"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        "default: candidate-major: 2 images; label image/areas/order mismatches: 2 [0, 1]; "
+        "member-intersection mismatches: 0"
+    ) in lines
+    assert (
+        "default: position sweep: 2 images; label image/areas/order mismatches: 0 []; "
+        "member-intersection mismatches: 0"
+    ) in lines
