@@ -219,3 +219,33 @@ def test_fusion_prototype_reports_a_wrong_label_image(
         "default: position sweep: 2 images; label image/areas/order mismatches: 0 []; "
         "member-intersection mismatches: 0"
     ) in lines
+
+
+def test_output_hash_is_stable_and_sees_a_changed_byte(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same lines hash alike twice; a consensus one label different hashes otherwise."""
+    program = _module("output_hash")
+    tiny = ["--images", "2", "--size", "160x120"]
+    assert program.main(tiny) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in first] == [
+        [name, filters, "2"] for name, _, filters in program.RUNS
+    ]
+    assert all(len(line.split()[3]) == len(line.split()[4]) == 16 for line in first)
+    assert program.main(tiny) == 0
+    assert capsys.readouterr().out.splitlines() == first
+    real = program.consolidate
+
+    def one_label_off(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)
+        labels = result.labels.copy()
+        labels[0, 0] += 1
+        object.__setattr__(result, "labels", labels)
+        return result
+
+    monkeypatch.setattr(program, "consolidate", one_label_off)
+    assert program.main(tiny) == 0
+    changed = capsys.readouterr().out.splitlines()
+    assert [line.split()[3] for line in changed] == [line.split()[3] for line in first]
+    assert all(a.split()[4] != b.split()[4] for a, b in zip(changed, first, strict=True))
