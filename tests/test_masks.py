@@ -432,6 +432,38 @@ def test_plain_palette_pngs_decode_exactly_as_pillow_reads_them(data: st.DataObj
     assert _outcome(png, colours, pillow=False) == _outcome(png, colours, pillow=True)
 
 
+def _reference_table(palette: bytes, alpha: bytes | None, codes: list[int]) -> list[int]:
+    """The palette rule written out over all 256 indices with numpy, as Pillow pads the
+    palette (missing entries black and opaque): 0 transparent (alpha 0, or black without
+    ``tRNS``), ``i + 1`` colour ``codes[i]``, -1 unlisted."""
+    rgb = np.zeros((256, 3), np.int64)
+    listed = np.frombuffer(palette, np.uint8).reshape(-1, 3)[:256]
+    rgb[: len(listed)] = listed
+    keys = rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2]
+    alphas = np.full(256, 255)
+    if alpha is not None:
+        alphas[: len(alpha)] = np.frombuffer(alpha[:256], np.uint8)
+    background = (alphas == 0) if alpha is not None else (keys == 0)
+    label = {code: i + 1 for i, code in enumerate(codes)}
+    return [0 if bg else label.get(int(k), -1) for k, bg in zip(keys, background, strict=True)]
+
+
+@given(data=st.data())
+def test_the_palette_table_follows_the_palette_rule(data: st.DataObject) -> None:
+    """Any palette (black entries often), tRNS or none, listed colours from the palette
+    or not, and any largest index used: the table is the rule's, stray as ``_STRAY``."""
+    entries = data.draw(st.integers(1, 256))
+    entry = st.one_of(st.just(bytes(3)), st.binary(min_size=3, max_size=3))
+    palette = b"".join(data.draw(st.lists(entry, min_size=entries, max_size=entries)))
+    alpha = data.draw(st.one_of(st.none(), st.binary(max_size=entries)))
+    present = sorted({int.from_bytes(palette[i : i + 3], "big") for i in range(0, len(palette), 3)})
+    codes = data.draw(st.lists(st.sampled_from(present) | st.integers(1, 0xFFFFFF), unique=True))
+    top = data.draw(st.integers(0, 255))
+    table = masks._palette_table(palette, alpha, codes, top)
+    expected = _reference_table(palette, alpha, codes)[: top + 1]
+    assert table == [masks._STRAY if label == -1 else label for label in expected]
+
+
 @given(data=st.data())
 def test_palettes_in_instance_order_are_recognised_exactly(data: st.DataObject) -> None:
     """Palettes like the tool's (background, then the listed colours in order), often
@@ -459,8 +491,9 @@ def test_palettes_in_instance_order_are_recognised_exactly(data: st.DataObject) 
         codes, colours = codes[:-1], colours[:-1]
     top = data.draw(st.one_of(st.just(n), st.integers(0, n + 1)))
     plain = PaletteImage(1, 1, 8, b"", None, b"".join(entries), alpha)
-    table = masks._plain_table(plain, codes.tolist(), top)
-    assert masks._in_instance_order(plain, codes, top) == (table == list(range(top + 1)))
+    table = masks._palette_table(plain.palette, plain.transparency, codes.tolist(), top)
+    in_order = masks._in_instance_order(plain.palette, plain.transparency, codes, top)
+    assert in_order == (table == list(range(top + 1)))
     width = top + 1
     chunks = [(b"PLTE", b"".join(entries))] + ([(b"tRNS", alpha)] if alpha is not None else [])
     png = _raw_palette_png(b"\x00" + bytes(range(width)), width, 1, 8, chunks)

@@ -160,43 +160,45 @@ def _lookup(codes: np.ndarray, keys: np.ndarray, background: np.ndarray) -> np.n
     return np.where(background, _BACKGROUND, out)
 
 
-def _palette_lut(
-    palette: np.ndarray, transparency: bytes | int | None, codes: np.ndarray
-) -> np.ndarray:
-    """Per palette index: the label (0 background, ``_STRAY`` unlisted).
-
-    ``palette`` is the entries' red, green and blue; ``transparency`` as Pillow reads
-    ``tRNS`` (an alpha per entry, or the one transparent index) or ``None``.
-    """
-    palette = palette.astype(np.uint32).reshape(-1, 3)
-    n = 256
-    full = np.zeros((n, 3), dtype=np.uint32)
-    full[: min(len(palette), n)] = palette[:n]
-    keys = (full[:, 0] << 16) | (full[:, 1] << 8) | full[:, 2]
-    alpha = np.full(n, 255, dtype=np.uint8)
-    if isinstance(transparency, bytes):
-        alpha[: len(transparency)] = np.frombuffer(transparency[:n], dtype=np.uint8)
-    elif isinstance(transparency, int) and 0 <= transparency < n:
-        alpha[transparency] = 0
-    has_alpha = transparency is not None
-    background = (alpha == 0) | ((keys == 0) & (not has_alpha))
-    return _lookup(codes, keys, background)
+def _alpha_of(transparency: object) -> bytes | None:
+    """Pillow's ``transparency`` of a palette image as ``tRNS`` bytes (an alpha per entry):
+    the one transparent index becomes such bytes; a ``tRNS`` that Pillow read otherwise
+    still means "with alpha" (black is paint), with no entry transparent."""
+    if transparency is None or isinstance(transparency, bytes):
+        return transparency
+    if isinstance(transparency, int) and 0 <= transparency < 256:
+        return b"\xff" * transparency + b"\x00"
+    return b""
 
 
 def _labels_from_palette(
     indices: np.ndarray,
-    palette: np.ndarray,
-    transparency: bytes | int | None,
+    palette: bytes,
+    alpha: bytes | None,
     codes: np.ndarray,
-    histogram: Callable[[], np.ndarray],
+    histogram: Callable[[], Sequence[int]],
 ) -> tuple[LabelImage, int]:
-    """Palette indices to labels; ``histogram`` counts the indices, called only when a
-    used palette colour is unlisted (stray pixels to count)."""
-    lut = _palette_lut(palette, transparency, codes)
-    lut[int(indices.max(initial=0)) + 1 :] = _BACKGROUND  # indices no pixel uses
-    used_stray = (lut == _STRAY).any()
-    counts = histogram() if used_stray else np.zeros(len(lut), dtype=np.int64)
-    return _apply_lut(indices, lut, len(codes), counts)
+    """Palette indices to labels, with the ``PLTE`` and ``tRNS`` bytes (``None``: no
+    ``tRNS``); ``histogram`` counts the indices (at least up to the largest), called only
+    when a used palette colour is unlisted (stray pixels to count).
+
+    Used indices that already are the labels (the tool's palette in instance order)
+    come back as they are, without a copy.
+    """
+    top = int(indices.max(initial=0))
+    small = len(codes) <= 255 and indices.dtype == np.uint8
+    if small and _in_instance_order(palette, alpha, codes, top):
+        return indices, 0
+    table = _palette_table(palette, alpha, codes.tolist(), top)
+    stray = 0
+    if _STRAY in table:
+        counts = histogram()
+        stray = sum(int(n) for n, label in zip(counts, table, strict=False) if label == _STRAY)
+        table = [_BACKGROUND if label == _STRAY else label for label in table]
+    if small and table == list(range(top + 1)):
+        return indices, stray
+    dtype = np.uint8 if len(codes) <= 255 else np.uint16
+    return np.take(np.array(table, dtype=dtype), indices), stray
 
 
 def _apply_lut(
@@ -226,10 +228,10 @@ def _labels_from_image(
     if mode == "P":
         return _labels_from_palette(
             np.asarray(image),
-            np.array(image.getpalette() or [], dtype=np.uint32),
-            transparent,
+            bytes(image.getpalette() or []),
+            _alpha_of(transparent),
             codes,
-            lambda: np.array(image.histogram(), dtype=np.int64),  # C-fast, no int64 copy
+            image.histogram,  # C-fast
         )
     if mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "LA"):
         arr = np.asarray(image)
@@ -361,20 +363,20 @@ def _pillow_indices(plain: PaletteImage) -> np.ndarray:
     return np.asarray(Image.frombytes("P", size, stored, "zip", rawmode))
 
 
-def _plain_table(plain: PaletteImage, codes: Sequence[int], top: int) -> list[int]:
-    """Per palette index ``0..top``: the label (0 background, ``_STRAY`` unlisted), as
-    :func:`_palette_lut` computes it for all 256, in plain Python: a tool's palette has
-    a handful of entries, and numpy's call overhead cost more than the loop.
+def _palette_table(
+    palette: bytes, alpha: bytes | None, codes: Sequence[int], top: int
+) -> list[int]:
+    """Per palette index ``0..top``: the label (0 background, ``_STRAY`` unlisted), from
+    the ``PLTE`` bytes and the ``tRNS`` bytes (``None``: no ``tRNS``), in plain Python: a
+    tool's palette has a handful of entries, and numpy's call overhead cost more.
 
     Indices past the palette read as opaque black, as Pillow reads them.
 
     Examples
     --------
-    >>> image = PaletteImage(1, 1, 2, b"", None, bytes(3) + bytes.fromhex("1f77b4"), b"\\x00")
-    >>> _plain_table(image, [0x1F77B4], 2)
+    >>> _palette_table(bytes(3) + bytes.fromhex("1f77b4"), b"\\x00", [0x1F77B4], 2)
     [0, 1, 65536]
     """
-    palette, alpha = plain.palette, plain.transparency
     label_of = {code: label for label, code in enumerate(codes, start=1)}
     entries, alphas = len(palette) // 3, len(alpha) if alpha is not None else 0
     table = []
@@ -388,8 +390,8 @@ def _plain_table(plain: PaletteImage, codes: Sequence[int], top: int) -> list[in
     return table
 
 
-def _in_instance_order(plain: PaletteImage, codes: np.ndarray, top: int) -> bool:
-    """Whether :func:`_plain_table` gives ``[0, 1, ..., top]`` without stray labels: index
+def _in_instance_order(palette: bytes, alpha: bytes | None, codes: np.ndarray, top: int) -> bool:
+    """Whether :func:`_palette_table` gives ``[0, 1, ..., top]`` without stray labels: index
     0 transparent (black without ``tRNS``, alpha 0 with it), entries ``1..top`` the
     listed colours in order, opaque. Compares bytes instead of looking up each entry.
 
@@ -400,14 +402,13 @@ def _in_instance_order(plain: PaletteImage, codes: np.ndarray, top: int) -> bool
     --------
     >>> palette = bytes(3) + bytes.fromhex("1f77b4ff7f0e")
     >>> codes = np.array([0x1F77B4, 0xFF7F0E], np.uint32)
-    >>> _in_instance_order(PaletteImage(1, 1, 8, b"", None, palette, b"\\x00"), codes, 2)
+    >>> _in_instance_order(palette, b"\\x00", codes, 2)
     True
-    >>> _in_instance_order(PaletteImage(1, 1, 8, b"", None, palette, b"\\x00"), codes[::-1], 2)
+    >>> _in_instance_order(palette, b"\\x00", codes[::-1], 2)
     False
-    >>> _in_instance_order(PaletteImage(1, 1, 8, b"", None, palette, b"\\x00\\x00"), codes, 2)
+    >>> _in_instance_order(palette, b"\\x00\\x00", codes, 2)
     False
     """
-    palette, alpha = plain.palette, plain.transparency
     if top > len(codes) or 3 * (top + 1) > len(palette):
         return False
     if alpha is None:
@@ -421,27 +422,16 @@ def _in_instance_order(plain: PaletteImage, codes: np.ndarray, top: int) -> bool
 
 def _labels_from_plain(plain: PaletteImage, codes: np.ndarray) -> tuple[LabelImage, int]:
     """Labels of a plain palette PNG (:func:`gtconsensus.pngcheck.read_palette_png`); as
-    Pillow would read the file: the ``tRNS`` bytes stand for its ``transparency``.
-
-    Used indices that already are the labels (the tool's palette in instance order)
-    come back as they are, without a copy.
-    """
+    Pillow would read the file: the ``tRNS`` bytes stand for its ``transparency``."""
     _no_black_without_alpha(plain.transparency is not None, codes)
     indices = _plain_indices(plain)
-    top = int(indices.max(initial=0))
-    if len(codes) <= 255 and _in_instance_order(plain, codes, top):
-        return indices, 0
-    table = _plain_table(plain, codes.tolist(), top)
-    stray = 0
-    if _STRAY in table:
-        counts = np.bincount(indices.ravel(), minlength=top + 1).tolist()
-        stray = sum(n for n, label in zip(counts, table, strict=False) if label == _STRAY)
-        table = [_BACKGROUND if label == _STRAY else label for label in table]
-    n_instances = len(codes)
-    if n_instances <= 255 and table == list(range(top + 1)):
-        return indices, stray
-    dtype = np.uint8 if n_instances <= 255 else np.uint16
-    return np.take(np.array(table, dtype=dtype), indices), stray
+    return _labels_from_palette(
+        indices,
+        plain.palette,
+        plain.transparency,
+        codes,
+        lambda: np.bincount(indices.ravel()).tolist(),
+    )
 
 
 def _labels_from_pillow(data: bytes, codes: np.ndarray, bit_depth: int) -> tuple[LabelImage, int]:
