@@ -51,6 +51,7 @@ __all__ = [
     "fused_mask",
     "gather_candidate",
     "mask_iou",
+    "member_area",
     "member_areas",
     "weighted_votes",
 ]
@@ -163,20 +164,34 @@ def gather_candidate(
     )
 
 
+def member_area(candidate: Candidate, slot: int) -> int:
+    """Member ``slot``'s pixel count: as recorded on the candidate, else counted.
+
+    Examples
+    --------
+    >>> mask = np.array([[True, False, True]])
+    >>> member_area(Candidate(((0, 1),), (0, 1, 0, 3), (mask,), ("Car",)), 0)
+    2
+    >>> member_area(Candidate(((0, 1),), (0, 1, 0, 3), (mask,), ("Car",), (2,)), 0)
+    2
+    """
+    if candidate.areas:
+        return candidate.areas[slot]
+    return int(np.count_nonzero(candidate.masks[slot]))
+
+
 def member_areas(candidate: Candidate) -> tuple[int, ...]:
-    """Each member's pixel count: as recorded on the candidate, else counted.
+    """Every member's pixel count (:func:`member_area`).
 
     Examples
     --------
     >>> mask = np.array([[True, False, True]])
     >>> member_areas(Candidate(((0, 1),), (0, 1, 0, 3), (mask,), ("Car",)))
     (2,)
-    >>> member_areas(Candidate(((0, 1),), (0, 1, 0, 3), (mask,), ("Car",), (2,)))
-    (2,)
     """
     if candidate.areas:
         return candidate.areas
-    return tuple(int(np.count_nonzero(mask)) for mask in candidate.masks)
+    return tuple(member_area(candidate, slot) for slot in range(len(candidate.masks)))
 
 
 def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[VoteArray, float]:

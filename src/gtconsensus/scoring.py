@@ -34,6 +34,7 @@ from gtconsensus.fusion import (
     fuse_class,
     fused_mask,
     mask_iou,
+    member_area,
     member_areas,
     weighted_votes,
     without_member,
@@ -229,12 +230,8 @@ def _counted_loo(
     found = []
     if t == 1:
         union = int(np.count_nonzero(counts))
-        areas = candidate.areas  # counted only when an overlap of 0 asks, if not recorded
-        for slot, inter in enumerate(fused_inters):
-            kept = inter > 0 or union > (
-                areas[slot] if areas else int(np.count_nonzero(masks[slot]))
-            )
-            found.append((inter, union, kept))
+        for slot, inter in enumerate(fused_inters):  # the area only when an overlap is 0
+            found.append((inter, union, inter > 0 or union > member_area(candidate, slot)))
         return found
     reach = counts >= t
     c_t = int(np.count_nonzero(reach))
@@ -262,8 +259,7 @@ def _weighted_loo(
     if not area:
         return 0, 0, False
     inter = int(np.count_nonzero(own & reference))
-    own_area = candidate.areas[slot] if candidate.areas else int(np.count_nonzero(own))
-    return inter, own_area + area - inter, True  # the area counted once
+    return inter, member_area(candidate, slot) + area - inter, True  # the area counted once
 
 
 _Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int, float], ...]]
