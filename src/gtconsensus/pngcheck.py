@@ -184,7 +184,7 @@ def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) ->
     if keep is None or not inflater.eof:
         return None
     end = fed - len(inflater.unused_data) - len(inflater.unconsumed_tail)
-    stream = idat[0] if len(idat) == 1 else b"".join(idat)
+    stream = idat[0]  # kept: the chunks were joined into one stream above
     return int.from_bytes(stream[end - 4 : end], "big")
 
 
