@@ -114,7 +114,8 @@ def test_labels_decode_the_same_with_the_standard_library(monkeypatch: pytest.Mo
 
 def test_zlib_ng_is_used_when_installed_and_the_environment_can_rule_it_out() -> None:
     code = "import json, gtconsensus.inflate as i; print(json.dumps(i.NAME))"
-    assert json_from_fresh_interpreter(code) == ("zlib-ng" if HAS_ZLIB_NG else "zlib")
+    unset = f"import os; os.environ.pop('GTCONSENSUS_INFLATER', None); {code}"
+    assert json_from_fresh_interpreter(unset) == ("zlib-ng" if HAS_ZLIB_NG else "zlib")
     forced = f"import os; os.environ['GTCONSENSUS_INFLATER'] = 'zlib'; {code}"
     assert json_from_fresh_interpreter(forced) == "zlib"
     default = "zlib-ng" if HAS_ZLIB_NG else "zlib"

@@ -33,7 +33,7 @@ import zlib
 from types import ModuleType
 from typing import Any
 
-__all__ = ["ERRORS", "NAME", "adler32", "crc32", "decompressobj"]
+__all__ = ["NAME", "adler32", "crc32", "decompressobj", "errors"]
 
 
 _CHOICES = ("zlib", "zlib-ng", "auto", "")
@@ -63,10 +63,17 @@ _MODULE = _module()
 #: other value warns and means the same).
 NAME = "zlib" if _MODULE is zlib else "zlib-ng"
 
-#: What a broken stream raises, from either inflater (zlib-ng's error is not zlib's).
-ERRORS: tuple[type[Exception], ...] = (
-    (zlib.error,) if _MODULE is zlib else (zlib.error, _MODULE.error)
-)
+
+def errors() -> tuple[type[Exception], ...]:
+    """What a broken stream raises from the inflater in use (zlib-ng's error is not
+    zlib's); asked when an exception is caught, so it follows the inflater in use.
+
+    Examples
+    --------
+    >>> zlib.error in errors()
+    True
+    """
+    return (zlib.error,) if _MODULE is zlib else (zlib.error, _MODULE.error)
 
 
 def decompressobj() -> Any:

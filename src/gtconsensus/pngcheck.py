@@ -35,7 +35,7 @@ import struct
 from dataclasses import dataclass
 
 from gtconsensus.exceptions import MaskError
-from gtconsensus.inflate import ERRORS, crc32, decompressobj
+from gtconsensus.inflate import crc32, decompressobj, errors
 from gtconsensus.limits import Limits
 
 __all__ = ["PaletteImage", "check_png", "raw_image_size", "read_image_data", "read_palette_png"]
@@ -174,7 +174,7 @@ def _inflate(idat: list[memoryview], expected: int, keep: list[bytes] | None) ->
                     break
             if inflater.eof:
                 break
-    except ERRORS as exc:
+    except errors() as exc:  # evaluated only when an exception is raised
         raise _broken(f"its image data is not valid zlib data ({exc})") from exc
     if produced < expected:
         raise _broken(
