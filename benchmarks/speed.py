@@ -11,8 +11,8 @@ evenly spaced subsets of the images; every ratio compares medians over the same 
 The PNGs are the tool's kind (palette, filter None on every row). Unless
 ``--tool-pngs-only``, it also times the floor and ``consolidate_line`` on the same
 scenes written by Pillow (adaptive row filters, as third-party PNGs may be), and
-``consolidate_line`` with the standard library's zlib inflating the PNGs (a core-only
-install, without the ``fast`` extra's zlib-ng).
+``consolidate_line`` with the standard library's zlib inflating the PNGs and deflating
+the consensus (a core-only install, without the ``fast`` extra's zlib-ng).
 
 It prints, per setting, a markdown table (median and p90 per image, ratio to the floor
 measured in the same run, ratio to gtconsensus, peak memory), the issue-6 targets it
@@ -54,7 +54,7 @@ import numpy as np
 import PIL
 
 import gtconsensus
-import gtconsensus.inflate as inflate
+import gtconsensus.zlibs as zlibs
 from gtconsensus import consolidate_line
 from gtconsensus.testing.synthetic import DEFAULT_POOL, WorkerProfile
 
@@ -257,7 +257,7 @@ def _versions() -> str:
         f"Python {platform.python_version()}",
         f"numpy {np.__version__}",
         f"Pillow {PIL.__version__}",
-        f"inflater {inflate.NAME}",
+        f"zlib {zlibs.NAME}",
     ]
     for name in ("crowd-kit", "SimpleITK", "pandas"):
         try:

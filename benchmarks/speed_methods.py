@@ -7,7 +7,8 @@ starts from the line's JSON text, so every method pays its own decode:
 - :func:`decode_floor`: DESIGN.md's floor (JSON parse of the line and of each
   ``content``, base64 decode, Pillow decode to a numpy array), nothing else;
 - :func:`run_gtconsensus`: ``gtconsensus.consolidate_line`` end to end (with zlib-ng
-  inflating the PNGs when the ``fast`` extra is installed, as with ``[all]``);
+  inflating the PNGs and deflating the consensus when the ``fast`` extra is installed,
+  as with ``[all]``);
   :func:`run_gtconsensus_stdlib_zlib` the same with the standard library's zlib, as a
   core-only install (``pip install gtconsensus``) runs it;
 - :func:`reference_line`: a straightforward consolidation (full-image boolean mask per
@@ -38,7 +39,7 @@ from unittest import mock
 import numpy as np
 from PIL import Image
 
-import gtconsensus.inflate as inflate
+import gtconsensus.zlibs as zlibs
 from gtconsensus import consolidate_line, encode_label_png
 from gtconsensus.testing.synthetic import (
     DEFAULT_CLASSES,
@@ -158,10 +159,10 @@ def run_gtconsensus(case: Case) -> object:
 
 
 def run_gtconsensus_stdlib_zlib(case: Case) -> object:
-    """``consolidate_line`` with the standard library's zlib inflating the PNGs, as
-    without the ``fast`` extra (``GTCONSENSUS_INFLATER=zlib``), for a before and after in
-    one run."""
-    with mock.patch.object(inflate, "_MODULE", zlib):
+    """``consolidate_line`` with the standard library's zlib inflating the PNGs and
+    deflating the consensus, as without the ``fast`` extra (``GTCONSENSUS_ZLIB=zlib``),
+    for a before and after in one run."""
+    with mock.patch.object(zlibs, "_MODULE", zlib):
         return run_gtconsensus(case)
 
 

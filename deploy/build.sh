@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the Lambda code: gtconsensus and its core dependencies only (numpy, Pillow,
 # pydantic) plus its `fast` extra (zlib-ng, 0.4 MB: the PNGs inflate about 15 times
-# faster; src/gtconsensus/inflate.py), as manylinux wheels for the Lambda runtime (Python 3.12, x86_64), into
+# faster; src/gtconsensus/zlibs.py), as manylinux wheels for the Lambda runtime (Python 3.12, x86_64), into
 # one folder that deploy/template.yaml uses as CodeUri, plus a zip of it.
 #
 #   bash deploy/build.sh                  # -> deploy/build/package/ and deploy/build/gtconsensus-lambda.zip

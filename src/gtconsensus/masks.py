@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from gtconsensus import inflate
+from gtconsensus import zlibs
 from gtconsensus._typing import LabelImage
 from gtconsensus.exceptions import MaskError, OptionsError
 from gtconsensus.limits import (
@@ -593,8 +593,7 @@ _ADLER_BASE = 65_521
 @functools.lru_cache(maxsize=512)
 def _deflated_zeros(size: int) -> bytes:
     """Raw deflate data for ``size`` zero bytes, ending byte-aligned (a full flush)."""
-    compressor = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_RLE)
-    return compressor.compress(bytes(size)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return zlibs.deflate_rle(bytes(size))
 
 
 def _zero_rows(count: int, row_bytes: int) -> list[bytes]:
@@ -620,18 +619,24 @@ def _zlib_rows(
     of zeros (each segment ends byte-aligned after a full flush), and the Adler-32
     checksum of the zeros is computed arithmetically. ``strategy`` is zlib's for the
     foreground rows: run-length (``Z_RLE``) by default, as measured in
-    ``benchmarks/speed_png_levels.py``.
+    ``benchmarks/speed_png_levels.py``, which the zlib in use deflates
+    (:func:`gtconsensus.zlibs.deflate_rle`: zlib-ng's, when installed, writes the same
+    bytes about 4 times faster); other strategies and level 0 use the standard library's.
     """
     height, row_bytes = rows.shape
     painted = np.ascontiguousarray(rows[first:stop]).reshape(-1).data  # a view, no copy
-    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
+    if strategy == zlib.Z_RLE and level > 0:
+        deflated = zlibs.deflate_rle(painted)
+    else:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
+        deflated = compressor.compress(painted) + compressor.flush(zlib.Z_FULL_FLUSH)
     adler = _adler_after_zeros(1, first * row_bytes)
-    adler = inflate.adler32(painted, adler)  # zlib-ng's when installed: the same number
+    adler = zlibs.adler32(painted, adler)  # zlib-ng's when installed: the same number
     adler = _adler_after_zeros(adler, (height - stop) * row_bytes)
     return b"".join([
         b"\x78\x01",  # zlib header: deflate, 32 KiB window
         *_zero_rows(first, row_bytes),
-        compressor.compress(painted) + compressor.flush(zlib.Z_FULL_FLUSH),
+        deflated,
         *_zero_rows(height - stop, row_bytes),
         b"\x03\x00",  # an empty final block
         struct.pack(">I", adler),

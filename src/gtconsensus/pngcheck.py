@@ -35,8 +35,8 @@ import struct
 from dataclasses import dataclass
 
 from gtconsensus.exceptions import MaskError
-from gtconsensus.inflate import crc32, decompressobj, errors
 from gtconsensus.limits import Limits
+from gtconsensus.zlibs import crc32, decompressobj, errors
 
 __all__ = ["PaletteImage", "check_png", "raw_image_size", "read_image_data", "read_palette_png"]
 
