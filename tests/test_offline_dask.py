@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dask.bag as db
@@ -11,7 +12,7 @@ from distributed import Client, LocalCluster
 
 from gtconsensus import cli
 from gtconsensus.adapters.dask_engine import consolidate_bag, write_outcomes
-from gtconsensus.adapters.manifest import ManifestOptions
+from gtconsensus.adapters.manifest import ManifestOptions, consolidate_manifest
 from test_offline import _with_bad_lines, simulated
 
 
@@ -92,3 +93,50 @@ def test_gold_answers_on_the_dask_engine_equal_the_local_engine(
         outputs.append([out.read_bytes(), Path(f"{out}.csv").read_bytes()])
     assert outputs[0] == outputs[1]
     assert outputs[0][0].count(b'"method":"gold"') == 3
+
+
+def _recorder() -> tuple[dict[str, list[int]], Callable[[str, int, int], None]]:
+    seen: dict[str, list[int]] = {}
+
+    def progress(phase: str, lines: int, nbytes: int) -> None:
+        totals = seen.setdefault(phase, [0, 0])
+        totals[0] += lines
+        totals[1] += nbytes
+
+    return seen, progress
+
+
+@pytest.mark.parametrize("method", ["job", "image"])
+def test_progress_follows_the_partitions_as_the_local_engine_reports(
+    cluster: LocalCluster, source: Path, tmp_path: Path, method: str
+) -> None:
+    local_seen, local_progress = _recorder()
+    consolidate_manifest(str(source), str(tmp_path / "local"), options=ManifestOptions(
+        method=method), progress=local_progress)  # fmt: skip
+    seen, progress = _recorder()
+    with Client(cluster) as client, client.as_current():
+        lines = db.read_text(str(source), blocksize=source.stat().st_size // 4)
+        assert lines.npartitions >= 3
+        run = consolidate_bag(lines, ManifestOptions(method=method), progress=progress)
+        write_outcomes(run, str(tmp_path / "out"), progress=progress)
+    phases = ["pass 1", "pass 2"] if method == "job" else ["consolidating"]
+    assert list(seen) == list(local_seen) == phases
+    assert seen[phases[0]] == local_seen[phases[0]]  # lines and bytes read
+    assert seen[phases[-1]][0] == local_seen[phases[-1]][0]  # lines written
+    assert seen[phases[-1]][1] == seen[phases[0]][1]  # (the local engine's pass 2: no bytes)
+
+
+def test_cli_dask_engine_shows_a_progress_bar_on_a_terminal(
+    cluster: LocalCluster, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr("sys.stderr", screen)
+    code = cli.main(["consolidate", str(source), "-o", str(tmp_path / "out"), "--method", "job",
+                     "--engine", "dask", "--scheduler", cluster.scheduler_address])  # fmt: skip
+    assert code == cli.EXIT_FAILED_LINES
+    assert "lines/s" in screen.getvalue()
+    assert "pass 2" in screen.getvalue()

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -521,15 +521,20 @@ def _run_dask(
             "bad_setting", f"--engine dask needs the `dask` extra: pip install 'gtconsensus[dask]' "
             f"({exc})",
         ) from exc  # fmt: skip
-    if args.scheduler is not None:
-        return consolidate_with_dask(input_path, output, scheduler=args.scheduler,
-                                     errors_path=errors, options=options)  # fmt: skip
-    from distributed import LocalCluster
+    with ExitStack() as stack:
+        scheduler = args.scheduler
+        if scheduler is None:
+            from distributed import LocalCluster
 
-    with LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:  # type: ignore[no-untyped-call]  # fmt: skip
-        return consolidate_with_dask(input_path, output, scheduler=cluster.scheduler_address,
-                                     errors_path=errors, options=options)  # fmt: skip
+            cluster = stack.enter_context(LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=args.jobs, threads_per_worker=1, processes=True, dashboard_address=None
+            ))  # fmt: skip
+            scheduler = cluster.scheduler_address
+        progress = stack.enter_context(_progress_bar(input_path, args.quiet))
+        return consolidate_with_dask(
+            input_path, output, scheduler=scheduler, errors_path=errors, options=options,
+            progress=progress,
+        )  # fmt: skip
 
 
 def _no_fetch(uri: str) -> bytes:

@@ -37,6 +37,7 @@ The Python API (needs the ``dask`` extra)::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from gtconsensus.adapters import manifest as local
 from gtconsensus.adapters.manifest import (
     LineOutcome,
     ManifestOptions,
+    ProgressCallback,
     Record,
     RunSummary,
 )
@@ -92,23 +94,29 @@ def number_lines(lines: db.Bag) -> db.Bag:
 
 
 def _table(records: Iterable[Record], options: ManifestOptions, attribute: str | None) -> list[Any]:
-    """Pass 1 on one partition: its evidence table (in a list: one item per partition)."""
+    """Pass 1 on one partition: its evidence table, lines and bytes (in a list: one item
+    per partition)."""
     local._setup(options, attribute, None)
     builder = TableBuilder()
-    for number, raw, _ in records:
+    lines = nbytes = 0
+    for number, raw, size in records:
+        lines, nbytes = lines + 1, nbytes + size
         evidence = local._prepare_record(number, raw).evidence
         if evidence is not None:
             builder.add(evidence)
-    return [builder.build()]
+    return [(builder.build(), lines, nbytes)]
 
 
 def _finish(
     records: Iterable[Record], options: ManifestOptions, attribute: str | None,
     model: WorkerModel | None,
 ) -> list[LineOutcome]:  # fmt: skip
-    """Pass 2 on one partition: every line decided (with the model when given)."""
+    """Pass 2 on one partition: every line decided (with the model when given), each
+    outcome noting its input line's bytes for the progress bar."""
     local._setup(options, attribute, model)
-    return local.one_pass_chunk(list(records))
+    records = list(records)
+    outcomes = local.one_pass_chunk(records)
+    return [dataclasses.replace(o, nbytes=r[2]) for o, r in zip(outcomes, records, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +125,15 @@ class BagRun:
 
     ``method`` is the ``consensus.method`` used; ``model`` the worker model fitted
     (``None`` with a per-image run that fitted none); ``objects_per_worker`` the
-    median number of objects a worker answered.
+    median number of objects a worker answered; ``passes`` 2 when pass 1 ran (then
+    the outcomes are pass 2), else 1.
     """
 
     outcomes: db.Bag
     method: str
     model: WorkerModel | None
     objects_per_worker: float
+    passes: int = 1
 
     def outputs(self) -> db.Bag:
         """The output lines (no newline), in input order."""
@@ -132,7 +142,11 @@ class BagRun:
 
 
 def consolidate_bag(
-    lines: db.Bag, options: ManifestOptions | None = None, *, numbered: bool = False
+    lines: db.Bag,
+    options: ManifestOptions | None = None,
+    *,
+    numbered: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> BagRun:
     """Plan the consolidation of a bag of manifest lines; pass 1 and the fit run now.
 
@@ -143,6 +157,9 @@ def consolidate_bag(
         ``numbered=True``, ``(number, text, bytes)`` records.
     options : ManifestOptions
         As for the local engine (``fetch`` must be picklable).
+    progress : callable, optional
+        ``progress("pass 1", lines, bytes)`` as each partition's pass 1 ends (as
+        the local engine's ``progress``; pass 2 reports in :func:`write_outcomes`).
 
     Returns
     -------
@@ -164,7 +181,11 @@ def consolidate_bag(
         method = METHOD_MAJORITY if model is None else METHOD_JOB
         outcomes = records.map_partitions(_finish, options, attribute, model)
         return BagRun(outcomes, method, model, 0.0)
-    tables = records.map_partitions(_table, options, attribute).compute()
+    tables = []
+    report = progress or _silent
+    for part_table, count, nbytes in _pass_one(records.map_partitions(_table, options, attribute)):
+        tables.append(part_table)
+        report("pass 1", count, nbytes)
     table = EvidenceTable.concat(tables) if tables else EvidenceTable.empty()
     objects_per_worker = local.median_objects_per_worker(table)
     fitted = fit_worker_model(table, gold_worker=GOLD_WORKER if options.gold else None)
@@ -173,10 +194,34 @@ def consolidate_bag(
     )
     model = fitted if use_job else None
     outcomes = records.map_partitions(_finish, options, attribute, model)
-    return BagRun(outcomes, METHOD_JOB if use_job else METHOD_MAJORITY, fitted, objects_per_worker)
+    method = METHOD_JOB if use_job else METHOD_MAJORITY
+    return BagRun(outcomes, method, fitted, objects_per_worker, passes=2)
 
 
-def _in_order(outcomes: db.Bag, window: int) -> Iterator[LineOutcome]:
+def _silent(phase: str, lines: int, nbytes: int) -> None:
+    """No progress report."""
+
+
+def _pass_one(tables: db.Bag) -> Iterator[Any]:
+    """Each partition's pass-1 result, in order, as soon as it and those before it end.
+
+    Every partition computes at once (the tables hold no pixel); without a
+    distributed client, Dask's default scheduler computes them all first.
+    """
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        yield from tables.compute()
+        return
+    futures = client.compute(tables.to_delayed())
+    for future in futures:
+        yield from future.result()
+        future.release()
+
+
+def _in_order(outcomes: db.Bag, window: int) -> Iterator[list[LineOutcome]]:
     """The outcomes partition by partition, in order, at most ``window`` partitions computing."""
     parts = iter(outcomes.to_delayed())
     try:
@@ -185,7 +230,7 @@ def _in_order(outcomes: db.Bag, window: int) -> Iterator[LineOutcome]:
         client = get_client()
     except (ImportError, ValueError):
         for part in parts:
-            yield from part.compute()
+            yield part.compute()
         return
     pending = [client.compute(p) for p in itertools.islice(parts, window)]
     while pending:
@@ -193,25 +238,35 @@ def _in_order(outcomes: db.Bag, window: int) -> Iterator[LineOutcome]:
         following = next(parts, None)
         if following is not None:
             pending.append(client.compute(following))
-        yield from future.result()
+        yield future.result()
         future.release()
 
 
 def write_outcomes(
-    run: BagRun, output_path: str | None, *, errors_path: str | None = None, window: int = 8
+    run: BagRun,
+    output_path: str | None,
+    *,
+    errors_path: str | None = None,
+    window: int = 8,
+    progress: ProgressCallback | None = None,
 ) -> RunSummary:
     """Compute pass 2 and write the output manifest and the error file, in input order.
 
     The files are written by the client, atomically (as the local engine does),
-    from at most ``window`` partitions at a time.
+    from at most ``window`` partitions at a time. ``progress(phase, lines, bytes)``
+    follows each partition written, as the local engine's: phase ``"pass 2"`` after
+    a pass 1, else ``"consolidating"``.
     """
+    report = progress or _silent
+    phase = "pass 2" if run.passes == 2 else "consolidating"
     summary = RunSummary(method=run.method, model=run.model,
                          objects_per_worker=run.objects_per_worker)  # fmt: skip
     with contextlib.ExitStack() as stack:
         sink = local._Sink(stack, output_path, errors_path, resume=False, fingerprint={},
                            summary=summary)  # fmt: skip
-        for outcome in _in_order(run.outcomes, window):
-            local._write(sink, summary, [outcome])
+        for part in _in_order(run.outcomes, window):
+            local._write(sink, summary, part)
+            report(phase, len(part), sum(o.nbytes for o in part))
         sink.commit()
     return summary
 
@@ -224,19 +279,24 @@ def consolidate_with_dask(
     errors_path: str | None = None,
     options: ManifestOptions | None = None,
     blocksize: str | int = "64MiB",
+    progress: ProgressCallback | None = None,
 ) -> RunSummary:
     """The CLI's ``--engine dask``: read ``input_path`` as a bag, run, write on the client.
 
     ``scheduler`` is the address of a running Dask scheduler (``tcp://host:8786``);
     ``None`` uses the current client, or Dask's default scheduler when there is none.
+    ``progress(phase, lines, bytes)`` follows each partition, as the local engine's.
     """
     options = options or ManifestOptions()
     lines = db.read_text(input_path, blocksize=blocksize)
+
+    def run() -> RunSummary:
+        planned = consolidate_bag(lines, options, progress=progress)
+        return write_outcomes(planned, output_path, errors_path=errors_path, progress=progress)
+
     if scheduler is None:
-        return write_outcomes(consolidate_bag(lines, options), output_path,
-                              errors_path=errors_path)  # fmt: skip
+        return run()
     from distributed import Client
 
     with Client(scheduler) as client, client.as_current():
-        return write_outcomes(consolidate_bag(lines, options), output_path,
-                              errors_path=errors_path)  # fmt: skip
+        return run()

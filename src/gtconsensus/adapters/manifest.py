@@ -356,6 +356,7 @@ class LineOutcome:
     tallies: tuple[tuple[str, WorkerTally], ...] | None  # None: the line failed
     gold_ref: str | None = None  # the source-ref, when it has a gold answer
     by_gold: bool = False  # decided by its gold answer
+    nbytes: int = 0  # the input line's bytes, when noted (the Dask engine's progress)
 
 
 _state: dict[str, Any] = {}
