@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -140,3 +141,21 @@ def test_cli_dask_engine_shows_a_progress_bar_on_a_terminal(
     assert code == cli.EXIT_FAILED_LINES
     assert "lines/s" in screen.getvalue()
     assert "pass 2" in screen.getvalue()
+
+
+def test_gold_answers_reach_the_graph_once_not_with_every_partition(
+    source: Path, tmp_path: Path
+) -> None:
+    from gtconsensus.review.gold_answers import load_gold
+
+    consolidated = _local(source, tmp_path, "image")[0].decode().splitlines()
+    gold_path = tmp_path / "gold.manifest"
+    gold_path.write_text("\n".join(consolidated[i] for i in (0, 5, 11)) + "\n")
+    options = ManifestOptions(method="job", gold=load_gold(str(gold_path)).answers)
+    marker = next(iter(options.gold or {})).encode()  # a gold source-ref
+    lines = db.read_text(str(source), blocksize=source.stat().st_size // 4)
+    assert lines.npartitions >= 3
+    run = consolidate_bag(lines, options)  # Dask's default scheduler: no cluster needed
+    graph = dict(run.outcomes.__dask_graph__())
+    holding = [key for key, task in graph.items() if marker in pickle.dumps(task)]
+    assert len(holding) == 1  # each task pickled alone, as the scheduler ships it

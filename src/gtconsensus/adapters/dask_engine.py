@@ -176,14 +176,17 @@ def consolidate_bag(
     one_pass = options.worker_model is not None or (
         options.method == "image" and not options.fit_model
     )
+    # One graph key for the options: a worker fetches them (gold answers included) once,
+    # rather than with every partition's task.
+    shared = delayed(options, pure=False, traverse=False)
     if one_pass:
         model = options.worker_model if options.method != "image" else None
         method = METHOD_MAJORITY if model is None else METHOD_JOB
-        outcomes = records.map_partitions(_finish, options, attribute, model)
+        outcomes = records.map_partitions(_finish, shared, attribute, model)
         return BagRun(outcomes, method, model, 0.0)
     tables = []
     report = progress or _silent
-    for part_table, count, nbytes in _pass_one(records.map_partitions(_table, options, attribute)):
+    for part_table, count, nbytes in _pass_one(records.map_partitions(_table, shared, attribute)):
         tables.append(part_table)
         report("pass 1", count, nbytes)
     table = EvidenceTable.concat(tables) if tables else EvidenceTable.empty()
@@ -193,7 +196,7 @@ def consolidate_bag(
         options.method == "auto" and objects_per_worker >= options.min_objects
     )
     model = fitted if use_job else None
-    outcomes = records.map_partitions(_finish, options, attribute, model)
+    outcomes = records.map_partitions(_finish, shared, attribute, model)
     method = METHOD_JOB if use_job else METHOD_MAJORITY
     return BagRun(outcomes, method, fitted, objects_per_worker, passes=2)
 
