@@ -141,6 +141,27 @@ def test_the_workers_command_takes_the_options(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("command", "method"),
+    [("consolidate", "image"), ("consolidate", "job"), ("workers", "job")],  # job: spooled
+)
+def test_a_min_area_class_no_answer_has_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, method: str
+) -> None:
+    source = str(_manifest(tmp_path))
+    out = ["-o", str(tmp_path / "out.manifest")] if command == "consolidate" else []
+    base = [command, source, *out, "-q", "--jobs", "2", "--method", method]
+    code = cli.main([*base, "--min-area", "Buss=5", "--min-area", "Truck=3"])
+    assert code == cli.EXIT_OK
+    err = capsys.readouterr().err
+    assert "--min-area names classes that no answer has: 'Buss'" in err
+    assert "(classes seen: 'Bus', 'Car', 'Truck')" in err  # Truck: only worker c has it
+    assert cli.main([*base, "--min-area", "Bus=5", "--min-area", "Truck=3"]) == cli.EXIT_OK
+    assert "warning" not in capsys.readouterr().err  # every class named exists
+    assert cli.main([*base, "--min-area", "70"]) == cli.EXIT_OK  # one number: no names
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
     "options", [["--class-aware"], ["--min-area", "Bus=5"], ["--class-aware", "--min-area", "5"]]
 )
 def test_consolidate_line_takes_the_options_as_the_command_line_does(

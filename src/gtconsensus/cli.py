@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
@@ -123,8 +123,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-area", action="append", default=[], metavar="N|CLASS=N", dest="min_area",
         help="ignore instances of fewer than N pixels (all pieces together), as if not drawn; "
-        "CLASS=N for one class (repeat for others; classes not named keep every instance); "
-        "default: 0, keep every instance",
+        "CLASS=N for one class (repeat for others; classes not named keep every instance; a "
+        "class no answer has is warned of at the end); default: 0, keep every instance",
     )  # fmt: skip
     parser.add_argument(
         "--method", choices=METHODS, default="auto",
@@ -392,6 +392,21 @@ def _load_gold(args: argparse.Namespace) -> GoldFile | None:
     return gold
 
 
+def _report_classes(min_area: int | Mapping[str, int], summary: RunSummary) -> None:
+    """Warn of ``--min-area`` classes that no answer of the run has (a misspelt name
+    would otherwise erase nothing, silently). Not after ``--resume``: the classes of
+    the lines done before it are not known."""
+    if not isinstance(min_area, Mapping) or summary.resumed_after is not None:
+        return
+    unknown = sorted(set(min_area) - summary.classes_seen)
+    if unknown and summary.consolidated + summary.failed:
+        seen = ", ".join(repr(name) for name in sorted(summary.classes_seen)[:20]) or "none"
+        more = " ..." if len(summary.classes_seen) > 20 else ""
+        print(f"gtconsensus: warning: --min-area names classes that no answer has: "
+              f"{', '.join(repr(name) for name in unknown)} (classes seen: {seen}{more})",
+              file=sys.stderr)  # fmt: skip
+
+
 def _report_gold(gold: GoldFile | None, summary: RunSummary, quiet: bool) -> None:
     """Say how many lines gold decided, and warn of gold answers that matched no line."""
     if gold is None:
@@ -476,6 +491,7 @@ def _run(
     if workers:
         write_worker_table(_rows(summary, options.pseudonymize), workers)
     _report_gold(gold, summary, args.quiet)
+    _report_classes(min_area, summary)
     elapsed = time.perf_counter() - started
     if not args.quiet:
         if summary.resumed_after is not None:
@@ -564,7 +580,8 @@ def _workers(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     try:
         gold = _load_gold(args)
-        options = _manifest_options(args, gold, parse_min_area(args.min_area))
+        min_area = parse_min_area(args.min_area)
+        options = _manifest_options(args, gold, min_area)
         summary = consolidate_manifests(args.input, os.devnull, options=options, jobs=args.jobs)
         _save_model(args.save_worker_model, summary, options.pseudonymize)
     except OptionsError as exc:
@@ -575,6 +592,7 @@ def _workers(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     rows = _rows(summary, getattr(args, "pseudonymize", None))
     _report_gold(gold, summary, args.quiet)
+    _report_classes(min_area, summary)
     if args.output:
         write_worker_table(rows, args.output)
     if not args.quiet:

@@ -70,6 +70,9 @@ class PreparedObject:
     gold : bool
         The evidence holds a gold answer (:mod:`gtconsensus.gold`): the object
         is decided by it.
+    classes : frozenset of str
+        The class names of the instances listed in the readable answers (before
+        ``min_area`` erases any), so that a job can say which classes it saw.
     """
 
     original: Mapping[str, Any] | None
@@ -77,6 +80,7 @@ class PreparedObject:
     evidence: ObjectEvidence | None
     error: GtConsensusError | None
     gold: bool = False
+    classes: frozenset[str] = frozenset()
 
     @property
     def rejected(self) -> tuple[Rejection, ...]:
@@ -142,6 +146,7 @@ def prepare_object(
             "no_valid_answer", f"none of the {len(raws)} answers could be read{reason}"
         )
         return PreparedObject(original, answers, None, error)
+    classes = frozenset(name for a in answers.annotations for name in a.classes)
     try:
         annotations = list(answers.annotations)
         if gold is not None:
@@ -150,11 +155,11 @@ def prepare_object(
             annotations, iou_threshold=iou_threshold, class_aware=class_aware, min_area=min_area
         )
     except GtConsensusError as exc:
-        return PreparedObject(original, answers, None, exc)
+        return PreparedObject(original, answers, None, exc, classes=classes)
     # The evidence holds what pass 2 needs (cropped masks); the full-size label
     # images are dropped so that objects kept between passes stay small.
     slim = Answers((), answers.rejected, answers.element, answers.size)
-    return PreparedObject(original, slim, evidence, None, gold is not None)
+    return PreparedObject(original, slim, evidence, None, gold is not None, classes)
 
 
 def _without_reserved_id(answers: Answers) -> Answers:

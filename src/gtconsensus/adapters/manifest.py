@@ -180,7 +180,8 @@ class RunSummary:
     or loaded (``None`` when none was); ``objects_per_worker`` the median number
     of objects a worker answered (what ``auto`` looks at); ``gold_lines`` the
     lines decided by a gold answer and ``gold_seen`` the ``source-ref`` of every
-    line that has one (``ManifestOptions.gold``).
+    line that has one (``ManifestOptions.gold``); ``classes_seen`` the class names
+    in the answers read (not restored by ``--resume``).
     """
 
     lines: int = 0
@@ -194,6 +195,7 @@ class RunSummary:
     objects_per_worker: float = 0.0
     gold_lines: int = 0
     gold_seen: set[str] = field(default_factory=set)
+    classes_seen: set[str] = field(default_factory=set)
 
     def worker_rows(self) -> list[dict[str, object]]:
         """One worker-table row per worker, sorted by worker id.
@@ -357,6 +359,7 @@ class LineOutcome:
     gold_ref: str | None = None  # the source-ref, when it has a gold answer
     by_gold: bool = False  # decided by its gold answer
     nbytes: int = 0  # the input line's bytes, when noted (the Dask engine's progress)
+    classes: tuple[str, ...] = ()  # class names in the line's readable answers, sorted
 
 
 _state: dict[str, Any] = {}
@@ -410,6 +413,8 @@ def _outcome(number: int, raw: str | None, prepared: PreparedLine) -> LineOutcom
         if result.consensus is not None:
             tallies = tuple((s.worker_id, s.tally()) for s in result.consensus.workers)
         outcome = LineOutcome(number, result.output, error, len(result.rejected), tallies)
+    if prepared.obj is not None and prepared.obj.classes:
+        outcome = dataclasses.replace(outcome, classes=tuple(sorted(prepared.obj.classes)))
     return _with_gold(outcome, prepared, result)
 
 
@@ -874,6 +879,7 @@ def _write(
             summary.gold_seen.add(outcome.gold_ref)
             summary.gold_lines += outcome.by_gold
         summary.rejected_answers += outcome.rejected
+        summary.classes_seen.update(outcome.classes)
         if outcome.tallies is None:
             summary.failed += 1
         else:

@@ -93,6 +93,7 @@ def _pack_line(prepared: PreparedLine) -> dict[str, Any]:
             "evidence": None if obj.evidence is None else _pack_evidence(obj.evidence),
             "error": _pack_error(obj.error),
             "gold": obj.gold,
+            "classes": obj.classes,
         }
     return {
         "parsed": prepared.parsed,
@@ -109,7 +110,7 @@ def _unpack_line(packed: dict[str, Any]) -> PreparedLine:
         answers = None if o["answers"] is None else Answers((), *o["answers"])
         evidence = None if o["evidence"] is None else _unpack_evidence(o["evidence"])
         error = _unpack_error(o["error"])
-        obj = PreparedObject(o["original"], answers, evidence, error, o["gold"])
+        obj = PreparedObject(o["original"], answers, evidence, error, o["gold"], o["classes"])
     return PreparedLine(packed["parsed"], packed["attribute"], obj, _unpack_error(packed["error"]))
 
 
