@@ -60,6 +60,7 @@ def test_a_killed_run_resumes_where_it_stopped_with_the_same_output(
     process.wait()
     assert not out.exists()  # a killed run leaves only files that do not look complete
     assert (tmp_path / "out.partial").stat().st_size > 0
+    assert json.loads(checkpoint.read_text())["classes"]  # for --min-area's warning
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert resumed.returncode == cli.EXIT_FAILED_LINES, resumed.stderr
     after = int(resumed.stderr.split("resumed after input line ")[1].split()[0])

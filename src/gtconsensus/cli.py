@@ -394,9 +394,8 @@ def _load_gold(args: argparse.Namespace) -> GoldFile | None:
 
 def _report_classes(min_area: int | Mapping[str, int], summary: RunSummary) -> None:
     """Warn of ``--min-area`` classes that no answer of the run has (a misspelt name
-    would otherwise erase nothing, silently). Not after ``--resume``: the classes of
-    the lines done before it are not known."""
-    if not isinstance(min_area, Mapping) or summary.resumed_after is not None:
+    would otherwise erase nothing, silently)."""
+    if not isinstance(min_area, Mapping):
         return
     unknown = sorted(set(min_area) - summary.classes_seen)
     if unknown and summary.consolidated + summary.failed:

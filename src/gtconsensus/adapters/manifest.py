@@ -181,7 +181,7 @@ class RunSummary:
     of objects a worker answered (what ``auto`` looks at); ``gold_lines`` the
     lines decided by a gold answer and ``gold_seen`` the ``source-ref`` of every
     line that has one (``ManifestOptions.gold``); ``classes_seen`` the class names
-    in the answers read (not restored by ``--resume``).
+    in the answers read.
     """
 
     lines: int = 0
@@ -588,6 +588,7 @@ class _Sink:
         s.tallies = {w: _tally_from_json(t) for w, t in saved["tallies"]}
         s.gold_lines, seen = saved["gold"]
         s.gold_seen = set(seen)
+        s.classes_seen = set(saved.get("classes", ()))
         return [int(n) for n in saved["sizes"]]
 
     def write(self, outcome: LineOutcome) -> None:
@@ -616,6 +617,7 @@ class _Sink:
             "counts": [s.lines, s.consolidated, s.failed, s.rejected_answers],
             "tallies": [[w, _tally_to_json(t)] for w, t in s.tallies.items()],
             "gold": [s.gold_lines, sorted(s.gold_seen)],
+            "classes": sorted(s.classes_seen),
             "fitted": None
             if s.model is None
             else [s.model.to_json(), s.method, s.objects_per_worker],
