@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import struct
 import zlib
@@ -15,6 +16,7 @@ from gtconsensus.testing.strategies import encode_answer, recipe_line
 
 __all__ = [
     "COLOURS",
+    "Terminal",
     "answer",
     "bar",
     "entry",
@@ -26,6 +28,14 @@ __all__ = [
     "raw_line",
     "same_partition",
 ]
+
+
+class Terminal(io.StringIO):
+    """A text stream that says it is a terminal: where the CLI draws its progress bar."""
+
+    def isatty(self) -> bool:
+        return True
+
 
 COLOURS = ("#2ca02c", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd")
 

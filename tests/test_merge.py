@@ -26,6 +26,7 @@ from gtconsensus.lines import consolidate_line
 from gtconsensus.merging import MERGED_KEY
 from gtconsensus.testing.crowd import STYLES, SimulatedJob, simulate_job
 from gtconsensus.testing.synthetic import worker_answer
+from support import Terminal
 
 ATTR = "gt-label"
 RAW = "annotationsFromAllWorkers"
@@ -416,13 +417,7 @@ def test_pseudonymised_merged_output_names_no_worker(job: SimulatedJob, tmp_path
 def test_progress_bar_counts_pass_2_in_merged_objects_not_input_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import io
-
     from rich.progress import Progress
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
 
     totals: dict[str, float | None] = {}
     add_task = Progress.add_task

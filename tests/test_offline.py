@@ -16,6 +16,7 @@ import pytest
 from gtconsensus import cli
 from gtconsensus.testing.crowd import STYLES, SimulatedJob, simulate_job
 from gtconsensus.testing.synthetic import worker_answer
+from support import Terminal
 
 ATTR = "gt-label"
 PANEL = [STYLES[n] for n in ("good", "average", "poor", "spammer")]
@@ -236,12 +237,6 @@ def test_progress_reports_every_line_of_each_pass_and_the_bar_stays_off_the_pipe
 def test_progress_bar_on_a_terminal_shows_lines_rate_and_time_left(
     recipe: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import io
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
     screen = Terminal()
     monkeypatch.setattr("sys.stderr", screen)
     source = recipe.parent / "in.manifest"

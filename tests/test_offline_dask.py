@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from distributed import Client, LocalCluster
 from gtconsensus import cli
 from gtconsensus.adapters.dask_engine import consolidate_bag, write_outcomes
 from gtconsensus.adapters.manifest import ManifestOptions, consolidate_manifest
+from support import Terminal
 from test_offline import _with_bad_lines, simulated
 
 
@@ -130,10 +130,6 @@ def test_progress_follows_the_partitions_as_the_local_engine_reports(
 def test_cli_dask_engine_shows_a_progress_bar_on_a_terminal(
     cluster: LocalCluster, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
     screen = Terminal()
     monkeypatch.setattr("sys.stderr", screen)
     code = cli.main(["consolidate", str(source), "-o", str(tmp_path / "out"), "--method", "job",
