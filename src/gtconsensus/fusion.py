@@ -459,19 +459,17 @@ class _Canvas:
             region[bottom:] = paint[bottom:]
         # The rows met, copied out whole: each pass below runs over contiguous memory.
         band, painted = region[top:bottom].copy(), paint[top:bottom]
-        claimed = np.logical_and(band, painted)  # painted already, and claimed again
-        if np.count_nonzero(claimed):
-            claimed = claimed.ravel().nonzero()[0]  # flat indices in the band
-            owners = band.ravel()[claimed]
-            # `number` is above every earlier number: painting it is a maximum (branch-free).
-            np.maximum(band, painted, out=band)
+        # Flat indices in the band of the pixels painted already, and claimed again.
+        claimed = np.logical_and(band, painted).ravel().nonzero()[0]
+        owners = band.ravel()[claimed]
+        # `number` is above every earlier number: painting it is a maximum (branch-free).
+        np.maximum(band, painted, out=band)
+        if len(claimed):
             pixels = claimed + top * (c1 - c0)  # flat indices in the window
             kept = self._contest(owners, pixels, votes.ravel()[pixels] / support, window)
             if np.count_nonzero(kept):
                 band.ravel()[claimed[kept]] = owners[kept]
                 self._lose(number, pixels[kept])
-        else:
-            np.maximum(band, painted, out=band)
         region[top:bottom] = band
 
     def _contest(
@@ -479,11 +477,11 @@ class _Canvas:
     ) -> BoolMask:
         """Which of the claimed pixels (flat indices in ``window``) their ``owners`` keep;
         the owners lose the others. One boolean mask per owner met (most often one)."""
-        rivals = set(owners.tolist())
-        if len(rivals) == 1:
-            return self._kept_by(rivals.pop(), pixels, shares, window)
+        first = int(owners[0])
+        if not np.count_nonzero(owners != first):
+            return self._kept_by(first, pixels, shares, window)
         kept = np.empty(len(pixels), dtype=bool)
-        for rival in rivals:
+        for rival in np.bincount(owners).nonzero()[0].tolist():  # (a set: slow for many)
             theirs = owners == rival
             kept[theirs] = self._kept_by(rival, pixels[theirs], shares[theirs], window)
         return kept
