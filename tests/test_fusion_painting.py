@@ -31,13 +31,13 @@ from gtconsensus.matching import instance_stats
 from gtconsensus.testing.strategies import panels
 
 
-def _reference(
+def _owners(
     candidates: Sequence[Candidate],
     shape: tuple[int, int],
     weights: list[float],
     existence: list[float] | None,
-) -> tuple[np.ndarray, list[int]]:
-    """The consensus labels and the candidate behind each label, with full-size shares."""
+) -> np.ndarray:
+    """Each pixel's candidate (index + 1, 0 for none), painted with full-size shares."""
     total = sum(weights)
     owner = np.zeros(shape, dtype=np.int64)  # candidate index + 1
     best = np.zeros(shape)
@@ -52,6 +52,17 @@ def _reference(
         wins = share > best[r0:r1, c0:c1]
         best[r0:r1, c0:c1][wins] = share[wins]
         owner[r0:r1, c0:c1][wins] = index + 1
+    return owner
+
+
+def _reference(
+    candidates: Sequence[Candidate],
+    shape: tuple[int, int],
+    weights: list[float],
+    existence: list[float] | None,
+) -> tuple[np.ndarray, list[int]]:
+    """The consensus labels and the candidate behind each label, with full-size shares."""
+    owner = _owners(candidates, shape, weights, existence)
     flat = owner.ravel()
     present = np.unique(flat[flat > 0])
     order = sorted(present.tolist(), key=lambda i: int(np.argmax(flat == i)))
@@ -72,6 +83,34 @@ def _assert_exact(fusion: FusionResult, expected: np.ndarray, behind: list[int])
     assert fusion.stats.boxes.tolist() == fresh.boxes.tolist()
     assert fusion.stats.first_pixels.tolist() == fresh.first_pixels.tolist()
     assert fusion.stats.window == fresh.window
+
+
+def _assert_canvas_exact(
+    candidates: Sequence[Candidate], shape: tuple[int, int], weights: list[float]
+) -> None:
+    """Paint the candidates that exist (majority) on a canvas: before any renumbering,
+    its image, held masks and areas are the full-size painting's, in painting order."""
+    from gtconsensus.fusion import _Canvas
+
+    total = sum(weights)
+    canvas = _Canvas(shape, len(candidates))
+    painted = [0]  # candidate index + 1 behind each painting number
+    for index, candidate in enumerate(candidates):
+        votes, support = weighted_votes(candidate, weights)
+        fused = fused_mask(votes, support)
+        area = int(np.count_nonzero(fused))
+        if support * 2 > total * (1 + 1e-12) and area:
+            fused.flags.writeable = False
+            canvas.paint(fused, area, votes, support, candidate.window)
+            painted.append(index + 1)
+    numbers = np.zeros(len(candidates) + 1, dtype=np.int64)
+    numbers[painted] = np.arange(len(painted))
+    expected = numbers[_owners(candidates, shape, weights, None)]
+    assert np.array_equal(canvas.owner, expected)
+    for number, index in enumerate(painted[1:], start=1):
+        r0, r1, c0, c1 = candidates[index - 1].window
+        assert np.array_equal(canvas.held[number - 1], expected[r0:r1, c0:c1] == number)
+        assert canvas.areas[number - 1] == int(np.count_nonzero(expected == number))
 
 
 @given(
@@ -159,6 +198,28 @@ def test_fusion_of_overlapping_candidates_equals_full_size_painting_exactly(
         assert fused.ious == tuple(mask_iou(mask, fused.mask) for mask in candidate.masks)
 
 
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_candidates=st.integers(1, 30),
+    n_workers=st.integers(1, 4),
+    weighting=st.sampled_from(["counts", "weights"]),
+)
+def test_painting_equals_full_size_painting_before_renumbering(
+    seed: int, n_candidates: int, n_workers: int, weighting: str
+) -> None:
+    # The renumbering rewrites every moved candidate from its held mask, which can hide
+    # a pixel left unpainted in the image: here the image is compared as painted.
+    shape = (10, 10)
+    candidates = _random_candidates(
+        seed, n_candidates=n_candidates, n_workers=n_workers, shape=shape
+    )
+    rng = np.random.default_rng(seed)
+    weights = (
+        rng.uniform(0.5, 3, n_workers).tolist() if weighting == "weights" else [1.0] * n_workers
+    )
+    _assert_canvas_exact(candidates, shape, weights)
+
+
 @given(panel=panels(max_workers=5))
 def test_gathered_candidates_record_each_members_area(panel: list[WorkerAnnotation]) -> None:
     # The areas come from instance_stats of the whole label image: each member's mask
@@ -186,6 +247,44 @@ def test_more_than_255_candidates_are_painted_and_numbered_exactly(kept_share: f
     assert expected.dtype == (np.uint16 if kept_share == 1.0 else np.uint8)
     _assert_exact(fusion, expected, behind)
     assert len(fusion.kept) > len(fusion.instances)  # some lost every pixel
+
+
+def _candidate(window: tuple[int, int, int, int], halves: Sequence[bool]) -> Candidate:
+    """Workers 0, 1, ... over ``window``: each member's mask is the whole window, or its
+    left half when the matching entry of ``halves`` is true."""
+    r0, r1, c0, c1 = window
+    masks = []
+    for half in halves:
+        mask = np.ones((r1 - r0, c1 - c0), dtype=bool)
+        if half:
+            mask[:, (c1 - c0) // 2 :] = False
+        mask.flags.writeable = False
+        masks.append(mask)
+    members = tuple((worker, 1) for worker in range(len(halves)))
+    return Candidate(members, window, tuple(masks), ("Car",) * len(halves))
+
+
+@pytest.mark.parametrize("columns", [(1, 7), (0, 4), (2, 10)])
+def test_rows_no_earlier_window_reaches_are_painted_and_the_rows_met_contested_exactly(
+    columns: tuple[int, int],
+) -> None:
+    # The last candidate's window is taller than the rows the earlier windows reach
+    # (3 to 8): its rows above and below are written without being read. In the rows
+    # met it claims pixels from two owners, one in each of two earlier windows (of its
+    # width or not), with higher, equal and lower shares.
+    shape = (12, 10)
+    candidates = [
+        _candidate((3, 6, 0, 4), [False, True]),
+        _candidate((6, 8, 2, 10), [False, True]),
+        _candidate((0, 12, *columns), [False, False, True]),
+    ]
+    fusion = fuse_instances(candidates, shape=shape, weights=[1.0, 1.0, 1.0])
+    expected, behind = _reference(candidates, shape, [1.0, 1.0, 1.0], None)
+    _assert_exact(fusion, expected, behind)
+    assert len(fusion.instances) == 3  # each keeps some pixels
+    last = behind.index(2) + 1
+    assert np.all(expected[[0, 1, 2, 8, 9, 10, 11], columns[0] : columns[1]] == last)
+    _assert_canvas_exact(candidates, shape, [1.0, 1.0, 1.0])  # unmasked by the renumbering
 
 
 @given(seed=st.integers(0, 2**32 - 1), n_workers=st.integers(1, 5))

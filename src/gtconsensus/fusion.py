@@ -431,65 +431,85 @@ class _Canvas:
         when its vote share (votes / support) is higher than the owner's (equal
         shares: the earlier, which comes first in raster order, keeps it). Only the
         claimed pixels are compared, so no full-size array of shares is needed, and
-        shares are divided out only there.
+        shares are divided out only there. Rows of the window that no earlier window
+        meeting it reaches are free: they are written without being read.
         """
         number = len(self.windows) + 1
         r0, r1, c0, c1 = window
-        region = self.owner[r0:r1, c0:c1]
-        alone = True
+        top, bottom = r1, r0  # the rows reached by the earlier windows that meet this one
         for o0, o1, p0, p1 in self.windows:
             if o0 < r1 and r0 < o1 and p0 < c1 and c0 < p1:
-                alone = False
-                break
+                if o0 < top:  # (not min() and max(): their calls triple this loop's cost)
+                    top = o0
+                if o1 > bottom:
+                    bottom = o1
         self.shares.append((votes, support))
         self.windows.append(window)
         self.held.append(fused)
         self.areas.append(area)
+        region = self.owner[r0:r1, c0:c1]
         paint = fused.view(np.uint8) * region.dtype.type(number)  # (uint8: no cast from bool)
-        if alone:  # no earlier window overlaps: the region is all free
+        if top >= bottom:  # no earlier window meets this one: the region is all free
             region[...] = paint
             return
-        earlier = np.minimum(region, paint)  # the earlier owner of each pixel claimed again
+        top, bottom = max(top - r0, 0), min(bottom - r0, r1 - r0)
+        if top:
+            region[:top] = paint[:top]
+        if bottom < r1 - r0:
+            region[bottom:] = paint[bottom:]
+        # The rows met, copied out whole: each pass below runs over contiguous memory.
+        band, painted = region[top:bottom].copy(), paint[top:bottom]
+        # Flat indices in the band of the pixels painted already, and claimed again.
+        claimed = np.logical_and(band, painted).ravel().nonzero()[0]
+        owners = band.ravel()[claimed]
         # `number` is above every earlier number: painting it is a maximum (branch-free).
-        np.maximum(region, paint, out=region)
-        if not np.count_nonzero(earlier):
-            return
-        claimed = np.flatnonzero(earlier != 0)
-        rows, cols = np.divmod(claimed, c1 - c0)
-        owners = earlier.ravel()[claimed]
-        shares = votes.ravel()[claimed] / support
-        rivals = set(owners.tolist())
-        if len(rivals) == 1:
-            keep = self._kept_by(rivals.pop(), rows, cols, shares, window)
-        else:
-            keep = np.zeros(len(claimed), dtype=bool)
-            for rival in sorted(rivals):
-                at = owners == rival
-                keep[at] = self._kept_by(rival, rows[at], cols[at], shares[at], window)
-        if keep.any():
-            rows, cols = rows[keep], cols[keep]
-            region[rows, cols] = owners[keep]
-            self._lose(number, rows, cols)
+        np.maximum(band, painted, out=band)
+        if len(claimed):
+            pixels = claimed + top * (c1 - c0)  # flat indices in the window
+            kept = self._contest(owners, pixels, votes.ravel()[pixels] / support, window)
+            if np.count_nonzero(kept):
+                band.ravel()[claimed[kept]] = owners[kept]
+                self._lose(number, pixels[kept])
+        region[top:bottom] = band
+
+    def _contest(
+        self, owners: LabelImage, pixels: IntArray, shares: FloatArray, window: Window
+    ) -> BoolMask:
+        """Which of the claimed pixels (flat indices in ``window``) their ``owners`` keep;
+        the owners lose the others. One boolean mask per owner met (most often one)."""
+        first = int(owners[0])
+        if not np.count_nonzero(owners != first):
+            return self._kept_by(first, pixels, shares, window)
+        kept = np.empty(len(pixels), dtype=bool)
+        for rival in np.bincount(owners).nonzero()[0].tolist():  # (a set: slow for many)
+            theirs = owners == rival
+            kept[theirs] = self._kept_by(rival, pixels[theirs], shares[theirs], window)
+        return kept
 
     def _kept_by(
-        self, rival: int, rows: IntArray, cols: IntArray, shares: FloatArray, window: Window
+        self, rival: int, pixels: IntArray, shares: FloatArray, window: Window
     ) -> BoolMask:
-        """Which of the claimed pixels (in ``window``) ``rival`` keeps: its share is not lower."""
+        """Which of the claimed pixels (flat indices in ``window``) ``rival`` keeps: its
+        share is not lower. It loses the others."""
         their_votes, their_support = self.shares[rival - 1]
-        o0, _, p0, _ = self.windows[rival - 1]
-        rows, cols = rows + (window[0] - o0), cols + (window[2] - p0)
-        higher = shares > their_votes[rows, cols] / their_support
-        if higher.any():
-            self._lose(rival, rows[higher], cols[higher])
+        o0, _, p0, p1 = self.windows[rival - 1]
+        r0, _, c0, c1 = window
+        width, theirs = c1 - c0, p1 - p0
+        at = pixels + ((r0 - o0) * theirs + c0 - p0)  # flat indices in the rival's window
+        if theirs != width:
+            at += pixels // width * (theirs - width)
+        higher = shares > their_votes.ravel()[at] / their_support
+        if np.count_nonzero(higher):
+            self._lose(rival, at[higher])
         return ~higher
 
-    def _lose(self, number: int, rows: IntArray, cols: IntArray) -> None:
-        """Take pixels (in its window) from what candidate ``number`` holds."""
+    def _lose(self, number: int, pixels: IntArray) -> None:
+        """Take pixels (flat indices in its window) from what candidate ``number`` holds."""
         held = self.held[number - 1]
         if not held.flags.writeable:  # still the fused shape itself
-            held = self.held[number - 1] = held.copy()
-        held[rows, cols] = False
-        self.areas[number - 1] -= len(rows)
+            held = self.held[number - 1] = held.copy()  # (C order: `ravel` is a view)
+        held.ravel()[pixels] = False
+        self.areas[number - 1] -= len(pixels)
 
     def stats(self, number: int) -> tuple[int, list[int], int]:
         """Area, box and first raster pixel of the pixels held by ``number``."""
