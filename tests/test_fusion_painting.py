@@ -237,3 +237,25 @@ def test_class_of_agreeing_members_is_the_class_vote(
     except ValueError as error:
         got = type(error)
     assert got == expected
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    height=st.integers(1, 30),
+    width=st.integers(1, 30),
+    density=st.sampled_from([0.002, 0.02, 0.3, 1.0]),
+)
+def test_held_box_is_the_span_of_the_held_rows_and_columns(
+    seed: int, height: int, width: int, density: float
+) -> None:
+    # Sparse masks put sides far from the window's (past the lines counted one by one).
+    from gtconsensus.fusion import _held_box
+
+    rng = np.random.default_rng(seed)
+    held = rng.random((height, width)) < density
+    held[rng.integers(height), rng.integers(width)] = True
+    rows = np.flatnonzero(held.any(axis=1))
+    cols = np.flatnonzero(held.any(axis=0))
+    first = int(np.flatnonzero(held.ravel())[0])
+    expected = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1, first % width)
+    assert _held_box(held) == tuple(int(v) for v in expected)
