@@ -33,8 +33,9 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import cast
 
 import numpy as np
@@ -76,6 +77,10 @@ class Candidate:
     areas : tuple of int
         Each member's pixel count (its whole mask lies in ``window``), or empty when
         not recorded (then :func:`member_areas` counts them).
+    overlaps : tuple of int
+        The pixels common to each pair of members, pairs in the order of
+        ``itertools.combinations`` (``(0, 1), (0, 2), ..., (1, 2), ...``), or empty when
+        not recorded (then fusion counts what it needs on the masks).
     workers : tuple of int
         The worker index of each member (derived from ``members``).
     """
@@ -85,6 +90,7 @@ class Candidate:
     masks: tuple[BoolMask, ...]
     classes: tuple[str, ...]
     areas: tuple[int, ...] = ()
+    overlaps: tuple[int, ...] = ()
     workers: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -150,8 +156,15 @@ def gather_candidate(
     stats: Sequence[InstanceStats],
     classes: Sequence[Sequence[str]],
     members: tuple[Member, ...],
+    *,
+    intersections: Mapping[tuple[int, int], IntArray] | None = None,
 ) -> Candidate:
-    """Crop the members of one cluster to the cluster's window."""
+    """Crop the members of one cluster to the cluster's window.
+
+    ``intersections``: per worker pair ``(w1, w2)`` with ``w1 < w2``, the pixel counts
+    of every pair of their instances (:func:`gtconsensus.matching.intersections`),
+    to record the members' overlaps; without them none are recorded.
+    """
     r0, r1, c0, c1 = window = _union_box([stats[w].boxes[k].tolist() for w, k in members])
     masks = []
     for w, k in members:
@@ -159,8 +172,19 @@ def gather_candidate(
         mask.flags.writeable = False
         masks.append(mask)
     areas = tuple(int(stats[w].areas.item(k)) for w, k in members)  # counted by instance_stats
+    overlaps: tuple[int, ...] = ()
+    if intersections is not None:  # members are sorted by worker: w1 < w2
+        overlaps = tuple(
+            int(intersections[w1, w2].item(k1 - 1, k2 - 1))
+            for (w1, k1), (w2, k2) in combinations(members, 2)
+        )
     return Candidate(
-        members, window, tuple(masks), tuple(classes[w][k - 1] for w, k in members), areas
+        members,
+        window,
+        tuple(masks),
+        tuple(classes[w][k - 1] for w, k in members),
+        areas,
+        overlaps,
     )
 
 
@@ -284,20 +308,54 @@ def _ious(
     fused_area: int,
     *,
     covers: bool = False,
+    inters: Sequence[int] | None = None,
 ) -> tuple[tuple[float, ...], tuple[int, ...]]:
     """Each member's :func:`mask_iou` with the fused shape, member and fused areas
     given, and each member's intersection with it.
 
     ``covers``: the fused shape contains every member (then each intersection is the
-    member's own area).
+    member's own area); ``inters``: the intersections, when already known.
     """
-    ious, inters = [], []
-    for mask, area in zip(masks, areas, strict=True):
-        inter = area if covers else int(np.count_nonzero(mask & fused))
+    if inters is None:
+        inters = areas if covers else [int(np.count_nonzero(mask & fused)) for mask in masks]
+    ious = []
+    for area, inter in zip(areas, inters, strict=True):
         union = area + fused_area - inter
         ious.append(inter / union if union else 0.0)
-        inters.append(inter)
     return tuple(ious), tuple(inters)
+
+
+def _counted_fusion(candidate: Candidate, fused: BoolMask) -> tuple[int, tuple[int, ...]] | None:
+    """The fused area and each member's pixels in it, for counted votes (every member
+    weighing 1) of at most three members whose overlaps are recorded; else ``None``.
+
+    With ``n_k`` the pixels that ``k`` members cover, ``a_i`` the members' areas and
+    ``o_ij`` their overlaps: one or two members fuse to their union (``a_0``, or
+    ``a_0 + a_1 - o_01``), which covers each. Three fuse to the pixels of two or more
+    votes, ``n_2 + n_3``; the overlaps add up to ``n_2 + 3 n_3``, so one count of the
+    fused shape gives ``n_3``, and member ``i``'s pixels in it are those it shares
+    with another, ``o_ij + o_ik - n_3``.
+
+    Examples
+    --------
+    >>> a, b, c = (np.array(row, bool) for row in ([1, 1, 1, 0], [0, 1, 1, 1], [0, 0, 1, 0]))
+    >>> candidate = Candidate(((0, 1), (1, 1), (2, 1)), (0, 1, 0, 4), (a, b, c), ("C",) * 3,
+    ...                       (3, 3, 1), (2, 1, 1))
+    >>> _counted_fusion(candidate, np.array([False, True, True, False]))
+    (2, (2, 2, 1))
+    """
+    areas = member_areas(candidate)
+    if len(areas) == 1:
+        return areas[0], areas
+    overlaps = candidate.overlaps
+    if not overlaps or len(areas) > 3:
+        return None
+    if len(areas) == 2:
+        return areas[0] + areas[1] - overlaps[0], areas
+    o01, o02, o12 = overlaps
+    area = int(np.count_nonzero(fused))
+    all_three = (o01 + o02 + o12 - area) // 2
+    return area, (o01 + o02 - all_three, o01 + o12 - all_three, o02 + o12 - all_three)
 
 
 def fuse_class(classes: Sequence[str], weights: Sequence[float]) -> str:
@@ -354,14 +412,22 @@ def fuse_instances(
         if probability is not None and not probability > 0.5:
             continue
         fused = fused_mask(pixel_votes, support)
-        area = int(np.count_nonzero(fused))
+        counted = pixel_votes.dtype.kind == "u"
+        known = _counted_fusion(candidate, fused) if counted else None
+        area = int(np.count_nonzero(fused)) if known is None else known[0]
         if not area:
             continue
         fused.flags.writeable = False
         # Counted votes needing a single one make the union of the members: it covers each.
-        counted = pixel_votes.dtype.kind == "u"
         covers = counted and _threshold(support) <= 1
-        ious, inters = _ious(candidate.masks, member_areas(candidate), fused, area, covers=covers)
+        ious, inters = _ious(
+            candidate.masks,
+            member_areas(candidate),
+            fused,
+            area,
+            covers=covers,
+            inters=None if known is None else known[1],
+        )
         kept.append(FusedInstance(
             candidate=index,
             members=candidate.members,
