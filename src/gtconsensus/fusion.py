@@ -238,19 +238,19 @@ def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Vote
     """
     member_weights = [float(weights[w]) for w in candidate.workers]
     support = float(sum(member_weights))
-    if all(weight == 1.0 for weight in member_weights):
-        if support < 128 and len(candidate.masks) > 1:  # uint8 sums of the masks' bytes
-            first, second, *rest = (mask.view(np.uint8) for mask in candidate.masks)
-            counts = np.add(first, second)
-            for more in rest:
-                counts += more
+    masks = candidate.masks
+    if member_weights.count(1.0) == len(member_weights):  # every weight == 1.0
+        if support < 128 and len(masks) > 1:  # uint8 sums of the masks' bytes
+            counts = np.add(masks[0].view(np.uint8), masks[1].view(np.uint8))
+            for mask in masks[2:]:
+                counts += mask.view(np.uint8)
             return counts, support
-        counts = np.zeros(candidate.masks[0].shape, dtype=np.uint8 if support < 128 else np.uint32)
-        for mask in candidate.masks:
+        counts = np.zeros(masks[0].shape, dtype=np.uint8 if support < 128 else np.uint32)
+        for mask in masks:
             counts += mask
         return counts, support
-    votes = np.zeros(candidate.masks[0].shape, dtype=np.float64)
-    for mask, weight in zip(candidate.masks, member_weights, strict=True):
+    votes = np.zeros(masks[0].shape, dtype=np.float64)
+    for mask, weight in zip(masks, member_weights, strict=True):
         votes += mask * weight
     return votes, support
 
