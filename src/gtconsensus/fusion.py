@@ -301,28 +301,39 @@ def mask_iou(a: BoolMask, b: BoolMask) -> float:
     return inter / union if union else 0.0
 
 
-def _ious(
-    masks: Sequence[BoolMask],
-    areas: Sequence[int],
-    fused: BoolMask,
-    fused_area: int,
-    *,
-    covers: bool = False,
-    inters: Sequence[int] | None = None,
-) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    """Each member's :func:`mask_iou` with the fused shape, member and fused areas
-    given, and each member's intersection with it.
+def _fused_area_and_inters(
+    candidate: Candidate, fused: BoolMask, support: float, *, counted: bool
+) -> tuple[int, tuple[int, ...]]:
+    """The fused shape's area and each member's pixels in it (nothing when it is empty).
 
-    ``covers``: the fused shape contains every member (then each intersection is the
-    member's own area); ``inters``: the intersections, when already known.
+    Counted votes: from the members' areas and overlaps when :func:`_counted_fusion`
+    can; needing a single vote they make the members' union, which covers each member.
+    Otherwise each member's pixels in the fused shape are counted.
     """
-    if inters is None:
-        inters = areas if covers else [int(np.count_nonzero(mask & fused)) for mask in masks]
-    ious = []
-    for area, inter in zip(areas, inters, strict=True):
-        union = area + fused_area - inter
-        ious.append(inter / union if union else 0.0)
-    return tuple(ious), tuple(inters)
+    known = _counted_fusion(candidate, fused) if counted else None
+    if known is not None:
+        return known
+    area = int(np.count_nonzero(fused))
+    if not area:
+        return 0, ()
+    if counted and _threshold(support) <= 1:
+        return area, member_areas(candidate)
+    return area, tuple(int(np.count_nonzero(mask & fused)) for mask in candidate.masks)
+
+
+def _ious(areas: Sequence[int], inters: Sequence[int], fused_area: int) -> tuple[float, ...]:
+    """Each member's :func:`mask_iou` with the fused shape, from its area, the fused
+    area and their intersection.
+
+    Examples
+    --------
+    >>> _ious((2, 4), (2, 3), 4)
+    (0.5, 0.6)
+    """
+    return tuple(
+        inter / union if (union := area + fused_area - inter) else 0.0
+        for area, inter in zip(areas, inters, strict=True)
+    )
 
 
 def _counted_fusion(candidate: Candidate, fused: BoolMask) -> tuple[int, tuple[int, ...]] | None:
@@ -413,21 +424,11 @@ def fuse_instances(
             continue
         fused = fused_mask(pixel_votes, support)
         counted = pixel_votes.dtype.kind == "u"
-        known = _counted_fusion(candidate, fused) if counted else None
-        area = int(np.count_nonzero(fused)) if known is None else known[0]
+        area, inters = _fused_area_and_inters(candidate, fused, support, counted=counted)
         if not area:
             continue
         fused.flags.writeable = False
-        # Counted votes needing a single one make the union of the members: it covers each.
-        covers = counted and _threshold(support) <= 1
-        ious, inters = _ious(
-            candidate.masks,
-            member_areas(candidate),
-            fused,
-            area,
-            covers=covers,
-            inters=None if known is None else known[1],
-        )
+        ious = _ious(member_areas(candidate), inters, area)
         kept.append(FusedInstance(
             candidate=index,
             members=candidate.members,
