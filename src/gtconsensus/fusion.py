@@ -175,7 +175,7 @@ def gather_candidate(
     overlaps: tuple[int, ...] = ()
     if intersections is not None:  # members are sorted by worker: w1 < w2
         overlaps = tuple(
-            int(intersections[w1, w2].item(k1 - 1, k2 - 1))
+            intersections[w1, w2].item(k1 - 1, k2 - 1)
             for (w1, k1), (w2, k2) in combinations(members, 2)
         )
     return Candidate(
