@@ -9,6 +9,7 @@ in raster order of first pixel), bit for bit, including the label image's dtype.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import combinations
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from gtconsensus import WorkerAnnotation
 from gtconsensus.consensus import gather
 from gtconsensus.fusion import (
     Candidate,
+    FusedInstance,
     FusionResult,
     fuse_class,
     fuse_instances,
@@ -136,7 +138,15 @@ def test_fusion_equals_painting_with_full_size_shares_exactly(
         ious = [mask_iou(mask, fused.mask) for mask in candidate.masks]
         assert fused.ious == tuple(ious)
         assert fused.mean_iou == float(np.mean(ious))
+        _assert_inters(candidate, fused, weights)
         assert fused.label == fuse_class(candidate.classes, [weights[w] for w in candidate.workers])
+
+
+def _assert_inters(candidate: Candidate, fused: FusedInstance, weights: list[float]) -> None:
+    """Recorded intersections (counted votes only) are the members' pixels in the fusion."""
+    counted = all(weights[w] == 1.0 for w in candidate.workers)
+    expected = tuple(int(np.count_nonzero(mask & fused.mask)) for mask in candidate.masks)
+    assert fused.inters == (expected if counted else ())
 
 
 def _random_candidates(
@@ -148,7 +158,8 @@ def _random_candidates(
     recorded: bool = False,
 ) -> list[Candidate]:
     """Candidates with random windows and random member masks (dense enough to meet);
-    ``recorded``: with each member's area on the candidate, as gathering records it."""
+    ``recorded``: with each member's area and each pair's overlap on the candidate, as
+    gathering records them."""
     rng = np.random.default_rng(seed)
     height, width = shape
     candidates = []
@@ -165,8 +176,11 @@ def _random_candidates(
             masks.append(mask)
         members = tuple((w, 1) for w in workers)
         areas = tuple(int(mask.sum()) for mask in masks) if recorded else ()
+        overlaps = tuple(int(np.sum(a & b)) for a, b in combinations(masks, 2)) if recorded else ()
         window = (r0, r1, c0, c1)
-        candidates.append(Candidate(members, window, tuple(masks), ("Car",) * size, areas))
+        candidates.append(
+            Candidate(members, window, tuple(masks), ("Car",) * size, areas, overlaps)
+        )
     return candidates
 
 
@@ -196,6 +210,7 @@ def test_fusion_of_overlapping_candidates_equals_full_size_painting_exactly(
     for fused in fusion.kept.values():  # the IoUs read the recorded areas, or count them
         candidate = candidates[fused.candidate]
         assert fused.ious == tuple(mask_iou(mask, fused.mask) for mask in candidate.masks)
+        _assert_inters(candidate, fused, weights)
 
 
 @given(
@@ -221,13 +236,18 @@ def test_painting_equals_full_size_painting_before_renumbering(
 
 
 @given(panel=panels(max_workers=5))
-def test_gathered_candidates_record_each_members_area(panel: list[WorkerAnnotation]) -> None:
+def test_gathered_candidates_record_each_members_area_and_overlaps(
+    panel: list[WorkerAnnotation],
+) -> None:
     # The areas come from instance_stats of the whole label image: each member's mask
-    # lies wholly inside the window, so its pixels there are all of them.
+    # lies wholly inside the window, so its pixels there are all of them. The overlaps
+    # come from matching's intersections.
     evidence = gather(panel)
     labels = {a.worker_id: a.labels for a in panel}
     for candidate in evidence.candidates:
         assert candidate.areas == tuple(int(np.count_nonzero(m)) for m in candidate.masks)
+        pairs = combinations(candidate.masks, 2)
+        assert candidate.overlaps == tuple(int(np.count_nonzero(a & b)) for a, b in pairs)
         for (worker, label), area in zip(candidate.members, candidate.areas, strict=True):
             image = labels[evidence.worker_ids[worker]]
             assert area == int(np.count_nonzero(image == label))
@@ -336,3 +356,25 @@ def test_class_of_agreeing_members_is_the_class_vote(
     except ValueError as error:
         got = type(error)
     assert got == expected
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    height=st.integers(1, 30),
+    width=st.integers(1, 30),
+    density=st.sampled_from([0.002, 0.02, 0.3, 1.0]),
+)
+def test_held_box_is_the_span_of_the_held_rows_and_columns(
+    seed: int, height: int, width: int, density: float
+) -> None:
+    # Sparse masks put sides far from the window's (past the lines counted one by one).
+    from gtconsensus.fusion import _held_box
+
+    rng = np.random.default_rng(seed)
+    held = rng.random((height, width)) < density
+    held[rng.integers(height), rng.integers(width)] = True
+    rows = np.flatnonzero(held.any(axis=1))
+    cols = np.flatnonzero(held.any(axis=0))
+    first = int(np.flatnonzero(held.ravel())[0])
+    expected = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1, first % width)
+    assert _held_box(held) == tuple(int(v) for v in expected)

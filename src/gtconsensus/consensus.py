@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gtconsensus._typing import LabelImage
+from gtconsensus._typing import IntArray, LabelImage
 from gtconsensus.exceptions import InputError, OptionsError
 from gtconsensus.fusion import Candidate, fuse_instances, gather_candidate, weighted_votes
 from gtconsensus.matching import (
@@ -237,11 +237,24 @@ def _clusters(
     class_aware: bool = False,
 ) -> list[tuple[tuple[int, int], ...]]:
     """Cluster the drawn instances of all workers (members are (worker, label))."""
+    return _matched(annotations, stats, iou_threshold, class_aware)[0]
+
+
+def _matched(
+    annotations: Sequence[WorkerAnnotation],
+    stats: Sequence[InstanceStats],
+    iou_threshold: float,
+    class_aware: bool = False,
+) -> tuple[list[tuple[tuple[int, int], ...]], dict[tuple[int, int], IntArray]]:
+    """:func:`_clusters`, and the intersections of every worker pair's instances."""
     matches = {}
+    overlaps = {}
     for w1 in range(len(annotations)):
         for w2 in range(w1 + 1, len(annotations)):
             s1, s2 = stats[w1], stats[w2]
-            inter = intersections(annotations[w1].labels, s1, annotations[w2].labels, s2)
+            inter = overlaps[w1, w2] = intersections(
+                annotations[w1].labels, s1, annotations[w2].labels, s2
+            )
             iou = iou_from_intersections(inter, s1.areas[1:], s2.areas[1:])
             if class_aware:  # instances of different classes never match
                 c1 = np.array(annotations[w1].classes[: iou.shape[0]], dtype=object)
@@ -255,7 +268,7 @@ def _clusters(
         tuple((w, i + 1) for w, i in members)
         for members in clusters
         if any(drawn[w][i] for w, i in members)
-    ]
+    ], overlaps
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -428,9 +441,10 @@ def gather(
     labels = [a.labels for a in ordered]
     classes = [a.classes for a in ordered]
     stats = [instance_stats(a.labels, len(a.classes)) for a in ordered]
+    clusters, overlaps = _matched(ordered, stats, iou_threshold, class_aware)
     candidates = tuple(
-        gather_candidate(labels, stats, classes, members)
-        for members in _clusters(ordered, stats, iou_threshold, class_aware)
+        gather_candidate(labels, stats, classes, members, intersections=overlaps)
+        for members in clusters
     )
     height, width = ordered[0].labels.shape
     return ObjectEvidence(

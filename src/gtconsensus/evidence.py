@@ -31,6 +31,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 import numpy.typing as npt
@@ -38,13 +39,14 @@ import numpy.typing as npt
 from gtconsensus._typing import FloatArray, IntArray
 from gtconsensus.consensus import ObjectEvidence
 from gtconsensus.exceptions import OptionsError
-from gtconsensus.fusion import Candidate, mask_iou
+from gtconsensus.fusion import Candidate, mask_iou, member_areas
 
 __all__ = ["GROUP_IOU", "EvidenceTable", "TableBuilder", "candidate_groups", "pair_ious"]
 
 
 def pair_ious(candidate: Candidate) -> list[tuple[int, int, float]]:
-    """IoU of every pair of a candidate's members, as ``(slot, slot, iou)``.
+    """IoU of every pair of a candidate's members, as ``(slot, slot, iou)``: from the
+    members' areas and overlaps when the candidate records them, else from the masks.
 
     Examples
     --------
@@ -52,13 +54,18 @@ def pair_ious(candidate: Candidate) -> list[tuple[int, int, float]]:
     >>> a = np.array([[True, True, False]]); b = np.array([[True, False, False]])
     >>> pair_ious(Candidate(((0, 1), (1, 1)), (0, 1, 0, 3), (a, b), ("Car", "Car")))
     [(0, 1, 0.5)]
+    >>> pair_ious(Candidate(((0, 1), (1, 1)), (0, 1, 0, 3), (a, b), ("Car", "Car"), (2, 1), (1,)))
+    [(0, 1, 0.5)]
     """
     masks = candidate.masks
-    return [
-        (i, j, mask_iou(masks[i], masks[j]))
-        for i in range(len(masks))
-        for j in range(i + 1, len(masks))
-    ]
+    pairs = combinations(range(len(masks)), 2)
+    if candidate.overlaps:
+        areas = member_areas(candidate)
+        return [
+            (i, j, inter / union if (union := areas[i] + areas[j] - inter) else 0.0)
+            for (i, j), inter in zip(pairs, candidate.overlaps, strict=True)
+        ]
+    return [(i, j, mask_iou(masks[i], masks[j])) for i, j in pairs]
 
 
 #: Candidates whose members overlap above this IoU (below the matching threshold)
@@ -108,7 +115,7 @@ def candidate_groups(
     (2, [(0, 1)])
     """
     candidates = evidence.candidates
-    areas = [[int(np.count_nonzero(m)) for m in c.masks] for c in candidates]
+    areas = [list(member_areas(c)) for c in candidates]  # recorded, else counted
     edges = []
     for i in range(len(candidates)):
         for j in range(i + 1, len(candidates)):

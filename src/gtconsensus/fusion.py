@@ -33,8 +33,9 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import cast
 
 import numpy as np
@@ -76,6 +77,10 @@ class Candidate:
     areas : tuple of int
         Each member's pixel count (its whole mask lies in ``window``), or empty when
         not recorded (then :func:`member_areas` counts them).
+    overlaps : tuple of int
+        The pixels common to each pair of members, pairs in the order of
+        ``itertools.combinations`` (``(0, 1), (0, 2), ..., (1, 2), ...``), or empty when
+        not recorded (then fusion counts what it needs on the masks).
     workers : tuple of int
         The worker index of each member (derived from ``members``).
     """
@@ -85,6 +90,7 @@ class Candidate:
     masks: tuple[BoolMask, ...]
     classes: tuple[str, ...]
     areas: tuple[int, ...] = ()
+    overlaps: tuple[int, ...] = ()
     workers: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -150,8 +156,15 @@ def gather_candidate(
     stats: Sequence[InstanceStats],
     classes: Sequence[Sequence[str]],
     members: tuple[Member, ...],
+    *,
+    intersections: Mapping[tuple[int, int], IntArray] | None = None,
 ) -> Candidate:
-    """Crop the members of one cluster to the cluster's window."""
+    """Crop the members of one cluster to the cluster's window.
+
+    ``intersections``: per worker pair ``(w1, w2)`` with ``w1 < w2``, the pixel counts
+    of every pair of their instances (:func:`gtconsensus.matching.intersections`),
+    to record the members' overlaps; without them none are recorded.
+    """
     r0, r1, c0, c1 = window = _union_box([stats[w].boxes[k].tolist() for w, k in members])
     masks = []
     for w, k in members:
@@ -159,8 +172,19 @@ def gather_candidate(
         mask.flags.writeable = False
         masks.append(mask)
     areas = tuple(int(stats[w].areas.item(k)) for w, k in members)  # counted by instance_stats
+    overlaps: tuple[int, ...] = ()
+    if intersections is not None:  # members are sorted by worker: w1 < w2
+        overlaps = tuple(
+            intersections[w1, w2].item(k1 - 1, k2 - 1)
+            for (w1, k1), (w2, k2) in combinations(members, 2)
+        )
     return Candidate(
-        members, window, tuple(masks), tuple(classes[w][k - 1] for w, k in members), areas
+        members,
+        window,
+        tuple(masks),
+        tuple(classes[w][k - 1] for w, k in members),
+        areas,
+        overlaps,
     )
 
 
@@ -214,19 +238,19 @@ def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Vote
     """
     member_weights = [float(weights[w]) for w in candidate.workers]
     support = float(sum(member_weights))
-    if all(weight == 1.0 for weight in member_weights):
-        if support < 128 and len(candidate.masks) > 1:  # uint8 sums of the masks' bytes
-            first, second, *rest = (mask.view(np.uint8) for mask in candidate.masks)
-            counts = np.add(first, second)
-            for more in rest:
-                counts += more
+    masks = candidate.masks
+    if member_weights.count(1.0) == len(member_weights):  # every weight == 1.0
+        if support < 128 and len(masks) > 1:  # uint8 sums of the masks' bytes
+            counts = np.add(masks[0].view(np.uint8), masks[1].view(np.uint8))
+            for mask in masks[2:]:
+                counts += mask.view(np.uint8)
             return counts, support
-        counts = np.zeros(candidate.masks[0].shape, dtype=np.uint8 if support < 128 else np.uint32)
-        for mask in candidate.masks:
+        counts = np.zeros(masks[0].shape, dtype=np.uint8 if support < 128 else np.uint32)
+        for mask in masks:
             counts += mask
         return counts, support
-    votes = np.zeros(candidate.masks[0].shape, dtype=np.float64)
-    for mask, weight in zip(candidate.masks, member_weights, strict=True):
+    votes = np.zeros(masks[0].shape, dtype=np.float64)
+    for mask, weight in zip(masks, member_weights, strict=True):
         votes += mask * weight
     return votes, support
 
@@ -277,27 +301,72 @@ def mask_iou(a: BoolMask, b: BoolMask) -> float:
     return inter / union if union else 0.0
 
 
-def _ious(
-    masks: Sequence[BoolMask],
-    areas: Sequence[int],
-    fused: BoolMask,
-    fused_area: int,
-    *,
-    covers: bool = False,
-) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    """Each member's :func:`mask_iou` with the fused shape, member and fused areas
-    given, and each member's intersection with it.
+def _fused_area_and_inters(
+    candidate: Candidate, fused: BoolMask, support: float, *, counted: bool
+) -> tuple[int, tuple[int, ...]]:
+    """The fused shape's area and each member's pixels in it (nothing when it is empty).
 
-    ``covers``: the fused shape contains every member (then each intersection is the
-    member's own area).
+    Counted votes: from the members' areas and overlaps when :func:`_counted_fusion`
+    can; needing a single vote they make the members' union, which covers each member.
+    Otherwise each member's pixels in the fused shape are counted.
     """
-    ious, inters = [], []
-    for mask, area in zip(masks, areas, strict=True):
-        inter = area if covers else int(np.count_nonzero(mask & fused))
-        union = area + fused_area - inter
-        ious.append(inter / union if union else 0.0)
-        inters.append(inter)
-    return tuple(ious), tuple(inters)
+    known = _counted_fusion(candidate, fused) if counted else None
+    if known is not None:
+        return known
+    area = int(np.count_nonzero(fused))
+    if not area:
+        return 0, ()
+    if counted and _threshold(support) <= 1:
+        return area, member_areas(candidate)
+    return area, tuple(int(np.count_nonzero(mask & fused)) for mask in candidate.masks)
+
+
+def _ious(areas: Sequence[int], inters: Sequence[int], fused_area: int) -> tuple[float, ...]:
+    """Each member's :func:`mask_iou` with the fused shape, from its area, the fused
+    area and their intersection.
+
+    Examples
+    --------
+    >>> _ious((2, 4), (2, 3), 4)
+    (0.5, 0.6)
+    """
+    return tuple(
+        inter / union if (union := area + fused_area - inter) else 0.0
+        for area, inter in zip(areas, inters, strict=True)
+    )
+
+
+def _counted_fusion(candidate: Candidate, fused: BoolMask) -> tuple[int, tuple[int, ...]] | None:
+    """The fused area and each member's pixels in it, for counted votes (every member
+    weighing 1) of at most three members whose overlaps are recorded; else ``None``.
+
+    With ``n_k`` the pixels that ``k`` members cover, ``a_i`` the members' areas and
+    ``o_ij`` their overlaps: one or two members fuse to their union (``a_0``, or
+    ``a_0 + a_1 - o_01``), which covers each. Three fuse to the pixels of two or more
+    votes, ``n_2 + n_3``; the overlaps add up to ``n_2 + 3 n_3``, so one count of the
+    fused shape gives ``n_3``, and member ``i``'s pixels in it are those it shares
+    with another, ``o_ij + o_ik - n_3``.
+
+    Examples
+    --------
+    >>> a, b, c = (np.array(row, bool) for row in ([1, 1, 1, 0], [0, 1, 1, 1], [0, 0, 1, 0]))
+    >>> candidate = Candidate(((0, 1), (1, 1), (2, 1)), (0, 1, 0, 4), (a, b, c), ("C",) * 3,
+    ...                       (3, 3, 1), (2, 1, 1))
+    >>> _counted_fusion(candidate, np.array([False, True, True, False]))
+    (2, (2, 2, 1))
+    """
+    areas = member_areas(candidate)
+    if len(areas) == 1:
+        return areas[0], areas
+    overlaps = candidate.overlaps
+    if not overlaps or len(areas) > 3:
+        return None
+    if len(areas) == 2:
+        return areas[0] + areas[1] - overlaps[0], areas
+    o01, o02, o12 = overlaps
+    area = int(np.count_nonzero(fused))
+    all_three = (o01 + o02 + o12 - area) // 2
+    return area, (o01 + o02 - all_three, o01 + o12 - all_three, o02 + o12 - all_three)
 
 
 def fuse_class(classes: Sequence[str], weights: Sequence[float]) -> str:
@@ -354,14 +423,12 @@ def fuse_instances(
         if probability is not None and not probability > 0.5:
             continue
         fused = fused_mask(pixel_votes, support)
-        area = int(np.count_nonzero(fused))
+        counted = pixel_votes.dtype.kind == "u"
+        area, inters = _fused_area_and_inters(candidate, fused, support, counted=counted)
         if not area:
             continue
         fused.flags.writeable = False
-        # Counted votes needing a single one make the union of the members: it covers each.
-        counted = pixel_votes.dtype.kind == "u"
-        covers = counted and _threshold(support) <= 1
-        ious, inters = _ious(candidate.masks, member_areas(candidate), fused, area, covers=covers)
+        ious = _ious(member_areas(candidate), inters, area)
         kept.append(FusedInstance(
             candidate=index,
             members=candidate.members,
@@ -402,6 +469,48 @@ def _mean(values: tuple[float, ...]) -> float:
 
 def _smallest_uint(n: int) -> type[np.unsignedinteger]:
     return np.uint8 if n <= 255 else np.uint16 if n <= 65_535 else np.uint32
+
+
+_NEAR = 8  # lines looked at one by one from a window's side before one reduction
+
+
+def _held_box(held: BoolMask) -> tuple[int, int, int, int, int]:
+    """``(top, bottom, left, right, first_col)`` of a mask's pixels (at least one):
+    the rows and columns they span (stops exclusive), and the column of the first.
+
+    The first pixel is one ``argmax`` (which stops there); the other sides are nearly
+    always within a few lines of the window's (the window is the union of the members'
+    boxes), so lines are counted one by one from there, and only a side further in
+    than ``_NEAR`` lines costs a reduction over the mask.
+
+    Examples
+    --------
+    >>> held = np.zeros((12, 12), bool); held[2, 5] = held[3, 1] = held[3, 9] = True
+    >>> _held_box(held)
+    (2, 4, 1, 10, 5)
+    """
+    height, width = held.shape
+    top, first_col = divmod(int(held.argmax()), width)
+    bottom = height
+    while not np.count_nonzero(held[bottom - 1]):
+        bottom -= 1
+        if bottom == height - _NEAR:
+            bottom = int(np.flatnonzero(held.any(axis=1))[-1]) + 1
+            break
+    rows = held[top:bottom]
+    left = 0
+    while not np.count_nonzero(rows[:, left]):
+        left += 1
+        if left == _NEAR:
+            left = int(np.argmax(rows.any(axis=0)))
+            break
+    right = width
+    while not np.count_nonzero(rows[:, right - 1]):
+        right -= 1
+        if right == width - _NEAR:
+            right = int(np.flatnonzero(rows.any(axis=0))[-1]) + 1
+            break
+    return top, bottom, left, right, first_col
 
 
 class _Canvas:
@@ -516,17 +625,9 @@ class _Canvas:
         area = self.areas[number - 1]
         if not area:
             return 0, [0, 0, 0, 0], -1
-        r0, r1, c0, c1 = self.windows[number - 1]
-        held = self.held[number - 1]
-        if held[0].any() and held[-1].any() and held[:, 0].any() and held[:, -1].any():
-            box = [r0, r1, c0, c1]  # the held pixels reach every side of the window
-            first_col = int(np.argmax(held[0]))
-        else:
-            rows = np.flatnonzero(held.any(axis=1))
-            cols = np.flatnonzero(held.any(axis=0))
-            first_col = int(np.argmax(held[rows[0]]))
-            top, left = r0 + int(rows[0]), c0 + int(cols[0])
-            box = [top, r0 + int(rows[-1]) + 1, left, c0 + int(cols[-1]) + 1]
+        r0, _, c0, _ = self.windows[number - 1]
+        top, bottom, left, right, first_col = _held_box(self.held[number - 1])
+        box = [r0 + top, r0 + bottom, c0 + left, c0 + right]
         return area, box, box[0] * self.owner.shape[1] + c0 + first_col
 
     def ordered(self, kept: list[FusedInstance]) -> FusionResult:
