@@ -525,8 +525,19 @@ def cluster_instances(
         parent[rb] = ra
         masks[ra] |= masks[rb]
     groups: dict[int, list[tuple[int, int]]] = {}
+    firsts: dict[int, tuple[int, int]] = {}  # per cluster, its least (key, worker)
     for node, w in enumerate(owner):  # in (worker, instance) order: members come sorted
-        groups.setdefault(root(node), []).append((w, node - offsets[w]))
-    clusters = [tuple(members) for members in groups.values()]
-    clusters.sort(key=lambda members: min((keys[w][i], w) for w, i in members))
-    return clusters
+        top = parent[node]
+        if parent[top] != top:  # most nodes hang from their root: no call
+            top = root(node)
+        i = node - offsets[w]
+        first = (keys[w][i], w)
+        members = groups.get(top)
+        if members is None:
+            groups[top] = [(w, i)]
+            firsts[top] = first
+        else:
+            members.append((w, i))
+            if first < firsts[top]:
+                firsts[top] = first
+    return [tuple(groups[top]) for top in sorted(groups, key=firsts.__getitem__)]
