@@ -120,20 +120,23 @@ def foreground_rows(labels: LabelImage) -> tuple[int, int]:
     return _span(_rows_drawn(labels))
 
 
-def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, np.ndarray]:
+def _runs(labels: LabelImage) -> tuple[npt.NDArray[np.signedinteger], np.ndarray, np.ndarray]:
     """Horizontal runs of equal non-zero labels in the rows that hold foreground.
 
-    Returns the raster index of each run's first pixel (in image coordinates), its
-    length, its first column and its label. Finding runs costs one comparison over
-    the foreground rows, read as one contiguous line (a run boundary forced at each
-    row's start), and a sparse ``flatnonzero``; everything after works on the (few
-    thousand) runs rather than on the pixels.
+    Returns the raster index of each run's first pixel (in image coordinates) and
+    its length, in int32 below 2**31 pixels (else int64), and its label. Finding
+    runs costs one comparison over the foreground rows, read as one contiguous line
+    (a run boundary forced at each row's start), and a sparse ``flatnonzero``;
+    everything after works on the (few thousand) runs rather than on the pixels.
     """
     width = labels.shape[1]
+    # Raster indices fit int32 below 2**31 pixels: arithmetic on them, and the merges
+    # in `intersections`, then move half the bytes.
+    position = np.int32 if labels.size < 2**31 else np.int64
     r0, r1 = foreground_rows(labels)
     if r1 == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, np.zeros(0, dtype=labels.dtype)
+        empty = np.zeros(0, dtype=position)
+        return empty, empty, np.zeros(0, dtype=labels.dtype)
     line = np.ascontiguousarray(labels[r0:r1]).reshape(-1)
     size = line.size
     boundary = np.empty(-(-size // 8) * 8, dtype=bool)  # whole 8-byte words, zero padded
@@ -152,11 +155,10 @@ def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, np.ndarray]
     lengths[-1:] = size - starts[-1:]
     run_labels = line[starts]
     drawn = np.flatnonzero(run_labels != 0)  # indices: cheaper than three boolean masks
-    starts, lengths, run_labels = starts[drawn], lengths[drawn], run_labels[drawn]
-    col_starts = starts % width
+    starts = starts[drawn].astype(position)
     if r0:
         starts += r0 * width
-    return starts, lengths, col_starts, run_labels
+    return starts, lengths[drawn].astype(position), run_labels[drawn]
 
 
 def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
@@ -180,16 +182,14 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     areas = np.zeros(k + 1, dtype=np.int64)
     boxes = np.zeros((k + 1, 4), dtype=np.int64)
     first_pixels = np.full(k + 1, -1, dtype=np.int64)
-    starts, lengths, col_starts, run_labels = _runs(labels)
-    # Raster indices fit int32 below 2**31 pixels: the merges in `intersections` then
-    # move half the bytes.
-    position = np.int32 if labels.size < 2**31 else np.int64
-    run_starts = starts.astype(position)
-    runs = Runs(run_starts, run_starts + lengths.astype(position), run_labels.astype(np.intp))
+    starts, lengths, run_labels = _runs(labels)
+    runs = Runs(starts, starts + lengths, run_labels.astype(np.intp))
     if len(starts) == 0:
         areas[0] = labels.size
         return InstanceStats(k, areas, boxes, first_pixels, _EMPTY_WINDOW, runs)
     width = labels.shape[1]
+    rows = starts // width
+    col_starts = starts - rows * width
     # Runs sorted by label (a radix sort of small ints), raster order kept within a
     # label: each label's runs are one segment, its first run the segment's head.
     order = np.argsort(run_labels, kind="stable")
@@ -200,15 +200,15 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     lengths = lengths[order]
     areas[present] = np.add.reduceat(lengths, heads)
     areas[0] = labels.size - int(areas[1:].sum())
-    first_pixels[present] = starts[firsts]
-    boxes[present, 0] = first_pixels[present] // width
-    boxes[present, 1] = starts[lasts] // width + 1
+    boxes[present, 0] = rows[firsts]
+    boxes[present, 1] = rows[lasts] + 1
     col_starts = col_starts[order]
     boxes[present, 2] = np.minimum.reduceat(col_starts, heads)
     col_starts += lengths  # the runs' column stops
     boxes[present, 3] = np.maximum.reduceat(col_starts, heads)
+    first_pixels[present] = starts[firsts]
     window: Window = (
-        int(starts[0]) // width, int(starts[-1]) // width + 1,
+        int(rows[0]), int(rows[-1]) + 1,
         int(boxes[present, 2].min()), int(boxes[present, 3].max()),
     )  # fmt: skip
     return InstanceStats(k, areas, boxes, first_pixels, window, runs)
