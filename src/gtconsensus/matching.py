@@ -120,22 +120,19 @@ def foreground_rows(labels: LabelImage) -> tuple[int, int]:
     return _span(_rows_drawn(labels))
 
 
-def _runs(labels: LabelImage) -> tuple[npt.NDArray[np.signedinteger], np.ndarray, np.ndarray]:
+def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, np.ndarray]:
     """Horizontal runs of equal non-zero labels in the rows that hold foreground.
 
-    Returns the raster index of each run's first pixel (in image coordinates) and
-    its length, in int32 below 2**31 pixels (else int64), and its label. Finding
-    runs costs one comparison over the foreground rows, read as one contiguous line
-    (a run boundary forced at each row's start), and a sparse ``flatnonzero``;
-    everything after works on the (few thousand) runs rather than on the pixels.
+    Returns the raster index of each run's first pixel (in image coordinates), its
+    length and its label. Finding runs costs one comparison over the foreground
+    rows, read as one contiguous line (a run boundary forced at each row's start),
+    and a sparse ``flatnonzero``; everything after works on the (few thousand) runs
+    rather than on the pixels.
     """
     width = labels.shape[1]
-    # Raster indices fit int32 below 2**31 pixels: arithmetic on them, and the merges
-    # in `intersections`, then move half the bytes.
-    position = np.int32 if labels.size < 2**31 else np.int64
     r0, r1 = foreground_rows(labels)
     if r1 == 0:
-        empty = np.zeros(0, dtype=position)
+        empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=labels.dtype)
     line = np.ascontiguousarray(labels[r0:r1]).reshape(-1)
     size = line.size
@@ -155,10 +152,10 @@ def _runs(labels: LabelImage) -> tuple[npt.NDArray[np.signedinteger], np.ndarray
     lengths[-1:] = size - starts[-1:]
     run_labels = line[starts]
     drawn = np.flatnonzero(run_labels != 0)  # indices: cheaper than three boolean masks
-    starts = starts[drawn].astype(position)
+    starts = starts[drawn]
     if r0:
         starts += r0 * width
-    return starts, lengths[drawn].astype(position), run_labels[drawn]
+    return starts, lengths[drawn], run_labels[drawn]
 
 
 def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
@@ -183,7 +180,11 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     boxes = np.zeros((k + 1, 4), dtype=np.int64)
     first_pixels = np.full(k + 1, -1, dtype=np.int64)
     starts, lengths, run_labels = _runs(labels)
-    runs = Runs(starts, starts + lengths, run_labels.astype(np.intp))
+    # Raster indices fit int32 below 2**31 pixels: the merges in `intersections` then
+    # move half the bytes.
+    position = np.int32 if labels.size < 2**31 else np.int64
+    run_starts = starts.astype(position)
+    runs = Runs(run_starts, run_starts + lengths.astype(position), run_labels.astype(np.intp))
     if len(starts) == 0:
         areas[0] = labels.size
         return InstanceStats(k, areas, boxes, first_pixels, _EMPTY_WINDOW, runs)
