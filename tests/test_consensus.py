@@ -166,6 +166,21 @@ def test_workers_count_their_drawn_instances_and_stray_pixels() -> None:
     assert (first.instances, first.stray_pixels) == (2, 7)
 
 
+@pytest.mark.parametrize("class_aware", [False, True])
+@pytest.mark.parametrize("threshold", [0.1, 0.5])
+def test_instances_listed_without_pixels_make_no_candidate(
+    threshold: float, class_aware: bool
+) -> None:
+    # Label 2 is listed by everyone and painted by nobody; worker b paints label 1 only.
+    answers = [
+        WorkerAnnotation("a", bar(6, (0, 2)), ("Car", "Car")),
+        WorkerAnnotation("b", bar(6, (0, 3)), ("Car", "Bus")),
+        WorkerAnnotation("c", bar(6), ("Car", "Car")),
+    ]
+    evidence = gather(answers, iou_threshold=threshold, class_aware=class_aware)
+    assert [c.members for c in evidence.candidates] == [((0, 1), (1, 1))]
+
+
 def test_method_and_threshold_are_recorded() -> None:
     result = consolidate(_workers(bar(3)), iou_threshold=0.4)
     assert (result.method, result.iou_threshold) == ("per-image-majority", 0.4)

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from gtconsensus import OptionsError
 from gtconsensus.matching import (
+    Runs,
     cluster_instances,
     contingency,
     instance_stats,
@@ -112,6 +113,23 @@ def test_run_and_box_intersections_both_equal_the_naive_counts(
     naive = naive_contingency(a, b)[1:, 1:].tolist()
     assert intersections(a, sa, b, sb).tolist() == naive
     assert intersections(a, bare[0], b, bare[1]).tolist() == naive
+
+
+@given(label_image_pairs())
+def test_int64_runs_of_large_images_count_as_the_int32_ones(
+    pair: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Runs are int32 below 2**31 pixels; larger images' int64 runs give the same counts."""
+    a, b = pair
+    sa, sb = instance_stats(a, int(a.max(initial=0))), instance_stats(b, int(b.max(initial=0)))
+    assert sa.runs is not None
+    assert sb.runs is not None
+    assert sa.runs.starts.dtype == sa.runs.stops.dtype == np.int32
+    wide = [
+        replace(s, runs=Runs(r.starts.astype(np.int64), r.stops.astype(np.int64), r.labels))
+        for s, r in ((sa, sa.runs), (sb, sb.runs))
+    ]
+    assert intersections(a, wide[0], b, wide[1]).tolist() == intersections(a, sa, b, sb).tolist()
 
 
 def test_runs_of_touching_instances_cut_between_them() -> None:

@@ -280,6 +280,13 @@ def test_leave_one_out_equals_fusing_the_others_afresh_on_any_candidates(
     fusion = fuse_instances(candidates, shape=(r1 - r0, c1 - c0), weights=weights)
     fused = score_leave_one_out(candidates, weights=weights, threshold=threshold, fusion=fusion)
     assert fused == got
+    # Kept by existence instead of the majority: its kept shapes are still the votes'.
+    existence = [0.2 + 0.15 * (i % 5) for i in range(len(candidates))]
+    fusion = fuse_instances(
+        candidates, shape=(r1 - r0, c1 - c0), weights=weights, existence=existence
+    )
+    fused = score_leave_one_out(candidates, weights=weights, threshold=threshold, fusion=fusion)
+    assert fused == got
 
 
 @given(case=candidate_sets())

@@ -263,11 +263,12 @@ def _matched(
             matches[(w1, w2)] = match_pairs(iou, threshold=iou_threshold)
     keys = [s.first_pixels[1:].tolist() for s in stats]
     clusters = cluster_instances([s.n_instances for s in stats], matches, keys)
-    drawn = [s.areas[1:].astype(bool).tolist() for s in stats]
+    # An instance without pixels matches nothing (its IoU is 0): it is alone or drawn.
+    areas = [s.areas.tolist() for s in stats]
     return [
-        tuple((w, i + 1) for w, i in members)
+        tuple([(w, i + 1) for w, i in members])
         for members in clusters
-        if any(drawn[w][i] for w, i in members)
+        if len(members) > 1 or areas[members[0][0]][members[0][1] + 1]
     ], overlaps
 
 

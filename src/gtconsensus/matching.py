@@ -55,13 +55,14 @@ class Runs:
     ----------
     starts, stops : ndarray, shape (R,)
         Raster index (``row * width + column``) of each run's first pixel and one
-        past its last; a run never crosses a row.
+        past its last; a run never crosses a row. int32 for images under 2**31
+        pixels, else int64.
     labels : ndarray, shape (R,)
         Each run's label (intp).
     """
 
-    starts: IntArray
-    stops: IntArray
+    starts: npt.NDArray[np.signedinteger]
+    stops: npt.NDArray[np.signedinteger]
     labels: npt.NDArray[np.intp]
 
 
@@ -119,20 +120,20 @@ def foreground_rows(labels: LabelImage) -> tuple[int, int]:
     return _span(_rows_drawn(labels))
 
 
-def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, IntArray, np.ndarray]:
+def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, np.ndarray]:
     """Horizontal runs of equal non-zero labels in the rows that hold foreground.
 
-    Returns the raster index of each run's first pixel, its row, first and
-    one-past-last column (all in image coordinates) and its label. Finding runs
-    costs one comparison over the foreground rows, read as one contiguous line (a
-    run boundary forced at each row's start), and a sparse ``flatnonzero``; everything
-    after works on the (few thousand) runs rather than on the pixels.
+    Returns the raster index of each run's first pixel (in image coordinates), its
+    length and its label. Finding runs costs one comparison over the foreground
+    rows, read as one contiguous line (a run boundary forced at each row's start),
+    and a sparse ``flatnonzero``; everything after works on the (few thousand) runs
+    rather than on the pixels.
     """
     width = labels.shape[1]
     r0, r1 = foreground_rows(labels)
     if r1 == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, empty, np.zeros(0, dtype=labels.dtype)
+        return empty, empty, np.zeros(0, dtype=labels.dtype)
     line = np.ascontiguousarray(labels[r0:r1]).reshape(-1)
     size = line.size
     boundary = np.empty(-(-size // 8) * 8, dtype=bool)  # whole 8-byte words, zero padded
@@ -146,17 +147,15 @@ def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, IntArray, IntArray, n
     hit_words = np.flatnonzero(words != 0)
     hits = np.flatnonzero(words[hit_words].view(bool))
     starts = hit_words[hits >> 3] * 8 + (hits & 7)
-    stops = np.empty_like(starts)
-    stops[:-1] = starts[1:]
-    stops[-1:] = size
+    lengths = np.empty_like(starts)  # up to the next run's start: never past the row
+    np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
+    lengths[-1:] = size - starts[-1:]
     run_labels = line[starts]
     drawn = np.flatnonzero(run_labels != 0)  # indices: cheaper than three boolean masks
-    starts, stops, run_labels = starts[drawn], stops[drawn], run_labels[drawn]
-    rows = starts // width
-    col_starts = starts - rows * width
-    col_stops = stops - rows * width  # never past the row: the next row's first pixel is a start
-    rows += r0
-    return starts + r0 * width, rows, col_starts, col_stops, run_labels
+    starts = starts[drawn]
+    if r0:
+        starts += r0 * width
+    return starts, lengths[drawn], run_labels[drawn]
 
 
 def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
@@ -180,14 +179,18 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     areas = np.zeros(k + 1, dtype=np.int64)
     boxes = np.zeros((k + 1, 4), dtype=np.int64)
     first_pixels = np.full(k + 1, -1, dtype=np.int64)
-    starts, rows, col_starts, col_stops, run_labels = _runs(labels)
+    starts, lengths, run_labels = _runs(labels)
+    # Raster indices fit int32 below 2**31 pixels: the merges in `intersections` then
+    # move half the bytes.
+    position = np.int32 if labels.size < 2**31 else np.int64
+    run_starts = starts.astype(position)
+    runs = Runs(run_starts, run_starts + lengths.astype(position), run_labels.astype(np.intp))
     if len(starts) == 0:
         areas[0] = labels.size
-        runs = Runs(starts, starts, starts.astype(np.intp))
         return InstanceStats(k, areas, boxes, first_pixels, _EMPTY_WINDOW, runs)
-    index = run_labels.astype(np.intp)
-    lengths = col_stops - col_starts
-    runs = Runs(starts, starts + lengths, index)
+    width = labels.shape[1]
+    rows = starts // width
+    col_starts = starts - rows * width
     # Runs sorted by label (a radix sort of small ints), raster order kept within a
     # label: each label's runs are one segment, its first run the segment's head.
     order = np.argsort(run_labels, kind="stable")
@@ -195,12 +198,15 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     heads = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
     present = ordered[heads].astype(np.intp)
     firsts, lasts = order[heads], order[np.append(heads[1:], len(order)) - 1]
-    areas[present] = np.add.reduceat(lengths[order], heads)
+    lengths = lengths[order]
+    areas[present] = np.add.reduceat(lengths, heads)
     areas[0] = labels.size - int(areas[1:].sum())
     boxes[present, 0] = rows[firsts]
     boxes[present, 1] = rows[lasts] + 1
-    boxes[present, 2] = np.minimum.reduceat(col_starts[order], heads)
-    boxes[present, 3] = np.maximum.reduceat(col_stops[order], heads)
+    col_starts = col_starts[order]
+    boxes[present, 2] = np.minimum.reduceat(col_starts, heads)
+    col_starts += lengths  # the runs' column stops
+    boxes[present, 3] = np.maximum.reduceat(col_starts, heads)
     first_pixels[present] = starts[firsts]
     window: Window = (
         int(rows[0]), int(rows[-1]) + 1,
@@ -209,14 +215,19 @@ def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
     return InstanceStats(k, areas, boxes, first_pixels, window, runs)
 
 
-def _overlaps(holder: IntArray, outer_stops: IntArray, inner: Runs) -> IntArray:
+def _overlaps(
+    holder: IntArray, outer_stops: npt.NDArray[np.signedinteger], inner: Runs
+) -> npt.NDArray[np.signedinteger]:
     """Overlap length of each inner run with the outer run ``holder`` holding its start
     (0 when the outer run ends at or before that start, or there is none)."""
-    before = int(np.count_nonzero(holder < 0))  # holder rises with the start: a prefix
+    before = int(np.searchsorted(holder, 0))  # holder rises with the start: a prefix
     holder[:before] = 0
-    lengths = np.minimum(outer_stops[holder], inner.stops) - inner.starts
+    lengths = outer_stops[holder]
+    np.minimum(lengths, inner.stops, out=lengths)
+    lengths -= inner.starts
     lengths[:before] = 0
-    return np.maximum(lengths, 0, out=lengths)
+    np.maximum(lengths, 0, out=lengths)
+    return lengths
 
 
 def _run_intersections(a: Runs, b: Runs, m: int, n: int) -> IntArray:
@@ -515,8 +526,19 @@ def cluster_instances(
         parent[rb] = ra
         masks[ra] |= masks[rb]
     groups: dict[int, list[tuple[int, int]]] = {}
+    firsts: dict[int, tuple[int, int]] = {}  # per cluster, its least (key, worker)
     for node, w in enumerate(owner):  # in (worker, instance) order: members come sorted
-        groups.setdefault(root(node), []).append((w, node - offsets[w]))
-    clusters = [tuple(members) for members in groups.values()]
-    clusters.sort(key=lambda members: min((keys[w][i], w) for w, i in members))
-    return clusters
+        top = parent[node]
+        if parent[top] != top:  # most nodes hang from their root: no call
+            top = root(node)
+        i = node - offsets[w]
+        first = (keys[w][i], w)
+        members = groups.get(top)
+        if members is None:
+            groups[top] = [(w, i)]
+            firsts[top] = first
+        else:
+            members.append((w, i))
+            if first < firsts[top]:
+                firsts[top] = first
+    return [tuple(groups[top]) for top in sorted(groups, key=firsts.__getitem__)]

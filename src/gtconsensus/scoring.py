@@ -29,6 +29,7 @@ import numpy as np
 from gtconsensus._typing import LabelImage, VoteArray
 from gtconsensus.fusion import (
     Candidate,
+    FusedInstance,
     FusionResult,
     _threshold,
     fuse_class,
@@ -309,17 +310,18 @@ def _score_candidate(
     threshold: float,
     tally: _Tally,
     finite: bool,
-    fused_inters: tuple[int, ...] = (),
+    fused: FusedInstance | None = None,
 ) -> None:
     """Add one candidate's leave-one-out evidence to every worker's tally.
 
     ``finite``: the workers' summed weight is a number, so is every part of it.
-    ``fused_inters``: the members' pixels in their counted fusion, or empty.
+    ``fused``: the candidate as the fusion kept it from these votes, or ``None``.
     """
     missed, extra, compared = plan
     for worker in extra:
         tally.fp[worker] += 1
-    if missed and _nonempty(votes, all_support):
+    # A kept candidate's fused shape is the votes' at `all_support`, and not empty.
+    if missed and (fused is not None or _nonempty(votes, all_support)):
         for worker in missed:
             tally.fn[worker] += 1
     if not compared:
@@ -332,7 +334,7 @@ def _score_candidate(
         own_weight = float(weights[worker])
         if votes.dtype.kind == "u" and own_weight == 1.0:  # counts less one: same support
             if counted is None:
-                counted = _counted_loo(candidate, votes, support, fused_inters)
+                counted = _counted_loo(candidate, votes, support, fused.inters if fused else ())
             inter, union, kept = counted[slot]
         else:
             inter, union, kept = _weighted_loo(candidate, votes, slot, own_weight, support)
@@ -379,9 +381,11 @@ def score_leave_one_out(
         Per candidate, :func:`~gtconsensus.fusion.weighted_votes`, when already computed.
     fusion : FusionResult, optional
         :func:`~gtconsensus.fusion.fuse_instances` of these candidates, when already
-        computed: the member intersections it recorded from counted votes are reused
-        (with an odd number of members, the fusion of all of them is the shape each
-        member's leave-one-out intersection is counted against).
+        computed with these weights: the member intersections it recorded from
+        counted votes are reused (with an odd number of members, the fusion of all of
+        them is the shape each member's leave-one-out intersection is counted
+        against), and a candidate it kept is known to fuse to a shape that is not
+        empty (a false negative for the workers who missed it) without a count.
 
     Returns
     -------
@@ -416,7 +420,7 @@ def score_leave_one_out(
             threshold,
             tally,
             weight_sum == weight_sum,
-            () if fused is None else fused.inters,
+            fused,
         )
     return list(tally.agreements())
 
