@@ -522,10 +522,12 @@ def decode_label_png(
     return DecodedMask(labels=labels, stray_pixels=stray)
 
 
+@functools.lru_cache(maxsize=64)
 def instance_colours(n: int) -> tuple[str, ...]:
     """The colours the consensus PNG uses for ``n`` instances.
 
-    Category10 in order, then a deterministic sequence of distinct colours.
+    Category10 in order, then a deterministic sequence of distinct colours (computed
+    once per ``n``: each consensus asks twice, for its PNG and for its instance list).
 
     Examples
     --------
