@@ -2,8 +2,9 @@
 
 Pass 1 writes each line's :class:`~gtconsensus.lines.PreparedLine` here, without
 its decoded label images: candidates keep their member masks cropped to their
-windows, bit-packed (one bit per pixel). Pass 2 reads the records back in order,
-so no PNG is decoded twice and memory holds one line at a time.
+windows, bit-packed (one bit per pixel), and the members' recorded areas and overlaps.
+Pass 2 reads the records back in order, so no PNG is decoded twice and memory holds
+one line at a time.
 
 The file is a pickle stream written and read by the same process, in a private
 temporary file (mode 0600) deleted on close; nothing from the input is ever
@@ -54,18 +55,23 @@ def _unpack_error(
 
 
 def _pack_candidate(candidate: Candidate) -> tuple[Any, ...]:
+    # The recorded areas and overlaps travel too (a few numbers): pass 2 then fuses as a
+    # one-pass run does, without counting the members' pixels again.
     r0, r1, c0, c1 = candidate.window
     bits = np.packbits(np.stack(candidate.masks).ravel()) if candidate.masks else b""
-    return (candidate.members, candidate.window, candidate.classes, (r1 - r0, c1 - c0), bits)
+    shape = (r1 - r0, c1 - c0)
+    return (candidate.members, candidate.window, candidate.classes, shape, bits,
+            candidate.areas, candidate.overlaps)  # fmt: skip
 
 
 def _unpack_candidate(packed: tuple[Any, ...]) -> Candidate:
-    members, window, classes, (rows, cols), bits = packed
+    members, window, classes, (rows, cols), bits, areas, overlaps = packed
     count = len(members) * rows * cols
     flat = np.unpackbits(bits, count=count).astype(bool) if count else np.zeros(0, bool)
     stack = flat.reshape(len(members), rows, cols)
     stack.flags.writeable = False
-    return Candidate(members, window, tuple(stack[i] for i in range(len(members))), classes)
+    masks = tuple(stack[i] for i in range(len(members)))
+    return Candidate(members, window, masks, classes, areas, overlaps)
 
 
 def _pack_evidence(evidence: ObjectEvidence) -> dict[str, Any]:
