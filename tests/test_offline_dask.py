@@ -155,3 +155,18 @@ def test_gold_answers_reach_the_graph_once_not_with_every_partition(
     graph = dict(run.outcomes.__dask_graph__())
     holding = [key for key, task in graph.items() if marker in pickle.dumps(task)]
     assert len(holding) == 1  # each task pickled alone, as the scheduler ships it
+
+
+def test_a_min_area_class_no_answer_has_is_warned_of_as_by_the_local_engine(
+    cluster: LocalCluster, source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warnings = []
+    for engine in ("local", "dask"):
+        code = cli.main(["consolidate", str(source), "-o", str(tmp_path / engine), "-q",
+                         "--method", "job", "--engine", engine, "--min-area", "Buss=5",
+                         "--scheduler", cluster.scheduler_address])  # fmt: skip
+        assert code == cli.EXIT_FAILED_LINES
+        warnings.append([line for line in capsys.readouterr().err.splitlines() if "Buss" in line])
+    expected = ("gtconsensus: warning: --min-area names classes that no answer has: 'Buss' "
+                "(classes seen: 'Bicycle', 'Car', 'Person')")  # fmt: skip
+    assert warnings[0] == warnings[1] == [expected]
