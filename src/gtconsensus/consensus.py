@@ -230,29 +230,20 @@ def _weights_for(ids: Sequence[str], weights: Mapping[str, float] | None) -> lis
     return values
 
 
-def _clusters(
-    annotations: Sequence[WorkerAnnotation],
-    stats: Sequence[InstanceStats],
-    iou_threshold: float,
-    class_aware: bool = False,
-) -> list[tuple[tuple[int, int], ...]]:
-    """Cluster the drawn instances of all workers (members are (worker, label))."""
-    return _matched(annotations, stats, iou_threshold, class_aware)[0]
-
-
 def _matched(
     annotations: Sequence[WorkerAnnotation],
     stats: Sequence[InstanceStats],
     iou_threshold: float,
     class_aware: bool = False,
 ) -> tuple[list[tuple[tuple[int, int], ...]], dict[tuple[int, int], IntArray]]:
-    """:func:`_clusters`, and the intersections of every worker pair's instances."""
+    """Cluster the drawn instances of all workers (members are (worker, label)), and
+    give the intersections of every worker pair's instances (keys ``(w1, w2)``, ``w1 < w2``)."""
     matches = {}
-    overlaps = {}
+    inters = {}
     for w1 in range(len(annotations)):
         for w2 in range(w1 + 1, len(annotations)):
             s1, s2 = stats[w1], stats[w2]
-            inter = overlaps[w1, w2] = intersections(
+            inter = inters[w1, w2] = intersections(
                 annotations[w1].labels, s1, annotations[w2].labels, s2
             )
             iou = iou_from_intersections(inter, s1.areas[1:], s2.areas[1:])
@@ -269,7 +260,7 @@ def _matched(
         tuple([(w, i + 1) for w, i in members])
         for members in clusters
         if len(members) > 1 or areas[members[0][0]][members[0][1] + 1]
-    ], overlaps
+    ], inters
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -442,9 +433,9 @@ def gather(
     labels = [a.labels for a in ordered]
     classes = [a.classes for a in ordered]
     stats = [instance_stats(a.labels, len(a.classes)) for a in ordered]
-    clusters, overlaps = _matched(ordered, stats, iou_threshold, class_aware)
+    clusters, inters = _matched(ordered, stats, iou_threshold, class_aware)
     candidates = tuple(
-        gather_candidate(labels, stats, classes, members, intersections=overlaps)
+        gather_candidate(labels, stats, classes, members, intersections=inters)
         for members in clusters
     )
     height, width = ordered[0].labels.shape
