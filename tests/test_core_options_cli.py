@@ -223,3 +223,15 @@ def test_lambda_class_aware_setting() -> None:
     assert Settings.from_env({}).class_aware is False
     with pytest.raises(OptionsError, match="GTCONSENSUS_CLASS_AWARE"):
         Settings.from_env({"GTCONSENSUS_CLASS_AWARE": "perhaps"})
+
+
+def test_no_class_warning_when_the_classes_seen_are_not_all_known(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gtconsensus.adapters.manifest import RunSummary
+
+    cli._report_classes({"Car": 5}, RunSummary(consolidated=1, classes_seen={"Bus"}))
+    assert "no answer has: 'Car'" in capsys.readouterr().err
+    unknown = RunSummary(consolidated=1, classes_seen={"Bus"}, classes_known=False)
+    cli._report_classes({"Car": 5}, unknown)  # resumed from an older checkpoint
+    assert capsys.readouterr().err == ""

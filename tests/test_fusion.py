@@ -10,6 +10,7 @@ from hypothesis import given
 
 from gtconsensus import WorkerAnnotation, consolidate
 from gtconsensus.consensus import decide, gather
+from gtconsensus.exceptions import OptionsError
 from gtconsensus.fusion import (
     Candidate,
     fuse_class,
@@ -210,3 +211,13 @@ def test_consensus_is_renumbered_when_a_fused_shape_starts_after_the_next_one() 
     fusion = fuse_instances(evidence.candidates, shape=evidence.shape, weights=[1.0] * 3)
     assert fusion.labels.tolist() == [[0, 0, 0, 0, 1, 1, 1], [2, 2, 2, 2, 0, 0, 0]]
     assert [f.label for f in fusion.instances] == ["Bus", "Car"]
+
+
+def test_a_candidate_refuses_recorded_counts_of_the_wrong_length() -> None:
+    mask = np.ones((1, 2), dtype=bool)
+    members, window, masks = ((0, 1), (1, 1)), (0, 1, 0, 2), (mask, mask)
+    Candidate(members, window, masks, ("Car", "Car"), (2, 2), (2,))  # one pair: fine
+    with pytest.raises(OptionsError, match="1 areas for 2 members"):
+        Candidate(members, window, masks, ("Car", "Car"), (2,))
+    with pytest.raises(OptionsError, match="2 overlaps for 2 members"):
+        Candidate(members, window, masks, ("Car", "Car"), (2, 2), (2, 2))

@@ -172,3 +172,33 @@ def test_a_run_resumed_with_another_follow_setting_starts_over(
     capsys.readouterr()
     assert cli.main([*args, *flags[1]]) == cli.EXIT_OK
     assert "resumed after" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_checkpoint_without_classes_leaves_them_unknown(tmp_path: Path, recorded: bool) -> None:
+    """A checkpoint of a version that did not record the classes seen: --min-area's warning
+    would wrongly name a class seen only before the interruption, so none is given."""
+    import contextlib
+
+    from gtconsensus.adapters.manifest import RunSummary, _Sink
+
+    out = tmp_path / "out"
+    with contextlib.ExitStack() as stack:
+        first = RunSummary(classes_seen={"Car"})
+        sink = _Sink(stack, str(out), None, resume=True, fingerprint={"k": 1}, summary=first)
+        sink.out.write("{}\n")
+        sink.done_through = 1
+        sink.save()
+        sink.out.close()  # what commit() would do, without renaming the partial file
+    checkpoint = tmp_path / "out.partial.json"
+    state = json.loads(checkpoint.read_text())
+    assert state["classes"] == ["Car"]
+    if not recorded:
+        del state["classes"]
+        checkpoint.write_text(json.dumps(state))
+    with contextlib.ExitStack() as stack:
+        again = RunSummary()
+        _Sink(stack, str(out), None, resume=True, fingerprint={"k": 1}, summary=again).out.close()
+    assert again.resumed_after == 1
+    assert again.classes_known is recorded
+    assert again.classes_seen == ({"Car"} if recorded else set())

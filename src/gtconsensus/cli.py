@@ -395,7 +395,7 @@ def _load_gold(args: argparse.Namespace) -> GoldFile | None:
 def _report_classes(min_area: int | Mapping[str, int], summary: RunSummary) -> None:
     """Warn of ``--min-area`` classes that no answer of the run has (a misspelt name
     would otherwise erase nothing, silently)."""
-    if not isinstance(min_area, Mapping):
+    if not isinstance(min_area, Mapping) or not summary.classes_known:
         return
     unknown = sorted(set(min_area) - summary.classes_seen)
     if unknown and summary.consolidated + summary.failed:

@@ -41,6 +41,7 @@ from typing import cast
 import numpy as np
 
 from gtconsensus._typing import BoolMask, FloatArray, IntArray, LabelImage, VoteArray
+from gtconsensus.exceptions import OptionsError
 from gtconsensus.matching import InstanceStats, Window
 
 __all__ = [
@@ -96,6 +97,12 @@ class Candidate:
     def __post_init__(self) -> None:
         # Derived once: scoring and fusion ask for it per worker and candidate.
         object.__setattr__(self, "workers", tuple(w for w, _ in self.members))
+        m = len(self.members)
+        if self.areas and len(self.areas) != m:
+            raise OptionsError("bad_option", f"{len(self.areas)} areas for {m} members")
+        if self.overlaps and len(self.overlaps) != m * (m - 1) // 2:
+            message = f"{len(self.overlaps)} overlaps for {m} members (one per pair)"
+            raise OptionsError("bad_option", message)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -181,7 +181,8 @@ class RunSummary:
     of objects a worker answered (what ``auto`` looks at); ``gold_lines`` the
     lines decided by a gold answer and ``gold_seen`` the ``source-ref`` of every
     line that has one (``ManifestOptions.gold``); ``classes_seen`` the class names
-    in the answers read.
+    in the answers read (all of them unless ``classes_known`` is false: a run resumed
+    from a checkpoint that did not record them).
     """
 
     lines: int = 0
@@ -196,6 +197,7 @@ class RunSummary:
     gold_lines: int = 0
     gold_seen: set[str] = field(default_factory=set)
     classes_seen: set[str] = field(default_factory=set)
+    classes_known: bool = True
 
     def worker_rows(self) -> list[dict[str, object]]:
         """One worker-table row per worker, sorted by worker id.
@@ -588,7 +590,10 @@ class _Sink:
         s.tallies = {w: _tally_from_json(t) for w, t in saved["tallies"]}
         s.gold_lines, seen = saved["gold"]
         s.gold_seen = set(seen)
-        s.classes_seen = set(saved.get("classes", ()))
+        if "classes" in saved:
+            s.classes_seen = set(saved["classes"])
+        else:  # a checkpoint of an older version: the classes seen before are unknown
+            s.classes_known = False
         return [int(n) for n in saved["sizes"]]
 
     def write(self, outcome: LineOutcome) -> None:
