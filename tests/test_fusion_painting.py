@@ -92,10 +92,10 @@ def _assert_canvas_exact(
 ) -> None:
     """Paint the candidates that exist (majority) on a canvas: before any renumbering,
     its image, held masks and areas are the full-size painting's, in painting order."""
-    from gtconsensus.fusion import _Canvas
+    from gtconsensus.painting import Canvas
 
     total = sum(weights)
-    canvas = _Canvas(shape, len(candidates))
+    canvas = Canvas(shape, len(candidates))
     painted = [0]  # candidate index + 1 behind each painting number
     for index, candidate in enumerate(candidates):
         votes, support = weighted_votes(candidate, weights)
@@ -368,7 +368,7 @@ def test_held_box_is_the_span_of_the_held_rows_and_columns(
     seed: int, height: int, width: int, density: float
 ) -> None:
     # Sparse masks put sides far from the window's (past the lines counted one by one).
-    from gtconsensus.fusion import _held_box
+    from gtconsensus.painting import held_box
 
     rng = np.random.default_rng(seed)
     held = rng.random((height, width)) < density
@@ -377,4 +377,4 @@ def test_held_box_is_the_span_of_the_held_rows_and_columns(
     cols = np.flatnonzero(held.any(axis=0))
     first = int(np.flatnonzero(held.ravel())[0])
     expected = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1, first % width)
-    assert _held_box(held) == tuple(int(v) for v in expected)
+    assert held_box(held) == tuple(int(v) for v in expected)
