@@ -8,7 +8,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gtconsensus import Agreement, WorkerAnnotation, WorkerTally, consolidate, scoring
@@ -361,7 +361,7 @@ awkward_weights = st.one_of(
 def weighted_candidates(draw: st.DrawFn) -> tuple[Candidate, list[float]]:
     """One candidate of 1 to 9 members on a small window, with or without its areas and
     overlaps recorded, and float weights for its workers."""
-    n_members = draw(st.integers(1, 9))
+    n_members = draw(st.one_of(st.integers(2, 3), st.integers(1, 9)))  # 2, 3: arithmetic
     height, width = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     pixels = st.lists(st.booleans(), min_size=height * width, max_size=height * width)
     masks = tuple(np.array(draw(pixels)).reshape(height, width) for _ in range(n_members))
@@ -388,7 +388,17 @@ def test_pattern_pixels_count_each_membership_pattern(case: tuple[Candidate, lis
     assert scoring._pattern_pixels(candidate) == want
 
 
+def _three_recorded_members() -> Candidate:
+    """Three members whose masks all share a pixel, areas and overlaps recorded."""
+    masks = tuple(np.array([row], bool) for row in ([1, 1, 1, 0], [0, 1, 1, 1], [1, 1, 0, 0]))
+    overlaps = tuple(int((a & b).sum()) for a, b in combinations(masks, 2))
+    members = ((0, 1), (1, 1), (2, 1))
+    return Candidate(members, (0, 1, 0, 4), masks, ("Car",) * 3, (3, 3, 2), overlaps)
+
+
 @given(case=weighted_candidates())
+@example(case=(_three_recorded_members(), [1.0, 1.37, 1.74]))  # the others: no shared count
+@example(case=(_three_recorded_members(), [1.0, 1.0, 1.5]))  # tied others: counted
 def test_held_patterns_fuse_as_the_votes_do_pixel_by_pixel(
     case: tuple[Candidate, list[float]],
 ) -> None:
@@ -401,10 +411,12 @@ def test_held_patterns_fuse_as_the_votes_do_pixel_by_pixel(
         votes, support = weighted_votes(candidate, weights)
     compared = [(slot, w, support - float(weights[w])) for slot, w in enumerate(candidate.workers)]
     held = scoring._held_patterns(candidate.workers, weights, support, compared)
-    pixels = scoring._pattern_pixels(candidate)
+    # Counted without the pixels that three members share when the sums do not need them.
+    pixels = scoring._pattern_pixels(candidate, by_all=held.by_all)
     with np.errstate(over="ignore", invalid="ignore"):
         fused = fused_mask(votes, support)
-    assert sum(pixels[bits] for bits in held.fused) == np.count_nonzero(fused)
+    fused_pixels = scoring._pattern_pixels(candidate, by_all=held.fused_by_all)
+    assert sum(fused_pixels[bits] for bits in held.fused) == np.count_nonzero(fused)
     for (slot, worker, others), (theirs, shared) in zip(compared, held.others, strict=True):
         own = candidate.masks[slot]
         with np.errstate(over="ignore", invalid="ignore"):

@@ -278,13 +278,18 @@ class _Patterns:
     others : tuple of (tuple of int, tuple of int)
         Per compared member of the plan, the patterns of the others' fused shape,
         and those of them that the member's own mask holds.
+    by_all, fused_by_all : bool
+        Whether the sums over the patterns of ``others``, of ``fused``, need the
+        pixels that three members share (see :func:`_pattern_pixels`).
     """
 
     fused: tuple[int, ...]
     others: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+    by_all: bool = True
+    fused_by_all: bool = True
 
 
-def _pattern_pixels(candidate: Candidate) -> list[int]:
+def _pattern_pixels(candidate: Candidate, *, by_all: bool = True) -> list[int]:
     """The window's pixels per membership pattern (at most 8 members).
 
     Entry ``p`` counts the pixels in the masks of exactly the members whose bit is
@@ -292,6 +297,10 @@ def _pattern_pixels(candidate: Candidate) -> list[int]:
     areas ``a_i`` and overlaps ``o_ij`` that is inclusion-exclusion, given the pixels
     ``t`` all three share (one count); otherwise each pixel's pattern is built from the
     masks' bytes and the patterns are counted with one ``bincount``.
+
+    ``by_all=False`` takes ``t`` as 0 instead of counting it: with three members each
+    entry holds ``t`` with the sign ``-(-1) ** popcount(p)``, so a sum over patterns
+    whose signs cancel (:func:`_free_of_all`) is still exact.
 
     Examples
     --------
@@ -310,7 +319,7 @@ def _pattern_pixels(candidate: Candidate) -> list[int]:
         return [size - a0 - a1 + o01, a0 - o01, a1 - o01, o01]
     if len(masks) == 3 and areas and overlaps:
         (a0, a1, a2), (o01, o02, o12) = areas, overlaps
-        t = int(np.count_nonzero(np.logical_and(masks[0], masks[1]) & masks[2]))
+        t = int(np.count_nonzero(np.logical_and(masks[0], masks[1]) & masks[2])) if by_all else 0
         union = a0 + a1 + a2 - o01 - o02 - o12 + t
         return [
             size - union, a0 - o01 - o02 + t, a1 - o01 - o12 + t, o01 - t,
@@ -335,6 +344,18 @@ def _reaching(votes: Sequence[float], support: float) -> tuple[int, ...]:
         return ()
     limit = support * (1 - 1e-12)
     return tuple(bits for bits, vote in enumerate(votes) if vote * 2 >= limit)
+
+
+def _free_of_all(patterns: Sequence[int]) -> bool:
+    """Whether the pixels of three members' ``patterns`` add up without the pixels
+    all three share: the signs they hold them with (:func:`_pattern_pixels`) cancel.
+
+    Examples
+    --------
+    >>> _free_of_all((4, 5, 6, 7)), _free_of_all((5, 7)), _free_of_all((3, 5, 6, 7))
+    (True, True, False)
+    """
+    return sum(1 if p.bit_count() % 2 else -1 for p in patterns) == 0
 
 
 def _held_patterns(
@@ -378,7 +399,9 @@ def _held_patterns(
             others_support,
         )
         others.append((theirs, tuple(bits for bits in theirs if bits >> slot & 1)))
-    return _Patterns(_reaching(votes, support), tuple(others))
+    fused = _reaching(votes, support)
+    by_all = not all(_free_of_all(patterns) for pair in others for patterns in pair)
+    return _Patterns(fused, tuple(others), by_all, not _free_of_all(fused))
 
 
 _Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int, float], ...]]
@@ -446,7 +469,7 @@ def _score_candidate(
         if fused is not None:  # kept: its fused shape is the votes' at `all_support`, not empty
             drawn = True
         elif held is not None:
-            pixels = _pattern_pixels(candidate)
+            pixels = _pattern_pixels(candidate, by_all=held.by_all or held.fused_by_all)
             drawn = any(pixels[bits] for bits in held.fused)
         else:
             drawn = _nonempty(votes, all_support)
@@ -467,7 +490,7 @@ def _score_candidate(
             inter, union, kept = counted[slot]
         elif held is not None:  # the others' shape pattern by pattern
             if pixels is None:
-                pixels = _pattern_pixels(candidate)
+                pixels = _pattern_pixels(candidate, by_all=held.by_all)
             theirs, shared = held.others[index]
             area = sum(pixels[bits] for bits in theirs)
             inter = sum(pixels[bits] for bits in shared)
