@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from itertools import combinations
+from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gtconsensus import Agreement, WorkerAnnotation, WorkerTally, consolidate
+from gtconsensus import Agreement, WorkerAnnotation, WorkerTally, consolidate, scoring
 from gtconsensus.consensus import gather
 from gtconsensus.fusion import (
     Candidate,
@@ -20,6 +22,7 @@ from gtconsensus.fusion import (
     gather_candidate,
     mask_iou,
     weighted_votes,
+    without_member,
 )
 from gtconsensus.matching import instance_stats
 from gtconsensus.scoring import (
@@ -345,3 +348,91 @@ def test_against_fusion_equals_counting_each_iou_afresh(
         fusion = dataclasses.replace(fusion, kept=kept)
     got = score_against_fusion(candidates, fusion, n_workers=len(weights), threshold=threshold)
     assert got == _against_fusion_naively(candidates, fusion, len(weights), threshold)
+
+
+# Weights whose sums round (0.1 + 0.2 > 0.3), tie (1 + 2 == 3), are zero, tiny or huge.
+awkward_weights = st.one_of(
+    st.sampled_from([0.0, 0.1, 0.2, 0.3, 1 / 3, 0.7, 1.0, 1.37, 2.0, 3.0, 5e-324, 1e308]),
+    st.floats(0.0, 10.0),
+)
+
+
+@st.composite
+def weighted_candidates(draw: st.DrawFn) -> tuple[Candidate, list[float]]:
+    """One candidate of 1 to 9 members on a small window, with or without its areas and
+    overlaps recorded, and float weights for its workers."""
+    n_members = draw(st.one_of(st.integers(2, 3), st.integers(1, 9)))  # 2, 3: arithmetic
+    height, width = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    pixels = st.lists(st.booleans(), min_size=height * width, max_size=height * width)
+    masks = tuple(np.array(draw(pixels)).reshape(height, width) for _ in range(n_members))
+    recorded = draw(st.booleans())
+    candidate = Candidate(
+        tuple((worker, 1) for worker in range(n_members)),
+        (0, height, 0, width),
+        masks,
+        ("Car",) * n_members,
+        tuple(int(m.sum()) for m in masks) if recorded else (),
+        tuple(int((a & b).sum()) for a, b in combinations(masks, 2)) if recorded else (),
+    )
+    weights = draw(st.lists(awkward_weights, min_size=n_members, max_size=n_members))
+    return candidate, weights
+
+
+@given(case=weighted_candidates())
+def test_pattern_pixels_count_each_membership_pattern(case: tuple[Candidate, list[float]]) -> None:
+    candidate, _ = case
+    if len(candidate.masks) > scoring._MOST_PATTERNED:
+        return
+    codes = sum(mask.astype(np.int64) << slot for slot, mask in enumerate(candidate.masks))
+    want = np.bincount(codes.ravel(), minlength=1 << len(candidate.masks)).tolist()
+    assert scoring._pattern_pixels(candidate) == want
+
+
+def _three_recorded_members() -> Candidate:
+    """Three members whose masks all share a pixel, areas and overlaps recorded."""
+    masks = tuple(np.array([row], bool) for row in ([1, 1, 1, 0], [0, 1, 1, 1], [1, 1, 0, 0]))
+    overlaps = tuple(int((a & b).sum()) for a, b in combinations(masks, 2))
+    members = ((0, 1), (1, 1), (2, 1))
+    return Candidate(members, (0, 1, 0, 4), masks, ("Car",) * 3, (3, 3, 2), overlaps)
+
+
+@given(case=weighted_candidates())
+@example(case=(_three_recorded_members(), [1.0, 1.37, 1.74]))  # the others: no shared count
+@example(case=(_three_recorded_members(), [1.0, 1.0, 1.5]))  # tied others: counted
+def test_held_patterns_fuse_as_the_votes_do_pixel_by_pixel(
+    case: tuple[Candidate, list[float]],
+) -> None:
+    # Every member left out (not only those a plan compares), at the support the plan
+    # gives it: the patterns' counts give the fused shapes' areas and intersections.
+    candidate, weights = case
+    if len(candidate.masks) > scoring._MOST_PATTERNED:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf and nan votes
+        votes, support = weighted_votes(candidate, weights)
+    compared = [(slot, w, support - float(weights[w])) for slot, w in enumerate(candidate.workers)]
+    held = scoring._held_patterns(candidate.workers, weights, support, compared)
+    # Counted without the pixels that three members share when the sums do not need them.
+    pixels = scoring._pattern_pixels(candidate, by_all=held.by_all)
+    with np.errstate(over="ignore", invalid="ignore"):
+        fused = fused_mask(votes, support)
+    fused_pixels = scoring._pattern_pixels(candidate, by_all=held.fused_by_all)
+    assert sum(fused_pixels[bits] for bits in held.fused) == np.count_nonzero(fused)
+    for (slot, worker, others), (theirs, shared) in zip(compared, held.others, strict=True):
+        own = candidate.masks[slot]
+        with np.errstate(over="ignore", invalid="ignore"):
+            reference = fused_mask(without_member(votes, own, float(weights[worker])), others)
+        assert sum(pixels[bits] for bits in theirs) == np.count_nonzero(reference)
+        assert sum(pixels[bits] for bits in shared) == np.count_nonzero(reference & own)
+
+
+@given(case=candidate_sets(), weights=st.lists(awkward_weights, min_size=7, max_size=7))
+def test_leave_one_out_by_patterns_equals_fusing_pixel_by_pixel(
+    case: tuple[list[Candidate], list[float], float], weights: list[float]
+) -> None:
+    candidates, counted, threshold = case
+    weights = weights[: len(counted)]
+    with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf and nan votes
+        got = score_leave_one_out(candidates, weights=weights, threshold=threshold)
+        with mock.patch.object(scoring, "_MOST_PATTERNED", 0):  # every pixel fused from votes
+            want = score_leave_one_out(candidates, weights=weights, threshold=threshold)
+    assert got == want

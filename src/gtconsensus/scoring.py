@@ -263,6 +263,147 @@ def _weighted_loo(
     return inter, member_area(candidate, slot) + area - inter, True  # the area counted once
 
 
+_MOST_PATTERNED = 8  # members whose membership patterns fit a byte
+
+
+@dataclass(frozen=True, slots=True)
+class _Patterns:
+    """The membership patterns (bit ``i``: member ``i``'s mask holds the pixel) that
+    fused shapes hold, by member set: the pixels of a pattern share one vote.
+
+    Attributes
+    ----------
+    fused : tuple of int
+        The patterns of the fusion of all the members.
+    others : tuple of (tuple of int, tuple of int)
+        Per compared member of the plan, the patterns of the others' fused shape,
+        and those of them that the member's own mask holds.
+    by_all, fused_by_all : bool
+        Whether the sums over the patterns of ``others``, of ``fused``, need the
+        pixels that three members share (see :func:`_pattern_pixels`).
+    """
+
+    fused: tuple[int, ...]
+    others: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+    by_all: bool = True
+    fused_by_all: bool = True
+
+
+def _pattern_pixels(candidate: Candidate, *, by_all: bool = True) -> list[int]:
+    """The window's pixels per membership pattern (at most 8 members).
+
+    Entry ``p`` counts the pixels in the masks of exactly the members whose bit is
+    set in ``p`` (bit ``i`` for member ``i``). For one member, or two or three with recorded
+    areas ``a_i`` and overlaps ``o_ij`` that is inclusion-exclusion, given the pixels
+    ``t`` all three share (one count); otherwise each pixel's pattern is built from the
+    masks' bytes and the patterns are counted with one ``bincount``.
+
+    ``by_all=False`` takes ``t`` as 0 instead of counting it: with three members each
+    entry holds ``t`` with the sign ``-(-1) ** popcount(p)``, so a sum over patterns
+    whose signs cancel (:func:`_free_of_all`) is still exact.
+
+    Examples
+    --------
+    >>> a, b = np.array([[1, 1, 0, 0]], bool), np.array([[0, 1, 1, 0]], bool)
+    >>> _pattern_pixels(Candidate(((0, 1), (1, 1)), (0, 1, 0, 4), (a, b), ("C",) * 2))
+    [1, 1, 1, 1]
+    >>> _pattern_pixels(Candidate(((0, 1), (1, 1)), (0, 1, 0, 4), (a, b), ("C",) * 2, (2, 2), (1,)))
+    [1, 1, 1, 1]
+    """
+    masks, areas, overlaps = candidate.masks, candidate.areas, candidate.overlaps
+    size = masks[0].size
+    if len(masks) == 1:
+        return [size - member_area(candidate, 0), member_area(candidate, 0)]
+    if len(masks) == 2 and areas and overlaps:
+        (a0, a1), o01 = areas, overlaps[0]
+        return [size - a0 - a1 + o01, a0 - o01, a1 - o01, o01]
+    if len(masks) == 3 and areas and overlaps:
+        (a0, a1, a2), (o01, o02, o12) = areas, overlaps
+        t = int(np.count_nonzero(np.logical_and(masks[0], masks[1]) & masks[2])) if by_all else 0
+        union = a0 + a1 + a2 - o01 - o02 - o12 + t
+        return [
+            size - union, a0 - o01 - o02 + t, a1 - o01 - o12 + t, o01 - t,
+            a2 - o02 - o12 + t, o02 - t, o12 - t, t,
+        ]  # fmt: skip
+    codes = masks[0].view(np.uint8).copy()
+    for bit, mask in enumerate(masks[1:], start=1):
+        codes |= mask.view(np.uint8) << np.uint8(bit)
+    return [int(n) for n in np.bincount(codes.ravel(), minlength=1 << len(masks))]
+
+
+def _reaching(votes: Sequence[float], support: float) -> tuple[int, ...]:
+    """The patterns whose votes :func:`~gtconsensus.fusion.fused_mask` keeps at
+    ``support``: its test, on the same floats.
+
+    Examples
+    --------
+    >>> _reaching([0.0, 1.0, 1.5, 2.5], 2.5)
+    (2, 3)
+    """
+    if support <= 0:
+        return ()
+    limit = support * (1 - 1e-12)
+    return tuple(bits for bits, vote in enumerate(votes) if vote * 2 >= limit)
+
+
+def _free_of_all(patterns: Sequence[int]) -> bool:
+    """Whether the pixels of three members' ``patterns`` add up without the pixels
+    all three share: the signs they hold them with (:func:`_pattern_pixels`) cancel.
+
+    Examples
+    --------
+    >>> _free_of_all((4, 5, 6, 7)), _free_of_all((5, 7)), _free_of_all((3, 5, 6, 7))
+    (True, True, False)
+    """
+    return sum(1 if p.bit_count() % 2 else -1 for p in patterns) == 0
+
+
+def _held_patterns(
+    workers: tuple[int, ...],
+    weights: Sequence[float],
+    support: float,
+    compared: Sequence[tuple[int, int, float]],
+) -> _Patterns:
+    """The patterns that the fused shapes of a member set hold (:class:`_Patterns`).
+
+    A pixel's votes depend only on which members' masks hold it: per pattern, the
+    float that :func:`~gtconsensus.fusion.weighted_votes` holds there is summed as it
+    sums it (``0.0``, then ``mask * weight`` member by member), and less a member's
+    as :func:`~gtconsensus.fusion.without_member` takes it (``votes - mask * weight``),
+    so each pattern's votes are the very floats that the pixels hold, and the fused
+    shape holds a pattern's pixels all or none.
+
+    Examples
+    --------
+    >>> held = _held_patterns((0, 1, 2), [1.0, 1.5, 2.0], 4.5, [(0, 0, 3.5), (2, 2, 2.5)])
+    >>> held.fused  # any two of the three members
+    (3, 5, 6, 7)
+    >>> held.others  # without member 0, member 2 (bit 4) alone; without 2, member 1 (bit 2)
+    (((4, 5, 6, 7), (5, 7)), ((2, 3, 6, 7), (6, 7)))
+    """
+    member_weights = [float(weights[worker]) for worker in workers]
+    votes = []
+    for bits in range(1 << len(workers)):
+        vote = 0.0
+        for slot, weight in enumerate(member_weights):
+            vote += (1.0 if bits >> slot & 1 else 0.0) * weight
+        votes.append(vote)
+    others = []
+    for slot, worker, others_support in compared:
+        own_weight = float(weights[worker])
+        theirs = _reaching(
+            [
+                vote - (1.0 if bits >> slot & 1 else 0.0) * own_weight
+                for bits, vote in enumerate(votes)
+            ],
+            others_support,
+        )
+        others.append((theirs, tuple(bits for bits in theirs if bits >> slot & 1)))
+    fused = _reaching(votes, support)
+    by_all = not all(_free_of_all(patterns) for pair in others for patterns in pair)
+    return _Patterns(fused, tuple(others), by_all, not _free_of_all(fused))
+
+
 _Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int, float], ...]]
 
 
@@ -311,31 +452,49 @@ def _score_candidate(
     tally: _Tally,
     finite: bool,
     fused: FusedInstance | None = None,
+    held: _Patterns | None = None,
 ) -> None:
     """Add one candidate's leave-one-out evidence to every worker's tally.
 
     ``finite``: the workers' summed weight is a number, so is every part of it.
     ``fused``: the candidate as the fusion kept it from these votes, or ``None``.
+    ``held``: :func:`_held_patterns` of the members and the plan, or ``None`` (then
+    the votes are fused pixel by pixel).
     """
     missed, extra, compared = plan
     for worker in extra:
         tally.fp[worker] += 1
-    # A kept candidate's fused shape is the votes' at `all_support`, and not empty.
-    if missed and (fused is not None or _nonempty(votes, all_support)):
-        for worker in missed:
-            tally.fn[worker] += 1
+    pixels: list[int] | None = None  # per pattern, counted once when `held` is given
+    if missed:
+        if fused is not None:  # kept: its fused shape is the votes' at `all_support`, not empty
+            drawn = True
+        elif held is not None:
+            pixels = _pattern_pixels(candidate, by_all=held.by_all or held.fused_by_all)
+            drawn = any(pixels[bits] for bits in held.fused)
+        else:
+            drawn = _nonempty(votes, all_support)
+        if drawn:
+            for worker in missed:
+                tally.fn[worker] += 1
     if not compared:
         return
     workers, classes = candidate.workers, candidate.classes
     # One class among the members: every fuse_class of the others gives it.
     uniform = finite and classes.count(classes[0]) == len(classes)
     counted: list[tuple[int, int, bool]] | None = None
-    for slot, worker, support in compared:
+    for index, (slot, worker, support) in enumerate(compared):
         own_weight = float(weights[worker])
         if votes.dtype.kind == "u" and own_weight == 1.0:  # counts less one: same support
             if counted is None:
                 counted = _counted_loo(candidate, votes, support, fused.inters if fused else ())
             inter, union, kept = counted[slot]
+        elif held is not None:  # the others' shape pattern by pattern
+            if pixels is None:
+                pixels = _pattern_pixels(candidate, by_all=held.by_all)
+            theirs, shared = held.others[index]
+            area = sum(pixels[bits] for bits in theirs)
+            inter = sum(pixels[bits] for bits in shared)
+            union, kept = member_area(candidate, slot) + area - inter, area > 0
         else:
             inter, union, kept = _weighted_loo(candidate, votes, slot, own_weight, support)
         if not kept:
@@ -402,6 +561,7 @@ def score_leave_one_out(
     totals = [weight_sum - w for w in own_weights]  # each worker's others' weight
     tally = _Tally(n_workers)
     plans: dict[tuple[tuple[int, ...], float], _Plan] = {}  # a few member sets recur
+    patterns: dict[tuple[tuple[int, ...], float], _Patterns] = {}
     kept = {} if fusion is None else fusion.kept
     for index, (candidate, (pixel_votes, support)) in enumerate(
         zip(candidates, votes, strict=True)
@@ -411,6 +571,17 @@ def score_leave_one_out(
         if plan is None:
             plan = plans[key] = _plan(candidate.workers, support, own_weights, totals)
         fused = kept.get(index)
+        held = None  # float votes, evidence to count: the fused shapes pattern by pattern
+        if (
+            pixel_votes.dtype.kind == "f"
+            and len(candidate.workers) <= _MOST_PATTERNED
+            and (plan[2] or (plan[0] and fused is None))
+        ):
+            held = patterns.get(key)
+            if held is None:
+                held = patterns[key] = _held_patterns(
+                    candidate.workers, own_weights, support, plan[2]
+                )
         _score_candidate(
             candidate,
             pixel_votes,
@@ -421,6 +592,7 @@ def score_leave_one_out(
             tally,
             weight_sum == weight_sum,
             fused,
+            held,
         )
     return list(tally.agreements())
 
