@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from gtconsensus import OptionsError
 from gtconsensus.matching import (
+    InstanceStats,
     Runs,
     cluster_instances,
     contingency,
@@ -100,15 +101,19 @@ def test_box_local_intersections_equal_the_naive_counts(
     np.testing.assert_allclose(iou, naive_iou(a, b), rtol=0, atol=1e-12)
 
 
+def _stats_with_runs(a: np.ndarray, b: np.ndarray) -> tuple[InstanceStats, InstanceStats]:
+    stats = instance_stats(a, int(a.max(initial=0))), instance_stats(b, int(b.max(initial=0)))
+    assert all(s.runs is not None for s in stats)  # what instance_stats keeps
+    return stats
+
+
 @given(label_image_pairs())
 def test_run_and_box_intersections_both_equal_the_naive_counts(
     pair: tuple[np.ndarray, np.ndarray],
 ) -> None:
     """With runs (what ``instance_stats`` gives) and without (stats built elsewhere)."""
     a, b = pair
-    sa, sb = instance_stats(a, int(a.max(initial=0))), instance_stats(b, int(b.max(initial=0)))
-    assert sa.runs is not None
-    assert sb.runs is not None
+    sa, sb = _stats_with_runs(a, b)
     bare = [replace(s, runs=None) for s in (sa, sb)]
     naive = naive_contingency(a, b)[1:, 1:].tolist()
     assert intersections(a, sa, b, sb).tolist() == naive
@@ -121,9 +126,8 @@ def test_int64_runs_of_large_images_count_as_the_int32_ones(
 ) -> None:
     """Runs are int32 below 2**31 pixels; larger images' int64 runs give the same counts."""
     a, b = pair
-    sa, sb = instance_stats(a, int(a.max(initial=0))), instance_stats(b, int(b.max(initial=0)))
+    sa, sb = _stats_with_runs(a, b)
     assert sa.runs is not None
-    assert sb.runs is not None
     assert sa.runs.starts.dtype == sa.runs.stops.dtype == np.int32
     wide = [
         replace(s, runs=Runs(r.starts.astype(np.int64), r.stops.astype(np.int64), r.labels))
