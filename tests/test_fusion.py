@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from gtconsensus import WorkerAnnotation, consolidate
 from gtconsensus.consensus import decide, gather
@@ -42,6 +43,61 @@ def test_fused_mask_includes_pixels_with_exactly_half_the_votes() -> None:
 
 def test_fused_mask_of_zero_support_is_empty() -> None:
     assert not fused_mask(np.ones(3), 0.0).any()
+
+
+# Weights whose sums round (0.1 + 0.2 > 0.3), tie (1 + 2 == 3), are zero, tiny, huge
+# (1e308 + 1e308 overflows) or not numbers (0 * inf is nan where a mask is empty).
+awkward_weights = st.one_of(
+    st.sampled_from([0.0, -0.0, 0.1, 0.2, 0.3, 1 / 3, 1.0, 1.37, 2.0, 3.0, 5e-324, 1e308]),
+    st.sampled_from([-1.0, float("inf"), float("nan")]),
+    st.floats(0.0, 10.0),
+)
+
+
+@st.composite
+def masks_and_weights(draw: st.DrawFn) -> tuple[tuple[np.ndarray, ...], list[float]]:
+    """1 to 10 random masks of one small shape (past 8: no byte of patterns), a weight each."""
+    n_masks = draw(st.one_of(st.integers(2, 3), st.integers(1, 10)))
+    height, width = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    pixels = st.lists(st.booleans(), min_size=height * width, max_size=height * width)
+    masks = tuple(np.array(draw(pixels)).reshape(height, width) for _ in range(n_masks))
+    return masks, draw(st.lists(awkward_weights, min_size=n_masks, max_size=n_masks))
+
+
+@given(case=masks_and_weights())
+@example(case=((np.array([[True, False]]),) * 3, [0.1, 0.2, 0.3]))  # 0.1 + 0.2 + 0.3 rounds
+def test_weighted_votes_are_the_per_pixel_float_sums_bit_for_bit(
+    case: tuple[tuple[np.ndarray, ...], list[float]],
+) -> None:
+    masks, weights = case
+    n = len(masks)
+    candidate = Candidate(tuple((w, 1) for w in range(n)), (0, 1, 0, 1), masks, ("Car",) * n)
+    want = np.zeros(masks[0].shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for mask, weight in zip(masks, weights, strict=True):
+            want += mask * weight
+        votes, _ = weighted_votes(candidate, weights)
+    if weights.count(1.0) < n:  # (all ones: counts, checked elsewhere)
+        assert votes.dtype == np.float64
+        assert votes.tobytes() == want.tobytes()
+
+
+@given(
+    votes=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=20),
+    support=st.one_of(
+        st.floats(min_value=0.0, exclude_min=True),
+        st.sampled_from(
+            [5e-324, 1e-308, 2.2250738585072014e-308, 1e308, float("inf"), float("nan")]
+        ),
+    ),
+)
+def test_fused_mask_of_float_votes_is_twice_the_votes_reaching_the_limit(
+    votes: list[float], support: float
+) -> None:
+    array = np.array(votes)
+    with np.errstate(over="ignore"):
+        want = array * 2 >= support * (1 - 1e-12)
+    assert fused_mask(array, support).tolist() == want.tolist()
 
 
 def test_mask_iou_of_two_empty_masks_is_zero() -> None:

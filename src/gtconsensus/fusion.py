@@ -39,8 +39,9 @@ from itertools import combinations
 from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
-from gtconsensus._typing import BoolMask, IntArray, LabelImage, VoteArray
+from gtconsensus._typing import BoolMask, FloatArray, IntArray, LabelImage, VoteArray
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.matching import InstanceStats, Window
 from gtconsensus.painting import Canvas
@@ -257,10 +258,54 @@ def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Vote
         for mask in masks:
             counts += mask
         return counts, support
+    if len(masks) <= _MOST_PATTERNED:  # one byte-wide lookup, not two float passes per member
+        votes = _pattern_votes(member_weights).take(_pattern_codes(masks))
+        return cast(VoteArray, votes), support
     votes = np.zeros(masks[0].shape, dtype=np.float64)
     for mask, weight in zip(masks, member_weights, strict=True):
         votes += mask * weight
     return votes, support
+
+
+_MOST_PATTERNED = 8  # members whose membership patterns fit a byte
+
+
+def _pattern_codes(masks: Sequence[BoolMask]) -> npt.NDArray[np.uint8]:
+    """Each pixel's membership pattern: bit ``i`` set when ``masks[i]`` holds it
+    (at most 8 masks).
+
+    Examples
+    --------
+    >>> a, b = np.array([True, True, False]), np.array([False, True, False])
+    >>> _pattern_codes([a, b]).tolist()
+    [1, 3, 0]
+    """
+    codes = masks[-1].view(np.uint8)  # one mask: its bytes are its codes
+    if len(masks) > 1:  # the later members' bits shifted up one member at a time
+        codes = codes << np.uint8(1)  # (a new array: the masks stay as they are)
+        codes |= masks[-2].view(np.uint8)
+        for mask in masks[-3::-1]:
+            codes <<= np.uint8(1)
+            codes |= mask.view(np.uint8)
+    return codes
+
+
+def _pattern_votes(member_weights: Sequence[float]) -> FloatArray:
+    """Per membership pattern, the votes that :func:`weighted_votes` sums pixel by
+    pixel (``0.0``, then ``mask * weight`` member by member): the same floats.
+
+    Examples
+    --------
+    >>> _pattern_votes([0.1, 0.2]).tolist()
+    [0.0, 0.1, 0.2, 0.30000000000000004]
+    """
+    votes = []
+    for bits in range(1 << len(member_weights)):
+        vote = 0.0
+        for slot, weight in enumerate(member_weights):
+            vote += (1.0 if bits >> slot & 1 else 0.0) * weight
+        votes.append(vote)
+    return np.array(votes, dtype=np.float64)
 
 
 def without_member(votes: VoteArray, mask: BoolMask, weight: float) -> VoteArray:
@@ -288,7 +333,11 @@ def fused_mask(votes: VoteArray, support: float) -> BoolMask:
         return np.zeros(votes.shape, dtype=bool)
     if votes.dtype.kind == "u":  # counts: at least half of the members, in integers
         return votes >= _threshold(support)
-    return votes * 2 >= support * (1 - 1e-12)
+    limit = support * (1 - 1e-12)
+    half = limit / 2
+    if math.isfinite(half) and half * 2 == limit:  # exact half: one pass, no temporary
+        return votes >= half  # (doubling is exact, or overflows where votes > any half)
+    return votes * 2 >= limit
 
 
 def _threshold(support: float) -> int:
