@@ -299,12 +299,10 @@ def _pattern_votes(member_weights: Sequence[float]) -> FloatArray:
     >>> _pattern_votes([0.1, 0.2]).tolist()
     [0.0, 0.1, 0.2, 0.30000000000000004]
     """
-    votes = []
-    for bits in range(1 << len(member_weights)):
-        vote = 0.0
-        for slot, weight in enumerate(member_weights):
-            vote += (1.0 if bits >> slot & 1 else 0.0) * weight
-        votes.append(vote)
+    votes = [0.0]
+    for weight in member_weights:  # the patterns without this member's bit, then with it
+        absent, present = 0.0 * weight, 1.0 * weight
+        votes = [vote + absent for vote in votes] + [vote + present for vote in votes]
     return np.array(votes, dtype=np.float64)
 
 
