@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import combinations
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from gtconsensus.consensus import decide, gather
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.fusion import (
     Candidate,
+    _fused_area_and_inters,
     fuse_class,
     fuse_instances,
     fused_mask,
@@ -83,6 +85,41 @@ def test_weighted_votes_are_the_per_pixel_float_sums_bit_for_bit(
         # Bit for bit (zeros' signs too), but for which nan: numpy's loops may keep
         # either of two nans added (unordered either way, as fusion compares votes).
         assert _one_nan(votes).tobytes() == _one_nan(want).tobytes()
+
+
+def _rows(*rows: list[int]) -> tuple[np.ndarray, ...]:
+    """One-row boolean masks."""
+    return tuple(np.array([row], bool) for row in rows)
+
+
+@given(case=masks_and_weights())
+@example(case=(_rows([1, 1, 0], [0, 1, 1], [1, 1, 1]), [1, 1.37, 1.74]))  # area holds t
+@example(case=(_rows([1, 1, 0], [0, 1, 1], [1, 0, 1]), [1, 2, 4]))  # (nothing needs t)
+def test_fused_area_and_inters_of_float_votes_equal_counting_the_fused_shape(
+    case: tuple[tuple[np.ndarray, ...], list[float]],
+) -> None:
+    # From the recorded areas and overlaps, by membership pattern: as counted.
+    masks, weights = case
+    n = len(masks)
+    candidate = Candidate(
+        tuple((w, 1) for w in range(n)),
+        (0, 1, 0, 1),
+        masks,
+        ("Car",) * n,
+        tuple(int(m.sum()) for m in masks),
+        tuple(int((a & b).sum()) for a, b in combinations(masks, 2)),
+    )
+    with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf and nan votes
+        votes, support = weighted_votes(candidate, weights)
+        fused = fused_mask(votes, support)
+    if votes.dtype.kind == "u":  # all weights 1: counted
+        return
+    area = int(np.count_nonzero(fused))
+    want = (area, tuple(int(np.count_nonzero(m & fused)) for m in masks)) if area else (0, ())
+    got = _fused_area_and_inters(
+        candidate, fused, support, counted=False, member_weights=[float(w) for w in weights]
+    )
+    assert (got if got[0] else (0, ())) == want
 
 
 def _one_nan(values: np.ndarray) -> np.ndarray:
