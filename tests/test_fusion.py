@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import combinations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from gtconsensus import WorkerAnnotation, consolidate
 from gtconsensus.consensus import decide, gather
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.fusion import (
     Candidate,
+    _fused_area_and_inters,
     fuse_class,
     fuse_instances,
     fused_mask,
@@ -42,6 +45,104 @@ def test_fused_mask_includes_pixels_with_exactly_half_the_votes() -> None:
 
 def test_fused_mask_of_zero_support_is_empty() -> None:
     assert not fused_mask(np.ones(3), 0.0).any()
+
+
+# Weights whose sums round (0.1 + 0.2 > 0.3), tie (1 + 2 == 3), are zero, tiny, huge
+# (1e308 + 1e308 overflows) or not numbers (0 * inf is nan where a mask is empty).
+awkward_weights = st.one_of(
+    st.sampled_from([0.0, -0.0, 0.1, 0.2, 0.3, 1 / 3, 1.0, 1.37, 2.0, 3.0, 5e-324, 1e308]),
+    st.sampled_from([-1.0, float("inf"), float("nan")]),
+    st.floats(0.0, 10.0),
+)
+
+
+@st.composite
+def masks_and_weights(draw: st.DrawFn) -> tuple[tuple[np.ndarray, ...], list[float]]:
+    """1 to 10 random masks of one small shape (past 8: no byte of patterns), a weight each."""
+    n_masks = draw(st.one_of(st.integers(2, 3), st.integers(1, 10)))
+    height, width = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    pixels = st.lists(st.booleans(), min_size=height * width, max_size=height * width)
+    masks = tuple(np.array(draw(pixels)).reshape(height, width) for _ in range(n_masks))
+    return masks, draw(st.lists(awkward_weights, min_size=n_masks, max_size=n_masks))
+
+
+@given(case=masks_and_weights())
+@example(case=((np.array([[True, False]]),) * 3, [0.1, 0.2, 0.3]))  # 0.1 + 0.2 + 0.3 rounds
+@example(case=((np.array([[True, False]]), np.array([[False, True]])), [np.nan, np.inf]))
+def test_weighted_votes_are_the_per_pixel_float_sums_bit_for_bit(
+    case: tuple[tuple[np.ndarray, ...], list[float]],
+) -> None:
+    masks, weights = case
+    n = len(masks)
+    candidate = Candidate(tuple((w, 1) for w in range(n)), (0, 1, 0, 1), masks, ("Car",) * n)
+    want = np.zeros(masks[0].shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for mask, weight in zip(masks, weights, strict=True):
+            want += mask * weight
+        votes, _ = weighted_votes(candidate, weights)
+    if weights.count(1.0) < n:  # (all ones: counts, checked elsewhere)
+        assert votes.dtype == np.float64
+        # Bit for bit (zeros' signs too), but for which nan: numpy's loops may keep
+        # either of two nans added (unordered either way, as fusion compares votes).
+        assert _one_nan(votes).tobytes() == _one_nan(want).tobytes()
+
+
+def _rows(*rows: list[int]) -> tuple[np.ndarray, ...]:
+    """One-row boolean masks."""
+    return tuple(np.array([row], bool) for row in rows)
+
+
+@given(case=masks_and_weights())
+@example(case=(_rows([1, 1, 0], [0, 1, 1], [1, 1, 1]), [1, 1.37, 1.74]))  # area holds t
+@example(case=(_rows([1, 1, 0], [0, 1, 1], [1, 0, 1]), [1, 2, 4]))  # (nothing needs t)
+def test_fused_area_and_inters_of_float_votes_equal_counting_the_fused_shape(
+    case: tuple[tuple[np.ndarray, ...], list[float]],
+) -> None:
+    # From the recorded areas and overlaps, by membership pattern: as counted.
+    masks, weights = case
+    n = len(masks)
+    candidate = Candidate(
+        tuple((w, 1) for w in range(n)),
+        (0, 1, 0, 1),
+        masks,
+        ("Car",) * n,
+        tuple(int(m.sum()) for m in masks),
+        tuple(int((a & b).sum()) for a, b in combinations(masks, 2)),
+    )
+    with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf and nan votes
+        votes, support = weighted_votes(candidate, weights)
+        fused = fused_mask(votes, support)
+    if votes.dtype.kind == "u":  # all weights 1: counted
+        return
+    area = int(np.count_nonzero(fused))
+    want = (area, tuple(int(np.count_nonzero(m & fused)) for m in masks)) if area else (0, ())
+    got = _fused_area_and_inters(
+        candidate, fused, support, counted=False, member_weights=[float(w) for w in weights]
+    )
+    assert (got if got[0] else (0, ())) == want
+
+
+def _one_nan(values: np.ndarray) -> np.ndarray:
+    """``values`` with every nan the same nan."""
+    return np.where(np.isnan(values), np.nan, values)
+
+
+@given(
+    votes=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=20),
+    support=st.one_of(
+        st.floats(min_value=0.0, exclude_min=True),
+        st.sampled_from(
+            [5e-324, 1e-308, 2.2250738585072014e-308, 1e308, float("inf"), float("nan")]
+        ),
+    ),
+)
+def test_fused_mask_of_float_votes_is_twice_the_votes_reaching_the_limit(
+    votes: list[float], support: float
+) -> None:
+    array = np.array(votes)
+    with np.errstate(over="ignore"):  # huge votes: twice is inf
+        want = array * 2 >= support * (1 - 1e-12)
+        assert fused_mask(array, support).tolist() == want.tolist()
 
 
 def test_mask_iou_of_two_empty_masks_is_zero() -> None:
