@@ -381,7 +381,7 @@ def weighted_candidates(draw: st.DrawFn) -> tuple[Candidate, list[float]]:
 @given(case=weighted_candidates())
 def test_pattern_pixels_count_each_membership_pattern(case: tuple[Candidate, list[float]]) -> None:
     candidate, _ = case
-    if len(candidate.masks) > scoring._MOST_PATTERNED:
+    if len(candidate.masks) > scoring.MOST_PATTERNED:
         return
     codes = sum(mask.astype(np.int64) << slot for slot, mask in enumerate(candidate.masks))
     want = np.bincount(codes.ravel(), minlength=1 << len(candidate.masks)).tolist()
@@ -405,7 +405,7 @@ def test_held_patterns_fuse_as_the_votes_do_pixel_by_pixel(
     # Every member left out (not only those a plan compares), at the support the plan
     # gives it: the patterns' counts give the fused shapes' areas and intersections.
     candidate, weights = case
-    if len(candidate.masks) > scoring._MOST_PATTERNED:
+    if len(candidate.masks) > scoring.MOST_PATTERNED:
         return
     with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf and nan votes
         votes, support = weighted_votes(candidate, weights)
@@ -433,6 +433,6 @@ def test_leave_one_out_by_patterns_equals_fusing_pixel_by_pixel(
     weights = weights[: len(counted)]
     with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf and nan votes
         got = score_leave_one_out(candidates, weights=weights, threshold=threshold)
-        with mock.patch.object(scoring, "_MOST_PATTERNED", 0):  # every pixel fused from votes
+        with mock.patch.object(scoring, "MOST_PATTERNED", 0):  # every pixel fused from votes
             want = score_leave_one_out(candidates, weights=weights, threshold=threshold)
     assert got == want

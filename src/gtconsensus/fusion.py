@@ -39,12 +39,20 @@ from itertools import combinations
 from typing import cast
 
 import numpy as np
-import numpy.typing as npt
 
 from gtconsensus._typing import BoolMask, IntArray, LabelImage, VoteArray
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.matching import InstanceStats, Window
 from gtconsensus.painting import Canvas
+from gtconsensus.patterns import (
+    MOST_PATTERNED,
+    all_three,
+    pattern_codes,
+    pattern_pixels,
+    pattern_votes,
+    reaching,
+    sign_of_all_three,
+)
 
 __all__ = [
     "Candidate",
@@ -258,52 +266,13 @@ def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Vote
         for mask in masks:
             counts += mask
         return counts, support
-    if len(masks) <= _MOST_PATTERNED:  # one byte-wide lookup, not two float passes per member
-        votes = np.array(_pattern_votes(member_weights)).take(_pattern_codes(masks))
+    if len(masks) <= MOST_PATTERNED:  # one byte-wide lookup, not two float passes per member
+        votes = np.array(pattern_votes(member_weights)).take(pattern_codes(masks))
         return cast(VoteArray, votes), support
     votes = np.zeros(masks[0].shape, dtype=np.float64)
     for mask, weight in zip(masks, member_weights, strict=True):
         votes += mask * weight
     return votes, support
-
-
-_MOST_PATTERNED = 8  # members whose membership patterns fit a byte
-
-
-def _pattern_codes(masks: Sequence[BoolMask]) -> npt.NDArray[np.uint8]:
-    """Each pixel's membership pattern: bit ``i`` set when ``masks[i]`` holds it
-    (at most 8 masks).
-
-    Examples
-    --------
-    >>> a, b = np.array([True, True, False]), np.array([False, True, False])
-    >>> _pattern_codes([a, b]).tolist()
-    [1, 3, 0]
-    """
-    codes = masks[-1].view(np.uint8)  # one mask: its bytes are its codes
-    if len(masks) > 1:  # the later members' bits shifted up one member at a time
-        codes = codes << np.uint8(1)  # (a new array: the masks stay as they are)
-        codes |= masks[-2].view(np.uint8)
-        for mask in masks[-3::-1]:
-            codes <<= np.uint8(1)
-            codes |= mask.view(np.uint8)
-    return codes
-
-
-def _pattern_votes(member_weights: Sequence[float]) -> list[float]:
-    """Per membership pattern, the votes that :func:`weighted_votes` sums pixel by
-    pixel (``0.0``, then ``mask * weight`` member by member): the same floats.
-
-    Examples
-    --------
-    >>> _pattern_votes([0.1, 0.2])
-    [0.0, 0.1, 0.2, 0.30000000000000004]
-    """
-    votes = [0.0]
-    for weight in member_weights:  # the patterns without this member's bit, then with it
-        absent, present = 0.0 * weight, 1.0 * weight
-        votes = [vote + absent for vote in votes] + [vote + present for vote in votes]
-    return votes
 
 
 def without_member(votes: VoteArray, mask: BoolMask, weight: float) -> VoteArray:
@@ -400,19 +369,13 @@ def _ious(areas: Sequence[int], inters: Sequence[int], fused_area: int) -> tuple
     )
 
 
-# Per membership pattern of three members (bit i: member i), the sign with which its
-# pixels (from the areas a_i and overlaps o_ij) hold t, the pixels all three share.
-_THREE_SIGNS = (-1, 1, 1, -1, 1, -1, -1, 1)
-_NO_SIGNS = (0,) * 8  # two members: no t
-
-
 def _pattern_fusion(
     candidate: Candidate, fused: BoolMask, member_weights: Sequence[float], support: float
 ) -> tuple[int, tuple[int, ...]] | None:
     """The fused area and each member's pixels in it, for the float votes of
     ``member_weights`` of two or three members whose overlaps are recorded; else ``None``.
 
-    A pixel's votes depend only on its membership pattern (:func:`_pattern_votes`), so
+    A pixel's votes depend only on its membership pattern (:mod:`gtconsensus.patterns`), so
     the fused shape holds a pattern's pixels all or none, and its area and each
     member's pixels in it are sums of the patterns' pixels. Those follow from the
     areas and overlaps but for ``t``, the pixels all three members share, which comes
@@ -429,20 +392,11 @@ def _pattern_fusion(
     (2, (2, 2, 1))
     """
     masks, areas, overlaps = candidate.masks, candidate.areas, candidate.overlaps
-    if not (areas and overlaps) or len(masks) > 3:
+    if not (areas and overlaps) or len(masks) not in (2, 3):
         return None
-    size = fused.size
-    if len(masks) == 2:
-        (a0, a1), (o01,) = areas, overlaps
-        pixels, signs = [size - a0 - a1 + o01, a0 - o01, a1 - o01, o01], _NO_SIGNS
-    else:
-        (a0, a1, a2), (o01, o02, o12) = areas, overlaps
-        union = a0 + a1 + a2 - o01 - o02 - o12  # (plus t)
-        pixels = [size - union, a0 - o01 - o02, a1 - o01 - o12, o01, a2 - o02 - o12, o02, o12, 0]
-        signs = _THREE_SIGNS
-    limit = support * (1 - 1e-12)  # fused_mask's test, on the pixels' very floats
-    votes = _pattern_votes(member_weights)
-    held = [bits for bits, vote in enumerate(votes) if support > 0 and vote * 2 >= limit]
+    pixels = pattern_pixels(masks, areas, overlaps, by_all=False)  # (t left out)
+    signs = [sign_of_all_three(bits) if len(masks) == 3 else 0 for bits in range(len(pixels))]
+    held = reaching(pattern_votes(member_weights), support)  # fused_mask's test, same floats
     area, area_sign = sum(pixels[bits] for bits in held), sum(signs[bits] for bits in held)
     inters = [[bits for bits in held if bits >> slot & 1] for slot in range(len(masks))]
     inter_pixels = [sum(pixels[bits] for bits in bits_in) for bits_in in inters]
@@ -450,7 +404,7 @@ def _pattern_fusion(
     if area_sign:
         t = (int(np.count_nonzero(fused)) - area) // area_sign
     elif any(inter_signs):
-        t = int(np.count_nonzero(np.logical_and(masks[0], masks[1]) & masks[2]))
+        t = all_three(masks)
     else:
         t = 0
     return area + area_sign * t, tuple(

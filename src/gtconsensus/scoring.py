@@ -47,6 +47,13 @@ from gtconsensus.matching import (
     iou_from_intersections,
     match_pairs,
 )
+from gtconsensus.patterns import (
+    MOST_PATTERNED,
+    free_of_all,
+    pattern_pixels,
+    pattern_votes,
+    reaching,
+)
 
 __all__ = [
     "Agreement",
@@ -263,9 +270,6 @@ def _weighted_loo(
     return inter, member_area(candidate, slot) + area - inter, True  # the area counted once
 
 
-_MOST_PATTERNED = 8  # members whose membership patterns fit a byte
-
-
 @dataclass(frozen=True, slots=True)
 class _Patterns:
     """The membership patterns (bit ``i``: member ``i``'s mask holds the pixel) that
@@ -280,7 +284,7 @@ class _Patterns:
         and those of them that the member's own mask holds.
     by_all, fused_by_all : bool
         Whether the sums over the patterns of ``others``, of ``fused``, need the
-        pixels that three members share (see :func:`_pattern_pixels`).
+        pixels that three members share (see :func:`~gtconsensus.patterns.pattern_pixels`).
     """
 
     fused: tuple[int, ...]
@@ -290,72 +294,8 @@ class _Patterns:
 
 
 def _pattern_pixels(candidate: Candidate, *, by_all: bool = True) -> list[int]:
-    """The window's pixels per membership pattern (at most 8 members).
-
-    Entry ``p`` counts the pixels in the masks of exactly the members whose bit is
-    set in ``p`` (bit ``i`` for member ``i``). For one member, or two or three with recorded
-    areas ``a_i`` and overlaps ``o_ij`` that is inclusion-exclusion, given the pixels
-    ``t`` all three share (one count); otherwise each pixel's pattern is built from the
-    masks' bytes and the patterns are counted with one ``bincount``.
-
-    ``by_all=False`` takes ``t`` as 0 instead of counting it: with three members each
-    entry holds ``t`` with the sign ``-(-1) ** popcount(p)``, so a sum over patterns
-    whose signs cancel (:func:`_free_of_all`) is still exact.
-
-    Examples
-    --------
-    >>> a, b = np.array([[1, 1, 0, 0]], bool), np.array([[0, 1, 1, 0]], bool)
-    >>> _pattern_pixels(Candidate(((0, 1), (1, 1)), (0, 1, 0, 4), (a, b), ("C",) * 2))
-    [1, 1, 1, 1]
-    >>> _pattern_pixels(Candidate(((0, 1), (1, 1)), (0, 1, 0, 4), (a, b), ("C",) * 2, (2, 2), (1,)))
-    [1, 1, 1, 1]
-    """
-    masks, areas, overlaps = candidate.masks, candidate.areas, candidate.overlaps
-    size = masks[0].size
-    if len(masks) == 1:
-        return [size - member_area(candidate, 0), member_area(candidate, 0)]
-    if len(masks) == 2 and areas and overlaps:
-        (a0, a1), o01 = areas, overlaps[0]
-        return [size - a0 - a1 + o01, a0 - o01, a1 - o01, o01]
-    if len(masks) == 3 and areas and overlaps:
-        (a0, a1, a2), (o01, o02, o12) = areas, overlaps
-        t = int(np.count_nonzero(np.logical_and(masks[0], masks[1]) & masks[2])) if by_all else 0
-        union = a0 + a1 + a2 - o01 - o02 - o12 + t
-        return [
-            size - union, a0 - o01 - o02 + t, a1 - o01 - o12 + t, o01 - t,
-            a2 - o02 - o12 + t, o02 - t, o12 - t, t,
-        ]  # fmt: skip
-    codes = masks[0].view(np.uint8).copy()
-    for bit, mask in enumerate(masks[1:], start=1):
-        codes |= mask.view(np.uint8) << np.uint8(bit)
-    return [int(n) for n in np.bincount(codes.ravel(), minlength=1 << len(masks))]
-
-
-def _reaching(votes: Sequence[float], support: float) -> tuple[int, ...]:
-    """The patterns whose votes :func:`~gtconsensus.fusion.fused_mask` keeps at
-    ``support``: its test, on the same floats.
-
-    Examples
-    --------
-    >>> _reaching([0.0, 1.0, 1.5, 2.5], 2.5)
-    (2, 3)
-    """
-    if support <= 0:
-        return ()
-    limit = support * (1 - 1e-12)
-    return tuple(bits for bits, vote in enumerate(votes) if vote * 2 >= limit)
-
-
-def _free_of_all(patterns: Sequence[int]) -> bool:
-    """Whether the pixels of three members' ``patterns`` add up without the pixels
-    all three share: the signs they hold them with (:func:`_pattern_pixels`) cancel.
-
-    Examples
-    --------
-    >>> _free_of_all((4, 5, 6, 7)), _free_of_all((5, 7)), _free_of_all((3, 5, 6, 7))
-    (True, True, False)
-    """
-    return sum(1 if p.bit_count() % 2 else -1 for p in patterns) == 0
+    """:func:`~gtconsensus.patterns.pattern_pixels` of a candidate's members."""
+    return pattern_pixels(candidate.masks, candidate.areas, candidate.overlaps, by_all=by_all)
 
 
 def _held_patterns(
@@ -381,17 +321,11 @@ def _held_patterns(
     >>> held.others  # without member 0, member 2 (bit 4) alone; without 2, member 1 (bit 2)
     (((4, 5, 6, 7), (5, 7)), ((2, 3, 6, 7), (6, 7)))
     """
-    member_weights = [float(weights[worker]) for worker in workers]
-    votes = []
-    for bits in range(1 << len(workers)):
-        vote = 0.0
-        for slot, weight in enumerate(member_weights):
-            vote += (1.0 if bits >> slot & 1 else 0.0) * weight
-        votes.append(vote)
+    votes = pattern_votes([float(weights[worker]) for worker in workers])
     others = []
     for slot, worker, others_support in compared:
         own_weight = float(weights[worker])
-        theirs = _reaching(
+        theirs = reaching(
             [
                 vote - (1.0 if bits >> slot & 1 else 0.0) * own_weight
                 for bits, vote in enumerate(votes)
@@ -399,9 +333,9 @@ def _held_patterns(
             others_support,
         )
         others.append((theirs, tuple(bits for bits in theirs if bits >> slot & 1)))
-    fused = _reaching(votes, support)
-    by_all = not all(_free_of_all(patterns) for pair in others for patterns in pair)
-    return _Patterns(fused, tuple(others), by_all, not _free_of_all(fused))
+    fused = reaching(votes, support)
+    by_all = not all(free_of_all(patterns) for pair in others for patterns in pair)
+    return _Patterns(fused, tuple(others), by_all, not free_of_all(fused))
 
 
 _Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int, float], ...]]
@@ -574,7 +508,7 @@ def score_leave_one_out(
         held = None  # float votes, evidence to count: the fused shapes pattern by pattern
         if (
             pixel_votes.dtype.kind == "f"
-            and len(candidate.workers) <= _MOST_PATTERNED
+            and len(candidate.workers) <= MOST_PATTERNED
             and (plan[2] or (plan[0] and fused is None))
         ):
             held = patterns.get(key)
