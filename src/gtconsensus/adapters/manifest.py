@@ -691,6 +691,7 @@ def consolidate_manifest(
     resume: bool = False,
     reader: RecordReader | None = None,
     error_fields: Callable[[int], Mapping[str, Any]] | None = None,
+    input_key: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     """Consolidate every line of a manifest file (or a consolidation-request payload file).
 
@@ -722,6 +723,10 @@ def consolidate_manifest(
     error_fields : callable, optional
         ``error_fields(number)``: fields that replace or extend the error
         record of the record ``number`` (written in increasing order).
+    input_key : mapping, optional
+        What identifies the input in a ``resume`` checkpoint (JSON values), in
+        place of ``{"input": input_path, "size": <its size>}``:
+        :mod:`gtconsensus.adapters.merge` names every input, in order.
 
     Returns
     -------
@@ -744,8 +749,8 @@ def consolidate_manifest(
             options.method == "image" and not options.fit_model
         )
         fingerprint = {
-            "input": input_path, "size": size(input_path), "options": _options_key(options),
-            "attribute": attribute,
+            **(input_key or {"input": input_path, "size": size(input_path)}),
+            "options": _options_key(options), "attribute": attribute,
         }  # fmt: skip
         if one_pass:
             model = options.worker_model if options.method != "image" else None
