@@ -333,11 +333,10 @@ def test_grouping_a_bucket_holds_one_merged_line_not_all_its_referenced_answers(
     assert [p.name for p in tmp_path.iterdir()] == ["sorted"]  # bucket and spool removed
 
 
-def test_several_inputs_refuse_resume_and_dask(tmp_path: Path, capsys: Any) -> None:
+def test_several_inputs_refuse_dask(tmp_path: Path, capsys: Any) -> None:
+    # --resume works with several inputs: tests/test_resume_merge.py
     a = _write(tmp_path / "a", [])
     out = str(tmp_path / "out")
-    assert cli.main(["consolidate", str(a), str(a), "-o", out, "--resume"]) == cli.EXIT_USAGE
-    assert "--resume is not supported with several inputs" in capsys.readouterr().err
     assert cli.main(["consolidate", str(a), str(a), "-o", out, "--engine", "dask"]) == 2
     assert "several inputs work with the local engine only" in capsys.readouterr().err
     assert cli.main(["consolidate", str(a), str(tmp_path / "nope"), "-o", out]) == 2

@@ -180,12 +180,13 @@ def test_a_checkpoint_without_classes_leaves_them_unknown(tmp_path: Path, record
     would wrongly name a class seen only before the interruption, so none is given."""
     import contextlib
 
-    from gtconsensus.adapters.manifest import RunSummary, _Sink
+    from gtconsensus.adapters.checkpoint import Sink
+    from gtconsensus.adapters.manifest import RunSummary
 
     out = tmp_path / "out"
     with contextlib.ExitStack() as stack:
         first = RunSummary(classes_seen={"Car"})
-        sink = _Sink(stack, str(out), None, resume=True, fingerprint={"k": 1}, summary=first)
+        sink = Sink(stack, str(out), None, resume=True, fingerprint={"k": 1}, summary=first)
         sink.out.write("{}\n")
         sink.done_through = 1
         sink.save()
@@ -198,7 +199,7 @@ def test_a_checkpoint_without_classes_leaves_them_unknown(tmp_path: Path, record
         checkpoint.write_text(json.dumps(state))
     with contextlib.ExitStack() as stack:
         again = RunSummary()
-        _Sink(stack, str(out), None, resume=True, fingerprint={"k": 1}, summary=again).out.close()
+        Sink(stack, str(out), None, resume=True, fingerprint={"k": 1}, summary=again).out.close()
     assert again.resumed_after == 1
     assert again.classes_known is recorded
     assert again.classes_seen == ({"Car"} if recorded else set())

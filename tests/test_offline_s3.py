@@ -153,6 +153,7 @@ def test_resume_to_s3_keeps_partial_files_locally_and_uploads_them_at_the_end(
     import tempfile
 
     import gtconsensus.adapters.manifest as adapter
+    from gtconsensus.adapters.checkpoint import partial_path
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the partial files go
     base = f"s3://{BUCKET}/resumed"
@@ -166,7 +167,7 @@ def test_resume_to_s3_keeps_partial_files_locally_and_uploads_them_at_the_end(
         with pytest.raises(KeyboardInterrupt):
             cli.main(args)
     assert _keys(s3, "resumed/out/") == []
-    checkpoint = Path(f"{adapter._partial_path(f'{base}/out/consensus.manifest')}.json")
+    checkpoint = Path(f"{partial_path(f'{base}/out/consensus.manifest')}.json")
     assert json.loads(checkpoint.read_text())["line"] == 5
     assert cli.main(args) == cli.EXIT_FAILED_LINES
     assert _get(s3, f"{base}/out/consensus.manifest") == (local / "out").read_bytes()

@@ -217,7 +217,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", action="store_true",
         help="keep a checkpoint beside OUTPUT (OUTPUT.partial, OUTPUT.partial.json) and, when "
-        "an interrupted run with the same input and options left one, continue from it",
+        "an interrupted run with the same inputs (all of them, in the same order) and options "
+        "left one, continue from it; the output is the same as an uninterrupted run's",
     )  # fmt: skip
     run.add_argument(
         "--label-attribute", metavar="ATTR",
@@ -494,7 +495,9 @@ def _run(
     elapsed = time.perf_counter() - started
     if not args.quiet:
         if summary.resumed_after is not None:
-            print(f"resumed after input line {summary.resumed_after}", file=sys.stderr)
+            several = not isinstance(input_path, str) and len(input_path) > 1
+            unit = "merged line" if several else "input line"  # several: objects, in order
+            print(f"resumed after {unit} {summary.resumed_after}", file=sys.stderr)
         if output != "-":
             _print_workers(summary, options.pseudonymize)
         print(

@@ -6,7 +6,8 @@ written in input order. Chunks of lines go to ``jobs`` worker processes, at most
 ``4 * jobs`` chunks in flight; every count is summed here in input order, so the
 output does not depend on ``jobs``. Output files appear under their names only
 when complete (:func:`gtconsensus.adapters.storage.atomic_writer`); with
-``resume`` a checkpoint lets an interrupted run continue (:class:`_Sink`).
+``resume`` a checkpoint lets an interrupted run continue
+(:mod:`gtconsensus.adapters.checkpoint`).
 Referenced files (worker-response files, ``annotationData.s3Uri``, the Lambda's
 ``-ref`` keys) are read with ``ManifestOptions.fetch``. See ``docs/scale.md``.
 
@@ -43,28 +44,23 @@ import io
 import itertools
 import json
 import multiprocessing
-import os
 import signal
-import tempfile
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import astuple, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import numpy as np
 
+from gtconsensus.adapters import checkpoint
 from gtconsensus.adapters.bounded import bounded_lines
+from gtconsensus.adapters.checkpoint import Sink, gold_digest
 from gtconsensus.adapters.spool import Blob, Spool, pack_records, unpack_records
 from gtconsensus.adapters.storage import (
     atomic_writer,
     fetch,
-    is_remote,
-    local_path,
     open_read,
-    size,
 )
 from gtconsensus.answers import Fetch
 from gtconsensus.consensus import METHOD_MAJORITY
@@ -86,9 +82,9 @@ from gtconsensus.lines import (
 )
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.objects import GoldLabels
-from gtconsensus.privacy import pseudonym, pseudonymize_line, worker_ids_in
+from gtconsensus.privacy import pseudonymize_line, worker_ids_in
 from gtconsensus.references import RAW_REF_KEY, value_ref_key
-from gtconsensus.scoring import Agreement, WorkerTally
+from gtconsensus.scoring import WorkerTally
 from gtconsensus.worker_model import WorkerModel
 
 __all__ = [
@@ -527,153 +523,12 @@ def _ordered_map(
 
 
 # ----------------------------------------------------------------------------------------------
-# Writing: output and error files, with an optional checkpoint for --resume.
-
-
-class _Sink:
-    """The output and error files of a run; with ``resume``, checkpointed for a restart.
-
-    Without ``resume`` both files are written atomically (temporary name,
-    renamed at the end). With ``resume`` they are written to ``<name>.partial``
-    (for an ``s3://`` target, a local file uploaded at the end: see
-    :func:`_partial_path`) with a checkpoint ``<output>.partial.json`` saved every
-    few seconds (after the files are flushed to disk): the last input line
-    written, the files' sizes and the counts so far. A run that finds a
-    checkpoint of the same input and options truncates the partial files to
-    the checkpointed sizes and skips the lines already written.
-    """
-
-    def __init__(
-        self, stack: contextlib.ExitStack, output: str | None, errors: str | None, *,
-        resume: bool, fingerprint: dict[str, Any], summary: RunSummary,
-    ) -> None:  # fmt: skip
-        self.summary = summary
-        self.done_through = -1  # every input line up to this number is written
-        self.resume = resume and output not in (None, "-")
-        self._last_save = time.monotonic()
-        if not self.resume:
-            self.out = stack.enter_context(atomic_writer(output))
-            self.err = stack.enter_context(atomic_writer(errors)) if errors else None
-            return
-        assert output is not None
-        self._targets = [output] + ([errors] if errors else [])
-        self._partials = [_partial_path(p) for p in self._targets]
-        self._checkpoint = Path(f"{_partial_path(output)}.json")
-        self._fingerprint = fingerprint
-        sizes = self._restore()
-        handles = []
-        for partial, offset in zip(self._partials, sizes, strict=True):
-            Path(partial).parent.mkdir(parents=True, exist_ok=True)
-            handle = open(partial, "a+b")  # noqa: SIM115 - closed by the stack
-            stack.callback(handle.close)
-            handle.truncate(offset)
-            handle.seek(offset)
-            handles.append(io.TextIOWrapper(handle, encoding="utf-8", newline="\n"))
-        self.out = handles[0]
-        self.err = handles[1] if errors else None
-
-    def _restore(self) -> list[int]:
-        zero = [0] * len(self._partials)
-        try:
-            saved = json.loads(self._checkpoint.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return zero
-        if not isinstance(saved, dict) or saved.get("fingerprint") != self._fingerprint:
-            return zero
-        if any(not Path(p).is_file() or Path(p).stat().st_size < n
-               for p, n in zip(self._partials, saved["sizes"], strict=True)):  # fmt: skip
-            return zero
-        self.done_through = int(saved["line"])
-        self.summary.resumed_after = self.done_through
-        s = self.summary
-        s.lines, s.consolidated, s.failed, s.rejected_answers = saved["counts"]
-        s.tallies = {w: _tally_from_json(t) for w, t in saved["tallies"]}
-        s.gold_lines, seen = saved["gold"]
-        s.gold_seen = set(seen)
-        if "classes" in saved:
-            s.classes_seen = set(saved["classes"])
-        else:  # a checkpoint of an older version: the classes seen before are unknown
-            s.classes_known = False
-        return [int(n) for n in saved["sizes"]]
-
-    def write(self, outcome: LineOutcome) -> None:
-        if outcome.output is not None:
-            self.out.write(outcome.output + "\n")
-        if outcome.error is not None and self.err is not None:
-            self.err.write(dumps(outcome.error) + "\n")
-        self.done_through = outcome.number
-        if self.resume and time.monotonic() - self._last_save > _CHECKPOINT_S:
-            self.save()
-
-    def save(self) -> None:
-        """Flush the partial files to disk, then record how far they go."""
-        sizes = []
-        for handle in (self.out, self.err):
-            if handle is None:
-                continue
-            handle.flush()
-            os.fsync(handle.buffer.fileno())  # type: ignore[attr-defined]
-            sizes.append(handle.buffer.tell())  # type: ignore[attr-defined]
-        s = self.summary
-        state = {
-            "fingerprint": self._fingerprint,
-            "line": self.done_through,
-            "sizes": sizes,
-            "counts": [s.lines, s.consolidated, s.failed, s.rejected_answers],
-            "tallies": [[w, _tally_to_json(t)] for w, t in s.tallies.items()],
-            "gold": [s.gold_lines, sorted(s.gold_seen)],
-            "classes": sorted(s.classes_seen),
-            "fitted": None
-            if s.model is None
-            else [s.model.to_json(), s.method, s.objects_per_worker],
-        }
-        temporary = self._checkpoint.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(temporary, self._checkpoint)
-        self._last_save = time.monotonic()
-
-    def interrupted(self) -> None:
-        """Record how far the files go before an exception leaves the run."""
-        if self.resume:
-            self.save()
-
-    def commit(self) -> None:
-        """Put the finished files in place (the atomic writers do it on their own)."""
-        if not self.resume:
-            return
-        for handle in (self.out, self.err):
-            if handle is not None:
-                handle.flush()
-        for partial, target in zip(self._partials, self._targets, strict=True):
-            if is_remote(target):  # uploaded whole, atomically, then the local copy goes
-                with (
-                    open(partial, encoding="utf-8", newline="") as done,
-                    atomic_writer(target) as upload,
-                ):
-                    for piece in iter(lambda: done.read(1 << 22), ""):
-                        upload.write(piece)
-                os.unlink(partial)
-            else:
-                os.replace(partial, local_path(target))
-        self._checkpoint.unlink(missing_ok=True)
-
-
-#: Seconds between checkpoints (``GTCONSENSUS_CHECKPOINT_S``).
-_CHECKPOINT_S = float(os.environ.get("GTCONSENSUS_CHECKPOINT_S", "1.0"))
-
-
-def _tally_to_json(tally: WorkerTally) -> list[Any]:
-    return [tally.objects, tally.compared, tally.instances,
-            list(astuple(tally.versus_others)), list(astuple(tally.versus_consensus))]  # fmt: skip
-
-
-def _tally_from_json(data: list[Any]) -> WorkerTally:
-    objects, compared, instances, others, consensus = data
-    return WorkerTally(objects, compared, instances, Agreement(*others), Agreement(*consensus))
-
-
-# ----------------------------------------------------------------------------------------------
 # The driver.
+
+#: Seconds between checkpoints (``GTCONSENSUS_CHECKPOINT_S``); tests lower it.
+_CHECKPOINT_S = checkpoint.CHECKPOINT_S
+#: The files of a run, under the name the Dask engine writes through.
+_Sink = Sink
 
 #: ``progress(phase, lines, bytes)``: ``phase`` is "consolidating", "pass 1" or "pass 2".
 ProgressCallback = Callable[[str, int, int], None]
@@ -691,6 +546,7 @@ def consolidate_manifest(
     resume: bool = False,
     reader: RecordReader | None = None,
     error_fields: Callable[[int], Mapping[str, Any]] | None = None,
+    input_key: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     """Consolidate every line of a manifest file (or a consolidation-request payload file).
 
@@ -714,7 +570,7 @@ def consolidate_manifest(
         Lines per task sent to a worker process.
     resume : bool, default False
         Keep a checkpoint beside the output and continue from the one a previous
-        interrupted run left (see :class:`_Sink`).
+        interrupted run left (:mod:`gtconsensus.adapters.checkpoint`).
     reader : callable, optional
         ``reader(options)`` gives the records and the label attribute instead
         of reading ``input_path`` (then only a name):
@@ -722,6 +578,10 @@ def consolidate_manifest(
     error_fields : callable, optional
         ``error_fields(number)``: fields that replace or extend the error
         record of the record ``number`` (written in increasing order).
+    input_key : mapping, optional
+        What identifies the input in a ``resume`` checkpoint (JSON values), in
+        place of ``{"input": input_path, "size": <its size>}``:
+        :mod:`gtconsensus.adapters.merge` names every input, in order.
 
     Returns
     -------
@@ -743,29 +603,26 @@ def consolidate_manifest(
         one_pass = options.worker_model is not None or (
             options.method == "image" and not options.fit_model
         )
-        fingerprint = {
-            "input": input_path, "size": size(input_path), "options": _options_key(options),
-            "attribute": attribute,
-        }  # fmt: skip
+        fingerprint = checkpoint.fingerprint(input_path, options, attribute, input_key=input_key)
         if one_pass:
             model = options.worker_model if options.method != "image" else None
             summary.model = model
             summary.method = METHOD_MAJORITY if model is None else METHOD_JOB
-        elif resume and (fitted := _fitted_before(output_path, fingerprint)) is not None:
+        elif resume and (fitted := checkpoint.fitted_before(output_path, fingerprint)) is not None:
             # A resumed job-level run: the model fitted before the interruption, no pass 1.
             summary.model, summary.method, summary.objects_per_worker = fitted
             model = summary.model if summary.method == METHOD_JOB else None
             fingerprint["method"] = summary.method
             one_pass = True
         if one_pass:
-            sink = _Sink(stack, output_path, errors_path, resume=resume,
-                         fingerprint=fingerprint, summary=summary)  # fmt: skip
+            sink = Sink(stack, output_path, errors_path, resume=resume,
+                        fingerprint=fingerprint, summary=summary, every=_CHECKPOINT_S)  # fmt: skip
             pending = (r for r in records if r[0] > sink.done_through)
             results = _ordered_map(
                 one_pass_chunk, _chunks(pending, chunk_lines), jobs=jobs,
                 setup=(options, attribute, None if model is None else model),
             )  # fmt: skip
-            with _checkpoint_on_error(sink):
+            with checkpoint.save_on_error(sink):
                 for chunk, outcomes in results:
                     _write(sink, summary, outcomes, error_fields)
                     report("consolidating", len(chunk), sum(r[2] for r in chunk))
@@ -793,11 +650,11 @@ def consolidate_manifest(
         summary.method = METHOD_JOB if use_job else METHOD_MAJORITY
         model = summary.model if use_job else None
         fingerprint["method"] = summary.method
-        sink = _Sink(stack, output_path, errors_path, resume=resume,
-                     fingerprint=fingerprint, summary=summary)  # fmt: skip
-        blobs = _skip_done(spool.replay_blobs(), sink.done_through)
+        sink = Sink(stack, output_path, errors_path, resume=resume,
+                    fingerprint=fingerprint, summary=summary, every=_CHECKPOINT_S)  # fmt: skip
+        blobs = checkpoint.skip_done(spool.replay_blobs(), sink.done_through)
         finished = _ordered_map(finish_chunk, blobs, jobs=jobs, setup=(options, attribute, model))
-        with _checkpoint_on_error(sink):
+        with checkpoint.save_on_error(sink):
             for _blob, outcomes in finished:
                 done = [o for o in outcomes if o.number > sink.done_through]
                 _write(sink, summary, done, error_fields)
@@ -807,58 +664,6 @@ def consolidate_manifest(
 
 
 _MERGE_TABLES = 256
-
-
-def _partial_path(target: str) -> str:
-    """Where a resumable run writes ``target`` until it is complete.
-
-    ``<target>.partial`` beside a local file; for an ``s3://`` target, a local
-    file named after the URI in the temporary folder (uploaded at the end).
-    """
-    if not is_remote(target):
-        return f"{local_path(target)}.partial"
-    digest = hashlib.sha256(target.encode()).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / "gtconsensus-resume"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return str(folder / f"{digest}.partial")
-
-
-def _fitted_before(
-    output_path: str | None, fingerprint: dict[str, Any]
-) -> tuple[WorkerModel, str, float] | None:
-    """The worker model, method and median objects per worker of an interrupted run's
-    checkpoint, when it is of this input and these options (``None`` otherwise)."""
-    if output_path is None or output_path == "-":
-        return None
-    checkpoint = Path(f"{_partial_path(output_path)}.json")
-    try:
-        saved = json.loads(checkpoint.read_text(encoding="utf-8"))
-        previous = dict(saved["fingerprint"])
-        method = previous.pop("method")
-        if previous != fingerprint or not saved.get("fitted"):
-            return None
-        text, fitted_method, objects = saved["fitted"]
-        if fitted_method != method:
-            return None
-        return WorkerModel.from_json(text), str(method), float(objects)
-    except (OSError, ValueError, KeyError, TypeError, OptionsError):
-        return None
-
-
-@contextlib.contextmanager
-def _checkpoint_on_error(sink: _Sink) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        sink.interrupted()
-        raise
-
-
-def _skip_done(blobs: Iterator[Blob], done_through: int) -> Iterator[Blob]:
-    """Blobs holding lines not written yet (a resumed run's pass 2)."""
-    for blob in blobs:
-        if done_through < 0 or blob[-1][0] > done_through:
-            yield blob
 
 
 def median_objects_per_worker(table: EvidenceTable) -> float:
@@ -872,7 +677,7 @@ def median_objects_per_worker(table: EvidenceTable) -> float:
 
 
 def _write(
-    sink: _Sink,
+    sink: Sink,
     summary: RunSummary,
     outcomes: Sequence[LineOutcome],
     error_fields: Callable[[int], Mapping[str, Any]] | None = None,
@@ -895,48 +700,6 @@ def _write(
                 previous = summary.tallies.get(worker, WorkerTally())
                 summary.tallies[worker] = previous + tally
         sink.write(outcome)
-
-
-#: What the checkpoint records of ``--pseudonymize``: the pseudonym of this id.
-_CHECKPOINT_ID = "gtconsensus:checkpoint"
-
-
-def _options_key(options: ManifestOptions) -> list[Any]:
-    model = options.worker_model
-    return [
-        options.label_attribute,
-        options.element,
-        options.iou_threshold,
-        options.max_pixels,
-        repr(options.limits),
-        options.method,
-        options.min_objects,
-        None if model is None else model.to_json(),
-        options.class_aware,
-        _min_area_key(options.min_area),
-        None if options.gold is None else gold_digest(options.gold),
-        # Lines written before an interruption carry that run's worker ids: a run
-        # with another secret (or none) must not resume from them. The checkpoint
-        # keeps a keyed hash, never the secret.
-        None if options.pseudonymize is None else pseudonym(_CHECKPOINT_ID, options.pseudonymize),
-        # Lines that followed references and lines that did not (--no-follow) must not mix.
-        None if options.fetch is None else getattr(options.fetch, "__qualname__", "custom"),
-    ]
-
-
-def _min_area_key(min_area: int | Mapping[str, int]) -> Any:
-    return sorted(min_area.items()) if isinstance(min_area, Mapping) else min_area
-
-
-def gold_digest(gold: Mapping[str, GoldLabels]) -> str:
-    """sha256 of a set of gold answers (what a resumed run checks it was given again)."""
-    digest = hashlib.sha256()
-    for ref in sorted(gold):
-        labels, classes = gold[ref]
-        digest.update(json.dumps([ref, list(labels.shape), str(labels.dtype), list(classes)],
-                                 ensure_ascii=False).encode())  # fmt: skip
-        digest.update(np.ascontiguousarray(labels).tobytes())
-    return digest.hexdigest()
 
 
 def _finish(prepared: PreparedLine, model: WorkerModel | None) -> LineResult:

@@ -24,6 +24,10 @@ two jobs is one worker. The rules are in ``docs/merging.md``; in short:
 
 With one input, :func:`consolidate_manifests` is
 :func:`~gtconsensus.adapters.manifest.consolidate_manifest`, byte for byte.
+With ``resume``, the checkpoint names every input in order (path and size), the
+options and the references that failed while merging (:func:`_input_key`); an
+interrupted run merges the inputs again and consolidates only the merged lines
+not written yet, and ends with the same bytes as an uninterrupted run.
 
 How it scales (``docs/scale.md``): a first pass reads every input once and
 writes each line to one of up to 512 bucket files on local disk, chosen by a
@@ -38,6 +42,7 @@ read in), not the inputs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import heapq
 import json
 import math
@@ -368,6 +373,42 @@ def _group_all(
     return [out for _, out in tasks], failed
 
 
+def _input_key(
+    paths: Sequence[str],
+    attributes: Sequence[str | None],
+    fetch: Fetch | None,
+    failed: Mapping[str, tuple[str, str]],
+) -> dict[str, Any]:
+    """What identifies the merged lines in a ``--resume`` checkpoint (JSON values).
+
+    The merged lines, and so the line numbers a checkpoint counts, follow from
+    every input in order (path and size, as one input's checkpoint has them),
+    each input's label attribute, the fetch given (the merged run replaces it
+    with a :class:`_Remembered` when references failed) and the references that
+    could not be read while merging: a reference that failed in one run and not
+    in the other makes another line of its image, so that run starts over.
+
+    Examples
+    --------
+    >>> paths = ["no/such/a.manifest", "-"]  # sizes unknown: None
+    >>> key = _input_key(paths, ["x", None], None, {"s3://r": ("fetch_failed", "503")})
+    >>> key["attributes"], key["fetch"], len(key["unread"])
+    (['x', None], None, 64)
+    >>> _input_key(paths[::-1], ["x", None], None, {}) == key
+    False
+    """
+    unread = None
+    if failed:
+        text = json.dumps(sorted([uri, *error] for uri, error in failed.items()))
+        unread = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+    return {
+        "inputs": [[p, size(p)] for p in paths],
+        "attributes": list(attributes),
+        "fetch": None if fetch is None else getattr(fetch, "__qualname__", "custom"),
+        "unread": unread,
+    }
+
+
 def consolidate_manifests(
     input_paths: Sequence[str],
     output_path: str | None,
@@ -395,7 +436,11 @@ def consolidate_manifests(
         ``file`` and ``line`` (its first input line) and, for a merged object,
         ``sources`` (every input line).
     resume : bool, default False
-        Supported with one input only.
+        As for one input: a checkpoint beside the output, of every input (in
+        order, with its size) and the options; a run that finds one of the same
+        inputs and options continues after the last merged line written (the
+        inputs are read and merged again, then only the lines not written yet
+        are consolidated); with other inputs or options it starts over.
     bucket_bytes : int, default 32 MiB
         Input bytes per bucket, about (at most 512 buckets): what one process
         holds while grouping.
@@ -408,7 +453,7 @@ def consolidate_manifests(
     Raises
     ------
     OptionsError
-        ``bad_option`` with no input, ``-`` twice, or ``resume`` with several.
+        ``bad_option`` with no input, or ``-`` twice.
     """
     paths = list(input_paths)
     options = options or ManifestOptions()
@@ -419,10 +464,6 @@ def consolidate_manifests(
         )  # fmt: skip
     if not paths or paths.count("-") > 1:
         raise OptionsError("bad_option", "give one input or more, standard input (-) once")
-    if resume:
-        raise OptionsError(
-            "bad_option", "--resume is not supported with several inputs: run without it"
-        )
     if jobs < 1 or bucket_bytes < 1:
         raise OptionsError("bad_option", "`jobs` and `bucket_bytes` must be positive")
     report = progress or (lambda phase, lines, nbytes: None)
@@ -461,6 +502,7 @@ def consolidate_manifests(
                 options, label_attribute=attribute,
                 fetch=_Remembered(fetch, failed) if failed else options.fetch,
             ),
-            progress=progress, jobs=jobs,
-            chunk_lines=chunk_lines, reader=merged, error_fields=provenance,
+            progress=progress, jobs=jobs, chunk_lines=chunk_lines, resume=resume,
+            reader=merged, error_fields=provenance,
+            input_key=_input_key(paths, attributes, options.fetch, failed),
         )  # fmt: skip
