@@ -48,6 +48,7 @@ import numpy as np
 from dask.delayed import delayed
 
 from gtconsensus.adapters import manifest as local
+from gtconsensus.adapters.checkpoint import Sink
 from gtconsensus.adapters.manifest import (
     LineOutcome,
     ManifestOptions,
@@ -265,8 +266,8 @@ def write_outcomes(
     summary = RunSummary(method=run.method, model=run.model,
                          objects_per_worker=run.objects_per_worker)  # fmt: skip
     with contextlib.ExitStack() as stack:
-        sink = local._Sink(stack, output_path, errors_path, resume=False, fingerprint={},
-                           summary=summary)  # fmt: skip
+        sink = Sink(stack, output_path, errors_path, resume=False, fingerprint={},
+                    summary=summary)  # fmt: skip
         for part in _in_order(run.outcomes, window):
             local._write(sink, summary, part)
             report(phase, len(part), sum(o.nbytes for o in part))

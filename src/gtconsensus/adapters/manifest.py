@@ -527,8 +527,6 @@ def _ordered_map(
 
 #: Seconds between checkpoints (``GTCONSENSUS_CHECKPOINT_S``); tests lower it.
 _CHECKPOINT_S = checkpoint.CHECKPOINT_S
-#: The files of a run, under the name the Dask engine writes through.
-_Sink = Sink
 
 #: ``progress(phase, lines, bytes)``: ``phase`` is "consolidating", "pass 1" or "pass 2".
 ProgressCallback = Callable[[str, int, int], None]
