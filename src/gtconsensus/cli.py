@@ -70,14 +70,20 @@ example:
 
 
 def _threshold(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:  # argparse would name the function: "invalid _threshold value"
+        value = float("nan")
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # argparse would name the function: "invalid _positive_int value"
+        value = 0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
@@ -265,7 +271,11 @@ def _parser() -> argparse.ArgumentParser:
     workers.add_argument(
         "-o", "--output", metavar="FILE", help="write the table (CSV, or JSON for .json)"
     )
-    workers.add_argument("--label-attribute", metavar="ATTR")
+    workers.add_argument(
+        "--label-attribute", metavar="ATTR",
+        help="the key holding the workers' answers (default: inferred per line when exactly "
+        "one key holds annotationsFromAllWorkers)",
+    )  # fmt: skip
     workers.add_argument(
         "-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
         help="worker processes (default: all cores, %(default)s here)",
@@ -487,8 +497,8 @@ def _run(
     except OSError as exc:
         print(f"gtconsensus: cannot read or write: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if workers:
-        write_worker_table(_rows(summary, options.pseudonymize), workers)
+    if workers and not _write_table(_rows(summary, options.pseudonymize), workers):
+        return EXIT_USAGE
     _report_gold(gold, summary, args.quiet)
     _report_classes(min_area, summary)
     elapsed = time.perf_counter() - started
@@ -515,14 +525,78 @@ def _run(
 
 
 def _consolidate(args: argparse.Namespace) -> int:
-    for path in args.input:
-        if path != "-" and not _readable(path):
-            print(f"gtconsensus: input {path!r} is not a readable file", file=sys.stderr)
-            return EXIT_USAGE
     errors = args.errors_path
     if errors is None and args.output != "-":
         errors = f"{args.output}.errors.jsonl"
+    outputs = {"output": args.output, "error file": errors, "worker table": args.workers_path,
+               "worker model": args.save_worker_model}  # fmt: skip
+    if not _usable(args.input, outputs, args.command):
+        return EXIT_USAGE
     return _run(args, args.input, args.output, errors, args.workers_path)
+
+
+# How files that are not JSON Lines begin, what they are, and what turns them into it.
+_NOT_JSON_LINES = (
+    (b"\x1f\x8b", "gzip-compressed", "gunzip -c"),
+    (b"BZh", "bzip2-compressed", "bunzip2 -c"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "xz -dc"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "zstd -dc"),
+    (b"PK\x03\x04", "a zip archive", "unzip -p"),
+    (b"\xff\xfe", "UTF-16 text", "iconv -f UTF-16 -t UTF-8"),
+    (b"\xfe\xff", "UTF-16 text", "iconv -f UTF-16 -t UTF-8"),
+)
+
+
+def _input_problem(path: str, command: str) -> str | None:
+    """Why ``path`` cannot be read as an input, or ``None``.
+
+    Every line of a compressed or UTF-16 file would fail as ``bad_json``, one by
+    one; such a file is refused whole, with the command that converts it.
+    """
+    if path == "-":
+        return None
+    try:
+        if not storage.exists(path):
+            return f"input {path!r} is not a readable file"
+        if storage.is_remote(path):  # the first bytes would cost a block of the object
+            return None
+        with open(storage.local_path(path), "rb") as handle:
+            head = handle.read(8)
+    except OptionsError as exc:  # s3:// without the `s3` extra: say which extra
+        return exc.message
+    except (OSError, ValueError) as exc:
+        return f"cannot read input {path!r}: {exc}"
+    for magic, kind, convert in _NOT_JSON_LINES:
+        if head.startswith(magic):
+            return (f"input {path!r} is {kind}, not UTF-8 JSON Lines: convert it first, "
+                    f"e.g. {convert} {path} | gtconsensus {command} - ...")  # fmt: skip
+    return None
+
+
+def _output_problem(path: str | None, what: str) -> str | None:
+    """Why a local ``path`` cannot be written, found before the run rather than after it."""
+    if path is None or path in ("-", os.devnull) or storage.is_remote(path):
+        return None
+    target = Path(storage.local_path(path))
+    if target.is_dir():
+        return f"{what} {path!r} is a folder: name a file"
+    parent = next((p for p in target.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        return f"{what} {path!r} cannot be written: {str(parent)!r} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{what} {path!r} cannot be written: no permission to write in {str(parent)!r}"
+    return None
+
+
+def _usable(inputs: Sequence[str], outputs: Mapping[str, str | None], command: str) -> bool:
+    """Whether every input can be read and every output written; says why not."""
+    problems = [_input_problem(path, command) for path in inputs]
+    problems += [_output_problem(path, what) for what, path in outputs.items()]
+    for problem in problems:
+        if problem is not None:
+            print(f"gtconsensus: {problem}", file=sys.stderr)
+            return False
+    return True
 
 
 def _run_dask(
@@ -557,13 +631,6 @@ def _no_fetch(uri: str) -> bytes:
     raise SchemaError("unresolved_reference", f"not following {uri} (--no-follow)")
 
 
-def _readable(path: str) -> bool:
-    try:
-        return storage.exists(path)
-    except (OSError, ValueError, OptionsError):
-        return False
-
-
 def _save_model(path: str | None, summary: RunSummary, secret: str | None) -> None:
     """Write the fitted worker model (``--save-worker-model``), when asked and fitted."""
     if path and summary.model is not None:
@@ -571,12 +638,21 @@ def _save_model(path: str | None, summary: RunSummary, secret: str | None) -> No
             handle.write(_model_json(summary.model.to_json(), secret) + "\n")
 
 
+def _write_table(rows: list[dict[str, object]], path: str) -> bool:
+    """Write the worker table; say so on standard error when it cannot be written."""
+    try:
+        write_worker_table(rows, path)
+    except (OSError, OptionsError) as exc:
+        print(f"gtconsensus: cannot write the worker table {path!r}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _workers(args: argparse.Namespace) -> int:
     """``gtconsensus workers``: consolidate without writing, print and save the worker table."""
-    for path in args.input:
-        if path != "-" and not _readable(path):
-            print(f"gtconsensus: input {path!r} is not a readable file", file=sys.stderr)
-            return EXIT_USAGE
+    outputs = {"worker table": args.output, "worker model": args.save_worker_model}
+    if not _usable(args.input, outputs, args.command):
+        return EXIT_USAGE
     try:
         gold = _load_gold(args)
         min_area = parse_min_area(args.min_area)
@@ -592,8 +668,8 @@ def _workers(args: argparse.Namespace) -> int:
     rows = _rows(summary, getattr(args, "pseudonymize", None))
     _report_gold(gold, summary, args.quiet)
     _report_classes(min_area, summary)
-    if args.output:
-        write_worker_table(rows, args.output)
+    if args.output and not _write_table(rows, args.output):
+        return EXIT_USAGE
     if not args.quiet:
         answers = sum(int(r["objects"]) for r in rows)  # type: ignore[call-overload]
         print(f"{len(rows)} workers, {summary.lines} lines ({summary.consolidated} consolidated, "
@@ -606,6 +682,10 @@ def _workers(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     folder = Path(args.output_dir)
+    problem = _output_problem(str(folder / "consensus.manifest"), "output")
+    if problem is not None:
+        print(f"gtconsensus: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     folder.mkdir(parents=True, exist_ok=True)
     example = resources.files("gtconsensus.data").joinpath("example.manifest")
     with resources.as_file(example) as path:

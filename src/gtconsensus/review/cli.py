@@ -12,13 +12,15 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gtconsensus.exceptions import GtConsensusError
 
 __all__ = ["add_parsers"]
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+_N = TypeVar("_N", int, float)
 
 _RENDER_EPILOG = """\
 The first panel is the consensus, then one panel per worker. An instance keeps
@@ -170,15 +172,24 @@ def _fetchers(args: argparse.Namespace) -> tuple[Any, Any]:
     return s3_fetch, s3_fetch
 
 
+def _number(kind: Callable[[str], _N], text: str, invalid: _N) -> _N:
+    """``kind(text)``, or ``invalid`` (which the caller refuses, with the expected range)
+    when ``text`` is not a number: argparse's own message would name the function."""
+    try:
+        return kind(text)
+    except ValueError:
+        return invalid
+
+
 def _positive(text: str) -> int:
-    value = int(text)
+    value = _number(int, text, 0)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
 def _count(text: str) -> int:
-    value = int(text)
+    value = _number(int, text, -1)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
@@ -355,14 +366,14 @@ def _report_failed(failed: tuple[tuple[int, str], ...]) -> int:
 
 
 def _share(text: str) -> float:
-    value = float(text)
+    value = _number(float, text, float("nan"))
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
 
 
 def _fraction(text: str) -> float:
-    value = float(text)
+    value = _number(float, text, float("nan"))
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
     return value
