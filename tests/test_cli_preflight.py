@@ -8,6 +8,11 @@ the work (or as a traceback).
 from __future__ import annotations
 
 import gzip
+import json
+import signal
+import subprocess
+import sys
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -171,3 +176,28 @@ def test_every_option_of_the_workers_command_is_explained(
         cli.main(["workers", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--label-attribute ATTR the key holding the workers' answers" in text
+
+
+def test_ctrl_c_stops_the_command_with_one_line_and_status_130(tmp_path: Path) -> None:
+    # The run waits for standard input; Ctrl-C there used to print a traceback.
+    command = [sys.executable, "-m", "gtconsensus", "consolidate", "-", "-o", str(tmp_path / "o")]
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdin is not None
+        process.stdin.write(json.dumps({"source-ref": "s3://b/1.jpg"}) + "\n")
+        process.stdin.flush()
+        time.sleep(3.0)  # imported and waiting for the next line
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == cli.EXIT_INTERRUPTED
+    assert "gtconsensus: interrupted" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_installed_command_and_the_module_run_the_console_entry() -> None:
+    pyproject = Path(__file__).parents[1] / "pyproject.toml"
+    assert 'gtconsensus = "gtconsensus.cli:console"' in pyproject.read_text(encoding="utf-8")
+    main_module = resources.files("gtconsensus").joinpath("__main__.py").read_text("utf-8")
+    assert "raise SystemExit(console())" in main_module

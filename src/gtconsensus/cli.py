@@ -38,7 +38,7 @@ from gtconsensus.review import cli as review
 from gtconsensus.review.gold_answers import GoldFile, load_gold
 from gtconsensus.worker_model import WorkerModel
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 EXIT_OK, EXIT_FAILED_LINES, EXIT_USAGE = 0, 1, 2
 
@@ -699,6 +699,23 @@ def _demo(args: argparse.Namespace) -> int:
             str(folder / "workers.csv"),
         )
     return code
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+
+
+def console() -> int:
+    """The ``gtconsensus`` command and ``python -m gtconsensus``: :func:`main`, with
+    Ctrl-C reported in one line instead of a traceback.
+
+    :func:`main` lets ``KeyboardInterrupt`` through, for callers that embed it.
+    """
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("\ngtconsensus: interrupted; a file appears only when complete "
+              "(consolidate --resume continues an interrupted run)", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
