@@ -201,3 +201,18 @@ def test_the_installed_command_and_the_module_run_the_console_entry() -> None:
     assert 'gtconsensus = "gtconsensus.cli:console"' in pyproject.read_text(encoding="utf-8")
     main_module = resources.files("gtconsensus").joinpath("__main__.py").read_text("utf-8")
     assert "raise SystemExit(console())" in main_module
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_reason_lines_failed_is_on_the_terminal(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], quiet: bool
+) -> None:
+    # A misspelt label attribute fails every line: the terminal says why, --quiet too.
+    out = tmp_path / "out.manifest"
+    args = ["consolidate", str(example), "-o", str(out), "--label-attribute", "gt-labels"]
+    assert cli.main([*args, *(["-q"] if quiet else [])]) == cli.EXIT_FAILED_LINES
+    err = capsys.readouterr().err
+    assert "line 1 [missing_label_attribute] line has no label attribute `gt-labels`" in err
+    if quiet:
+        assert "2 of 2 lines failed, first: line 1" in err
+        assert f"(all in {out}.errors.jsonl)" in err

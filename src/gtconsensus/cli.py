@@ -521,7 +521,39 @@ def _run(
         if save:
             where.append(f"worker model: {save}")
         print("; ".join(where), file=sys.stderr)
+    _report_failures(summary, errors, args.quiet)
     return EXIT_FAILED_LINES if summary.failed else EXIT_OK
+
+
+def _report_failures(summary: RunSummary, errors: str | None, quiet: bool) -> None:
+    """Say why lines failed, on the terminal: the first record of the error file.
+
+    A misspelt ``--label-attribute`` fails every line; the reason should not need
+    the error file opened. ``--quiet`` keeps this (errors only), in one line.
+    """
+    if not summary.failed:
+        return
+    first = _first_failure(errors)
+    if not quiet:
+        if first is not None:
+            print(f"first failure: {first}", file=sys.stderr)
+        return
+    text = f"gtconsensus: {summary.failed} of {summary.lines} lines failed"
+    text += "" if first is None else f", first: {first}"
+    text += "" if errors is None else f" (all in {errors})"
+    print(text, file=sys.stderr)
+
+
+def _first_failure(errors: str | None) -> str | None:
+    """``line N [code] message`` of the error file's first record (a local file)."""
+    if errors is None or errors == "-" or storage.is_remote(errors):
+        return None
+    try:
+        with open(storage.local_path(errors), encoding="utf-8") as handle:
+            record = json.loads(handle.readline())
+        return f"line {record['line']} [{record['code']}] {record['message']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _consolidate(args: argparse.Namespace) -> int:
