@@ -216,3 +216,13 @@ def test_the_reason_lines_failed_is_on_the_terminal(
     if quiet:
         assert "2 of 2 lines failed, first: line 1" in err
         assert f"(all in {out}.errors.jsonl)" in err
+
+
+def test_the_first_failure_of_several_inputs_names_its_file(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "relabel.manifest"
+    broken.write_text('{"source-ref": "s3://b/x.jpg", "gt-la\n', encoding="utf-8")
+    args = ["consolidate", str(example), str(broken), "-o", str(tmp_path / "o"), "--jobs", "1"]
+    assert cli.main(args) == cli.EXIT_FAILED_LINES
+    assert f"first failure: {broken} line 1 [bad_json]" in capsys.readouterr().err

@@ -551,7 +551,8 @@ def _first_failure(errors: str | None) -> str | None:
     try:
         with open(storage.local_path(errors), encoding="utf-8") as handle:
             record = json.loads(handle.readline())
-        return f"line {record['line']} [{record['code']}] {record['message']}"
+        where = f"{record['file']} line" if "file" in record else "line"  # several inputs
+        return f"{where} {record['line']} [{record['code']}] {record['message']}"
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
