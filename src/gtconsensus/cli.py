@@ -2,8 +2,9 @@
 
 Thin by design: parse arguments, call the library, print. ``main(argv) -> int``.
 Exit codes: 0 every line consolidated; 1 some lines failed (they are in the
-output with ``consensus.error`` and in the error file); 2 bad usage or an
-input that cannot be read at all.
+output with ``consensus.error`` and in the error file); 2 bad usage, an input
+that cannot be read at all or an output that cannot be written (both checked
+before the run); 130 Ctrl-C (:func:`console`).
 """
 
 from __future__ import annotations
@@ -55,14 +56,16 @@ output: each line is the input line with the label attribute replaced by
    "consensus": {method, confidence, instances, workers, rejected},
    "annotationsFromAllWorkers": <the raw answers, untouched>}
 A line that cannot be consolidated keeps its raw answers and gets
-consensus.error {code, message}; it is also recorded in the error file.
+consensus.error {code, message}; it is also recorded in the error file (a line
+that is not a JSON object is in the error file only).
 
 method: with --method auto (the default) every worker's reliability is
 learned across the job (two passes, the input is read once) and used when the
 median worker answered at least 20 objects (consensus.method "job-level");
 otherwise each image is decided by majority ("per-image-majority").
 
-exit status: 0 all lines consolidated, 1 some lines failed, 2 usage error.
+exit status: 0 all lines consolidated, 1 some lines failed, 2 usage error or a
+file that cannot be read or written (checked before the run), 130 Ctrl-C.
 
 example:
   gtconsensus consolidate output.manifest -o consensus.manifest \\
