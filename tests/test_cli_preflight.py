@@ -226,3 +226,47 @@ def test_the_first_failure_of_several_inputs_names_its_file(
     args = ["consolidate", str(example), str(broken), "-o", str(tmp_path / "o"), "--jobs", "1"]
     assert cli.main(args) == cli.EXIT_FAILED_LINES
     assert f"first failure: {broken} line 1 [bad_json]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--errors", "{out}"], "the output and the error file are one file"),
+        (["--workers", "{out}"], "the output and the worker table are one file"),
+        (["--workers", "{errors}", "--errors", "{errors}"], "the error file and the worker table"),
+        (["--save-worker-model", "{input}"], "the worker model '{input}' is an input"),
+        (["--workers", "{input}"], "the worker table '{input}' is an input"),
+    ],
+)  # fmt: skip
+def test_two_files_written_to_one_name_are_refused_before_the_run(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_run: None,
+    extra: list[str], message: str,
+) -> None:  # fmt: skip
+    # The later write replaced the earlier: the manifest by the worker table, the input
+    # by the worker table, the error records by the manifest.
+    names = {"{out}": str(tmp_path / "out.manifest"), "{errors}": str(tmp_path / "e.jsonl"),
+             "{input}": str(example)}  # fmt: skip
+    for key, value in names.items():
+        extra = [part.replace(key, value) for part in extra]
+        message = message.replace(key, value)
+    before = example.read_bytes()
+    args = ["consolidate", str(example), "-o", str(tmp_path / "out.manifest"), *extra]
+    assert cli.main(args) == cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert example.read_bytes() == before
+
+
+def test_the_workers_command_does_not_write_its_table_over_its_input(
+    example: Path, capsys: pytest.CaptureFixture[str], no_run: None
+) -> None:
+    assert cli.main(["workers", str(example), "-o", str(example)]) == cli.EXIT_USAGE
+    assert "is an input" in capsys.readouterr().err
+
+
+def test_the_output_may_replace_its_input(example: Path) -> None:
+    # It keeps every raw answer and appears only when complete: nothing is lost.
+    before = example.read_text(encoding="utf-8").splitlines()
+    assert cli.main(["consolidate", str(example), "-o", str(example), "-q", "--jobs", "1"]) == 0
+    after = example.read_text(encoding="utf-8").splitlines()
+    assert len(after) == len(before)
+    assert all('"consensus"' in line for line in after)

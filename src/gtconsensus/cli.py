@@ -624,10 +624,38 @@ def _output_problem(path: str | None, what: str) -> str | None:
     return None
 
 
+def _file_key(path: str) -> str:
+    """One name per file: local paths resolved (``./a`` and ``a``), URIs as given."""
+    return path if storage.is_remote(path) else str(Path(storage.local_path(path)).resolve())
+
+
+def _clash(inputs: Sequence[str], outputs: Mapping[str, str | None]) -> str | None:
+    """Two outputs that name one file, or an output other than ``-o`` that names an input.
+
+    The later write would replace the earlier: the manifest by the worker table, an
+    input by the error file. (``-o`` may name an input: the output keeps every raw
+    answer, and is written only when complete.)
+    """
+    named = {what: path for what, path in outputs.items()
+             if path is not None and path not in ("-", os.devnull)}  # fmt: skip
+    seen: dict[str, str] = {}
+    for what, path in named.items():
+        key = _file_key(path)
+        if key in seen:
+            return f"the {seen[key]} and the {what} are one file, {path!r}: name two"
+        seen[key] = what
+    sources = {_file_key(path) for path in inputs if path != "-"}
+    for what, path in named.items():
+        if what != "output" and _file_key(path) in sources:
+            return f"the {what} {path!r} is an input: writing it would replace the input"
+    return None
+
+
 def _usable(inputs: Sequence[str], outputs: Mapping[str, str | None], command: str) -> bool:
     """Whether every input can be read and every output written; says why not."""
     problems = [_input_problem(path, command) for path in inputs]
     problems += [_output_problem(path, what) for what, path in outputs.items()]
+    problems.append(_clash(inputs, outputs))
     for problem in problems:
         if problem is not None:
             print(f"gtconsensus: {problem}", file=sys.stderr)
