@@ -270,3 +270,12 @@ def test_the_output_may_replace_its_input(example: Path) -> None:
     after = example.read_text(encoding="utf-8").splitlines()
     assert len(after) == len(before)
     assert all('"consensus"' in line for line in after)
+
+
+@pytest.mark.parametrize("option", ["--errors", "--workers"])
+def test_two_files_written_to_standard_output_are_refused(
+    example: Path, capsys: pytest.CaptureFixture[str], no_run: None, option: str
+) -> None:
+    # Error records or the worker table would be mixed into the manifest's lines.
+    assert cli.main(["consolidate", str(example), "-o", "-", option, "-"]) == cli.EXIT_USAGE
+    assert "would both go to standard output" in capsys.readouterr().err

@@ -543,7 +543,7 @@ def _report_failures(summary: RunSummary, errors: str | None, quiet: bool) -> No
         return
     text = f"gtconsensus: {summary.failed} of {summary.lines} lines failed"
     text += "" if first is None else f", first: {first}"
-    text += "" if errors is None else f" (all in {errors})"
+    text += "" if errors is None else f" (all in {'standard output' if errors == '-' else errors})"
     print(text, file=sys.stderr)
 
 
@@ -637,16 +637,18 @@ def _clash(inputs: Sequence[str], outputs: Mapping[str, str | None]) -> str | No
     answer, and is written only when complete.)
     """
     named = {what: path for what, path in outputs.items()
-             if path is not None and path not in ("-", os.devnull)}  # fmt: skip
+             if path is not None and path != os.devnull}  # fmt: skip
     seen: dict[str, str] = {}
     for what, path in named.items():
-        key = _file_key(path)
+        key = "-" if path == "-" else _file_key(path)
+        if key in seen and key == "-":
+            return f"the {seen[key]} and the {what} would both go to standard output: name a file"
         if key in seen:
             return f"the {seen[key]} and the {what} are one file, {path!r}: name two"
         seen[key] = what
     sources = {_file_key(path) for path in inputs if path != "-"}
     for what, path in named.items():
-        if what != "output" and _file_key(path) in sources:
+        if what != "output" and path != "-" and _file_key(path) in sources:
             return f"the {what} {path!r} is an input: writing it would replace the input"
     return None
 
