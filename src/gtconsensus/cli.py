@@ -252,7 +252,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="consolidate the example job shipped with gtconsensus",
         description="Consolidate a small example job (Ground Truth's exact output-manifest "
-        "format, made by the project) and show the worker table.",
+        "format, made by the project) and show the worker table. Writes DIR/consensus.manifest "
+        "(the consolidated manifest), DIR/workers.csv and DIR/errors.jsonl.",
     )  # fmt: skip
     demo.add_argument(
         "-o", "--output-dir", default="gtconsensus-demo", metavar="DIR",
