@@ -279,3 +279,15 @@ def test_two_files_written_to_standard_output_are_refused(
     # Error records or the worker table would be mixed into the manifest's lines.
     assert cli.main(["consolidate", str(example), "-o", "-", option, "-"]) == cli.EXIT_USAGE
     assert "would both go to standard output" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_workers_command_says_why_lines_failed(
+    example: Path, capsys: pytest.CaptureFixture[str], quiet: bool
+) -> None:
+    # It writes no error file: without this, "0 workers, 2 lines (0 consolidated,
+    # 2 failed)" was all a misspelt label attribute gave (and nothing with --quiet).
+    args = ["workers", str(example), "--label-attribute", "gt-labels", "--jobs", "1"]
+    assert cli.main([*args, *(["-q"] if quiet else [])]) == cli.EXIT_OK
+    err = capsys.readouterr().err
+    assert "line 1 [missing_label_attribute] line has no label attribute `gt-labels`" in err

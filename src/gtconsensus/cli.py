@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -525,19 +526,20 @@ def _run(
         if save:
             where.append(f"worker model: {save}")
         print("; ".join(where), file=sys.stderr)
-    _report_failures(summary, errors, args.quiet)
+    _report_failures(summary, _first_failure(errors), errors, args.quiet)
     return EXIT_FAILED_LINES if summary.failed else EXIT_OK
 
 
-def _report_failures(summary: RunSummary, errors: str | None, quiet: bool) -> None:
-    """Say why lines failed, on the terminal: the first record of the error file.
+def _report_failures(
+    summary: RunSummary, first: str | None, errors: str | None, quiet: bool
+) -> None:
+    """Say why lines failed, on the terminal: ``first``, the error file's first record.
 
     A misspelt ``--label-attribute`` fails every line; the reason should not need
     the error file opened. ``--quiet`` keeps this (errors only), in one line.
     """
     if not summary.failed:
         return
-    first = _first_failure(errors)
     if not quiet:
         if first is not None:
             print(f"first failure: {first}", file=sys.stderr)
@@ -724,7 +726,12 @@ def _workers(args: argparse.Namespace) -> int:
         gold = _load_gold(args)
         min_area = parse_min_area(args.min_area)
         options = _manifest_options(args, gold, min_area)
-        summary = consolidate_manifests(args.input, os.devnull, options=options, jobs=args.jobs)
+        with tempfile.TemporaryDirectory(prefix="gtconsensus-") as scratch:
+            errors = os.path.join(scratch, "errors.jsonl")  # for the first failure only
+            summary = consolidate_manifests(
+                args.input, os.devnull, errors_path=errors, options=options, jobs=args.jobs
+            )
+            first = _first_failure(errors) if summary.failed else None
         _save_model(args.save_worker_model, summary, options.pseudonymize)
     except OptionsError as exc:
         print(f"gtconsensus: {exc.message}", file=sys.stderr)
@@ -744,6 +751,7 @@ def _workers(args: argparse.Namespace) -> int:
         _print_workers(summary, getattr(args, "pseudonymize", None), limit=None)
         if args.output:
             print(f"worker table: {args.output}", file=sys.stderr)
+    _report_failures(summary, first, None, args.quiet)
     return EXIT_OK
 
 
