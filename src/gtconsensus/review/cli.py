@@ -273,12 +273,7 @@ def _export_coco(args: argparse.Namespace) -> int:
         f"{summary.categories} categories: {args.output}",
         file=sys.stderr,
     )
-    if summary.skipped:
-        shown = ", ".join(f"line {line} ({code})" for line, code in summary.skipped[:10])
-        more = f" and {len(summary.skipped) - 10} more" if len(summary.skipped) > 10 else ""
-        print(f"left out {len(summary.skipped)} failed lines: {shown}{more}", file=sys.stderr)
-        return EXIT_PARTIAL
-    return EXIT_OK
+    return _report_failed(summary.skipped, exported=summary.images)
 
 
 def _export_adjustment(args: argparse.Namespace) -> int:
@@ -322,7 +317,7 @@ def _export_adjustment(args: argparse.Namespace) -> int:
         f"(PNGs in {images_out})",
         file=sys.stderr,
     )
-    return _report_failed(summary.failed)
+    return _report_failed(summary.failed, exported=summary.lines - len(summary.failed))
 
 
 def _export_masks(args: argparse.Namespace) -> int:
@@ -353,15 +348,20 @@ def _export_masks(args: argparse.Namespace) -> int:
         f"masks: {summary.images} images, {len(summary.classes)} classes: {summary.manifest}",
         file=sys.stderr,
     )
-    return _report_failed(summary.failed)
+    return _report_failed(summary.failed, exported=summary.images)
 
 
-def _report_failed(failed: tuple[tuple[int, str], ...]) -> int:
+def _report_failed(failed: tuple[tuple[int, str], ...], *, exported: int) -> int:
+    """List the lines left out; when none held a consensus, say what the file likely is."""
     if not failed:
         return EXIT_OK
     shown = ", ".join(f"line {line} ({code})" for line, code in failed[:10])
     more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
     print(f"left out {len(failed)} failed lines: {shown}{more}", file=sys.stderr)
+    if not exported and all(code == "missing_consensus" for _, code in failed):
+        hint = ("no line holds a consensus: is this the job's own manifest? Consolidate it "
+                "first: gtconsensus consolidate MANIFEST -o consensus.manifest")  # fmt: skip
+        print(hint, file=sys.stderr)
     return EXIT_PARTIAL
 
 
