@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gtconsensus._version import __version__
-from gtconsensus.adapters import storage
+from gtconsensus.adapters import preflight, storage
 from gtconsensus.adapters.manifest import (
     METHODS,
     ManifestOptions,
@@ -43,6 +43,7 @@ from gtconsensus.worker_model import WorkerModel
 __all__ = ["console", "main"]
 
 EXIT_OK, EXIT_FAILED_LINES, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 _DESCRIPTION = """\
 Consensus instance segmentation for SageMaker Ground Truth jobs that use the
@@ -526,7 +527,8 @@ def _run(
         if save:
             where.append(f"worker model: {save}")
         print("; ".join(where), file=sys.stderr)
-    _report_failures(summary, _first_failure(errors), errors, args.quiet)
+    first = _first_failure(errors) if summary.failed else None
+    _report_failures(summary, first, errors, args.quiet)
     return EXIT_FAILED_LINES if summary.failed else EXIT_OK
 
 
@@ -574,98 +576,12 @@ def _consolidate(args: argparse.Namespace) -> int:
     return _run(args, args.input, args.output, errors, args.workers_path)
 
 
-# How files that are not JSON Lines begin, what they are, and what turns them into it.
-_NOT_JSON_LINES = (
-    (b"\x1f\x8b", "gzip-compressed", "gunzip -c"),
-    (b"BZh", "bzip2-compressed", "bunzip2 -c"),
-    (b"\xfd7zXZ\x00", "xz-compressed", "xz -dc"),
-    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "zstd -dc"),
-    (b"PK\x03\x04", "a zip archive", "unzip -p"),
-    (b"\xff\xfe", "UTF-16 text", "iconv -f UTF-16 -t UTF-8"),
-    (b"\xfe\xff", "UTF-16 text", "iconv -f UTF-16 -t UTF-8"),
-)
-
-
-def _input_problem(path: str, command: str) -> str | None:
-    """Why ``path`` cannot be read as an input, or ``None``.
-
-    Every line of a compressed or UTF-16 file would fail as ``bad_json``, one by
-    one; such a file is refused whole, with the command that converts it.
-    """
-    if path == "-":
-        return None
-    try:
-        if not storage.exists(path):
-            return f"input {path!r} is not a readable file"
-        if storage.is_remote(path):  # the first bytes would cost a block of the object
-            return None
-        with open(storage.local_path(path), "rb") as handle:
-            head = handle.read(8)
-    except OptionsError as exc:  # s3:// without the `s3` extra: say which extra
-        return exc.message
-    except (OSError, ValueError) as exc:
-        return f"cannot read input {path!r}: {exc}"
-    for magic, kind, convert in _NOT_JSON_LINES:
-        if head.startswith(magic):
-            return (f"input {path!r} is {kind}, not UTF-8 JSON Lines: convert it first, "
-                    f"e.g. {convert} {path} | gtconsensus {command} - ...")  # fmt: skip
-    return None
-
-
-def _output_problem(path: str | None, what: str) -> str | None:
-    """Why a local ``path`` cannot be written, found before the run rather than after it."""
-    if path is None or path in ("-", os.devnull) or storage.is_remote(path):
-        return None
-    target = Path(storage.local_path(path))
-    if target.is_dir():
-        return f"{what} {path!r} is a folder: name a file"
-    parent = next((p for p in target.parents if p.exists()), Path("."))
-    if not parent.is_dir():
-        return f"{what} {path!r} cannot be written: {str(parent)!r} is a file, not a folder"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"{what} {path!r} cannot be written: no permission to write in {str(parent)!r}"
-    return None
-
-
-def _file_key(path: str) -> str:
-    """One name per file: local paths resolved (``./a`` and ``a``), URIs as given."""
-    return path if storage.is_remote(path) else str(Path(storage.local_path(path)).resolve())
-
-
-def _clash(inputs: Sequence[str], outputs: Mapping[str, str | None]) -> str | None:
-    """Two outputs that name one file, or an output other than ``-o`` that names an input.
-
-    The later write would replace the earlier: the manifest by the worker table, an
-    input by the error file. (``-o`` may name an input: the output keeps every raw
-    answer, and is written only when complete.)
-    """
-    named = {what: path for what, path in outputs.items()
-             if path is not None and path != os.devnull}  # fmt: skip
-    seen: dict[str, str] = {}
-    for what, path in named.items():
-        key = "-" if path == "-" else _file_key(path)
-        if key in seen and key == "-":
-            return f"the {seen[key]} and the {what} would both go to standard output: name a file"
-        if key in seen:
-            return f"the {seen[key]} and the {what} are one file, {path!r}: name two"
-        seen[key] = what
-    sources = {_file_key(path) for path in inputs if path != "-"}
-    for what, path in named.items():
-        if what != "output" and path != "-" and _file_key(path) in sources:
-            return f"the {what} {path!r} is an input: writing it would replace the input"
-    return None
-
-
 def _usable(inputs: Sequence[str], outputs: Mapping[str, str | None], command: str) -> bool:
     """Whether every input can be read and every output written; says why not."""
-    problems = [_input_problem(path, command) for path in inputs]
-    problems += [_output_problem(path, what) for what, path in outputs.items()]
-    problems.append(_clash(inputs, outputs))
-    for problem in problems:
-        if problem is not None:
-            print(f"gtconsensus: {problem}", file=sys.stderr)
-            return False
-    return True
+    problem = preflight.file_problem(inputs, outputs, command=command)
+    if problem is not None:
+        print(f"gtconsensus: {problem}", file=sys.stderr)
+    return problem is None
 
 
 def _run_dask(
@@ -757,7 +673,7 @@ def _workers(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     folder = Path(args.output_dir)
-    problem = _output_problem(str(folder / "consensus.manifest"), "output")
+    problem = preflight.output_problem(str(folder / "consensus.manifest"), "output")
     if problem is not None:
         print(f"gtconsensus: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -774,9 +690,6 @@ def _demo(args: argparse.Namespace) -> int:
             str(folder / "workers.csv"),
         )
     return code
-
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 def console() -> int:
