@@ -228,7 +228,7 @@ def test_a_gold_answer_of_another_size_fails_its_line_with_the_reason(
         (None, "cannot read the gold file"),
         ("", "holds no consolidated line with a source-ref (0 lines)"),
         ("{not json\n", "holds no consolidated line with a source-ref (1 lines; line 1: bad_json)"),
-        (b"\xff\xfe\x00junk\n", "cannot read the gold file"),
+        (b"\xff\xfe\x00junk\n", "a source-ref (1 lines; line 1: bad_json)"),  # not UTF-8
     ],
 )
 def test_a_bad_gold_file_is_a_usage_error(

@@ -1,5 +1,5 @@
 """``python -m gtconsensus``: the command line."""
 
-from gtconsensus.cli import main
+from gtconsensus.cli import console
 
-raise SystemExit(main())
+raise SystemExit(console())

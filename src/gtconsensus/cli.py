@@ -2,8 +2,9 @@
 
 Thin by design: parse arguments, call the library, print. ``main(argv) -> int``.
 Exit codes: 0 every line consolidated; 1 some lines failed (they are in the
-output with ``consensus.error`` and in the error file); 2 bad usage or an
-input that cannot be read at all.
+output with ``consensus.error`` and in the error file); 2 bad usage, an input
+that cannot be read at all or an output that cannot be written (both checked
+before the run); 130 Ctrl-C (:func:`console`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gtconsensus._version import __version__
-from gtconsensus.adapters import storage
+from gtconsensus.adapters import preflight, storage
 from gtconsensus.adapters.manifest import (
     METHODS,
     ManifestOptions,
@@ -38,9 +40,10 @@ from gtconsensus.review import cli as review
 from gtconsensus.review.gold_answers import GoldFile, load_gold
 from gtconsensus.worker_model import WorkerModel
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 EXIT_OK, EXIT_FAILED_LINES, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 _DESCRIPTION = """\
 Consensus instance segmentation for SageMaker Ground Truth jobs that use the
@@ -55,14 +58,16 @@ output: each line is the input line with the label attribute replaced by
    "consensus": {method, confidence, instances, workers, rejected},
    "annotationsFromAllWorkers": <the raw answers, untouched>}
 A line that cannot be consolidated keeps its raw answers and gets
-consensus.error {code, message}; it is also recorded in the error file.
+consensus.error {code, message}; it is also recorded in the error file (a line
+that is not a JSON object is in the error file only).
 
 method: with --method auto (the default) every worker's reliability is
 learned across the job (two passes, the input is read once) and used when the
 median worker answered at least 20 objects (consensus.method "job-level");
 otherwise each image is decided by majority ("per-image-majority").
 
-exit status: 0 all lines consolidated, 1 some lines failed, 2 usage error.
+exit status: 0 all lines consolidated, 1 some lines failed, 2 usage error or a
+file that cannot be read or written (checked before the run), 130 Ctrl-C.
 
 example:
   gtconsensus consolidate output.manifest -o consensus.manifest \\
@@ -70,14 +75,20 @@ example:
 
 
 def _threshold(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:  # argparse would name the function: "invalid _threshold value"
+        value = float("nan")
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # argparse would name the function: "invalid _positive_int value"
+        value = 0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
@@ -244,7 +255,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="consolidate the example job shipped with gtconsensus",
         description="Consolidate a small example job (Ground Truth's exact output-manifest "
-        "format, made by the project) and show the worker table.",
+        "format, made by the project) and show the worker table. Writes DIR/consensus.manifest "
+        "(the consolidated manifest), DIR/workers.csv and DIR/errors.jsonl.",
     )  # fmt: skip
     demo.add_argument(
         "-o", "--output-dir", default="gtconsensus-demo", metavar="DIR",
@@ -266,7 +278,11 @@ def _parser() -> argparse.ArgumentParser:
     workers.add_argument(
         "-o", "--output", metavar="FILE", help="write the table (CSV, or JSON for .json)"
     )
-    workers.add_argument("--label-attribute", metavar="ATTR")
+    workers.add_argument(
+        "--label-attribute", metavar="ATTR",
+        help="the key holding the workers' answers (default: inferred per line when exactly "
+        "one key holds annotationsFromAllWorkers)",
+    )  # fmt: skip
     workers.add_argument(
         "-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
         help="worker processes (default: all cores, %(default)s here)",
@@ -488,8 +504,8 @@ def _run(
     except OSError as exc:
         print(f"gtconsensus: cannot read or write: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if workers:
-        write_worker_table(_rows(summary, options.pseudonymize), workers)
+    if workers and not _write_table(_rows(summary, options.pseudonymize), workers):
+        return EXIT_USAGE
     _report_gold(gold, summary, args.quiet)
     _report_classes(min_area, summary)
     elapsed = time.perf_counter() - started
@@ -514,18 +530,61 @@ def _run(
         if save:
             where.append(f"worker model: {save}")
         print("; ".join(where), file=sys.stderr)
+    first = _first_failure(errors) if summary.failed else None
+    _report_failures(summary, first, errors, args.quiet)
     return EXIT_FAILED_LINES if summary.failed else EXIT_OK
 
 
+def _report_failures(
+    summary: RunSummary, first: str | None, errors: str | None, quiet: bool
+) -> None:
+    """Say why lines failed, on the terminal: ``first``, the error file's first record.
+
+    A misspelt ``--label-attribute`` fails every line; the reason should not need
+    the error file opened. ``--quiet`` keeps this (errors only), in one line.
+    """
+    if not summary.failed:
+        return
+    if not quiet:
+        if first is not None:
+            print(f"first failure: {first}", file=sys.stderr)
+        return
+    text = f"gtconsensus: {summary.failed} of {summary.lines} lines failed"
+    text += "" if first is None else f", first: {first}"
+    text += "" if errors is None else f" (all in {'standard output' if errors == '-' else errors})"
+    print(text, file=sys.stderr)
+
+
+def _first_failure(errors: str | None) -> str | None:
+    """``line N [code] message`` of the error file's first record (a local file)."""
+    if errors is None or errors == "-" or storage.is_remote(errors):
+        return None
+    try:
+        with open(storage.local_path(errors), encoding="utf-8") as handle:
+            record = json.loads(handle.readline())
+        where = f"{record['file']} line" if "file" in record else "line"  # several inputs
+        return f"{where} {record['line']} [{record['code']}] {record['message']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _consolidate(args: argparse.Namespace) -> int:
-    for path in args.input:
-        if path != "-" and not _readable(path):
-            print(f"gtconsensus: input {path!r} is not a readable file", file=sys.stderr)
-            return EXIT_USAGE
     errors = args.errors_path
     if errors is None and args.output != "-":
         errors = f"{args.output}.errors.jsonl"
+    outputs = {"output": args.output, "error file": errors, "worker table": args.workers_path,
+               "worker model": args.save_worker_model}  # fmt: skip
+    if not _usable(args.input, outputs, args.command):
+        return EXIT_USAGE
     return _run(args, args.input, args.output, errors, args.workers_path)
+
+
+def _usable(inputs: Sequence[str], outputs: Mapping[str, str | None], command: str) -> bool:
+    """Whether every input can be read and every output written; says why not."""
+    problem = preflight.file_problem(inputs, outputs, command=command)
+    if problem is not None:
+        print(f"gtconsensus: {problem}", file=sys.stderr)
+    return problem is None
 
 
 def _run_dask(
@@ -560,13 +619,6 @@ def _no_fetch(uri: str) -> bytes:
     raise SchemaError("unresolved_reference", f"not following {uri} (--no-follow)")
 
 
-def _readable(path: str) -> bool:
-    try:
-        return storage.exists(path)
-    except (OSError, ValueError, OptionsError):
-        return False
-
-
 def _save_model(path: str | None, summary: RunSummary, secret: str | None) -> None:
     """Write the fitted worker model (``--save-worker-model``), when asked and fitted."""
     if path and summary.model is not None:
@@ -574,17 +626,31 @@ def _save_model(path: str | None, summary: RunSummary, secret: str | None) -> No
             handle.write(_model_json(summary.model.to_json(), secret) + "\n")
 
 
+def _write_table(rows: list[dict[str, object]], path: str) -> bool:
+    """Write the worker table; say so on standard error when it cannot be written."""
+    try:
+        write_worker_table(rows, path)
+    except (OSError, OptionsError) as exc:
+        print(f"gtconsensus: cannot write the worker table {path!r}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _workers(args: argparse.Namespace) -> int:
     """``gtconsensus workers``: consolidate without writing, print and save the worker table."""
-    for path in args.input:
-        if path != "-" and not _readable(path):
-            print(f"gtconsensus: input {path!r} is not a readable file", file=sys.stderr)
-            return EXIT_USAGE
+    outputs = {"worker table": args.output, "worker model": args.save_worker_model}
+    if not _usable(args.input, outputs, args.command):
+        return EXIT_USAGE
     try:
         gold = _load_gold(args)
         min_area = parse_min_area(args.min_area)
         options = _manifest_options(args, gold, min_area)
-        summary = consolidate_manifests(args.input, os.devnull, options=options, jobs=args.jobs)
+        with tempfile.TemporaryDirectory(prefix="gtconsensus-") as scratch:
+            errors = os.path.join(scratch, "errors.jsonl")  # for the first failure only
+            summary = consolidate_manifests(
+                args.input, os.devnull, errors_path=errors, options=options, jobs=args.jobs
+            )
+            first = _first_failure(errors) if summary.failed else None
         _save_model(args.save_worker_model, summary, options.pseudonymize)
     except OptionsError as exc:
         print(f"gtconsensus: {exc.message}", file=sys.stderr)
@@ -595,8 +661,8 @@ def _workers(args: argparse.Namespace) -> int:
     rows = _rows(summary, getattr(args, "pseudonymize", None))
     _report_gold(gold, summary, args.quiet)
     _report_classes(min_area, summary)
-    if args.output:
-        write_worker_table(rows, args.output)
+    if args.output and not _write_table(rows, args.output):
+        return EXIT_USAGE
     if not args.quiet:
         answers = sum(int(r["objects"]) for r in rows)  # type: ignore[call-overload]
         print(f"{len(rows)} workers, {summary.lines} lines ({summary.consolidated} consolidated, "
@@ -604,11 +670,16 @@ def _workers(args: argparse.Namespace) -> int:
         _print_workers(summary, getattr(args, "pseudonymize", None), limit=None)
         if args.output:
             print(f"worker table: {args.output}", file=sys.stderr)
+    _report_failures(summary, first, None, args.quiet)
     return EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
     folder = Path(args.output_dir)
+    problem = preflight.output_problem(str(folder / "consensus.manifest"), "output")
+    if problem is not None:
+        print(f"gtconsensus: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     folder.mkdir(parents=True, exist_ok=True)
     example = resources.files("gtconsensus.data").joinpath("example.manifest")
     with resources.as_file(example) as path:
@@ -622,6 +693,20 @@ def _demo(args: argparse.Namespace) -> int:
             str(folder / "workers.csv"),
         )
     return code
+
+
+def console() -> int:
+    """The ``gtconsensus`` command and ``python -m gtconsensus``: :func:`main`, with
+    Ctrl-C reported in one line instead of a traceback.
+
+    :func:`main` lets ``KeyboardInterrupt`` through, for callers that embed it.
+    """
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("\ngtconsensus: interrupted; a file appears only when complete "
+              "(consolidate --resume continues an interrupted run)", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

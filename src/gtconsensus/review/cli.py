@@ -12,13 +12,15 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gtconsensus.exceptions import GtConsensusError
 
 __all__ = ["add_parsers"]
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+_N = TypeVar("_N", int, float)
 
 _RENDER_EPILOG = """\
 The first panel is the consensus, then one panel per worker. An instance keeps
@@ -170,15 +172,24 @@ def _fetchers(args: argparse.Namespace) -> tuple[Any, Any]:
     return s3_fetch, s3_fetch
 
 
+def _number(kind: Callable[[str], _N], text: str, invalid: _N) -> _N:
+    """``kind(text)``, or ``invalid`` (which the caller refuses, with the expected range)
+    when ``text`` is not a number: argparse's own message would name the function."""
+    try:
+        return kind(text)
+    except ValueError:
+        return invalid
+
+
 def _positive(text: str) -> int:
-    value = int(text)
+    value = _number(int, text, 0)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
 def _count(text: str) -> int:
-    value = int(text)
+    value = _number(int, text, -1)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
@@ -262,12 +273,7 @@ def _export_coco(args: argparse.Namespace) -> int:
         f"{summary.categories} categories: {args.output}",
         file=sys.stderr,
     )
-    if summary.skipped:
-        shown = ", ".join(f"line {line} ({code})" for line, code in summary.skipped[:10])
-        more = f" and {len(summary.skipped) - 10} more" if len(summary.skipped) > 10 else ""
-        print(f"left out {len(summary.skipped)} failed lines: {shown}{more}", file=sys.stderr)
-        return EXIT_PARTIAL
-    return EXIT_OK
+    return _report_failed(summary.skipped, exported=summary.images)
 
 
 def _export_adjustment(args: argparse.Namespace) -> int:
@@ -311,7 +317,7 @@ def _export_adjustment(args: argparse.Namespace) -> int:
         f"(PNGs in {images_out})",
         file=sys.stderr,
     )
-    return _report_failed(summary.failed)
+    return _report_failed(summary.failed, exported=summary.lines - len(summary.failed))
 
 
 def _export_masks(args: argparse.Namespace) -> int:
@@ -342,27 +348,32 @@ def _export_masks(args: argparse.Namespace) -> int:
         f"masks: {summary.images} images, {len(summary.classes)} classes: {summary.manifest}",
         file=sys.stderr,
     )
-    return _report_failed(summary.failed)
+    return _report_failed(summary.failed, exported=summary.images)
 
 
-def _report_failed(failed: tuple[tuple[int, str], ...]) -> int:
+def _report_failed(failed: tuple[tuple[int, str], ...], *, exported: int) -> int:
+    """List the lines left out; when none held a consensus, say what the file likely is."""
     if not failed:
         return EXIT_OK
     shown = ", ".join(f"line {line} ({code})" for line, code in failed[:10])
     more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
     print(f"left out {len(failed)} failed lines: {shown}{more}", file=sys.stderr)
+    if not exported and all(code == "missing_consensus" for _, code in failed):
+        hint = ("no line holds a consensus: is this the job's own manifest? Consolidate it "
+                "first: gtconsensus consolidate MANIFEST -o consensus.manifest")  # fmt: skip
+        print(hint, file=sys.stderr)
     return EXIT_PARTIAL
 
 
 def _share(text: str) -> float:
-    value = float(text)
+    value = _number(float, text, float("nan"))
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
 
 
 def _fraction(text: str) -> float:
-    value = float(text)
+    value = _number(float, text, float("nan"))
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
     return value

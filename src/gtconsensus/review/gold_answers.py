@@ -122,7 +122,7 @@ def load_gold(
                 skipped.append((obj.line, obj.error[0] if obj.error else "missing_source_ref"))
                 continue
             answers[obj.source_ref] = gold_answer(obj)
-    except (OSError, ValueError) as exc:  # ValueError: not UTF-8 text
+    except (OSError, ValueError) as exc:  # a line that is not UTF-8 is skipped (bad_json)
         raise OptionsError("bad_gold", f"cannot read the gold file {path}: {exc}") from exc
     if not answers:
         first = f"; line {skipped[0][0]}: {skipped[0][1]}" if skipped else ""

@@ -167,7 +167,7 @@ class MaskExport:
 
 def _objects(path: str | Path, label_attribute: str | None) -> Iterator[tuple[str, OutputObject]]:
     """``(label attribute, object)`` per non-blank line."""
-    with open(path, encoding="utf-8") as lines:
+    with open(path, "rb") as lines:  # a line that is not UTF-8 fails alone
         for number, text in enumerate(lines, start=1):
             if not text.strip():
                 continue

@@ -217,7 +217,7 @@ def iter_output_objects(
     decode: bool = True,
 ) -> Iterator[OutputObject]:
     """Every non-blank line of an output manifest, in order (see :func:`parse_output_line`)."""
-    with open(path, encoding="utf-8") as lines:
+    with open(path, "rb") as lines:  # a line that is not UTF-8 fails alone
         for number, line in enumerate(lines, start=1):
             if line.strip():
                 yield parse_output_line(
@@ -242,7 +242,7 @@ def read_output_object(
     if line < 1:
         raise OptionsError("line_out_of_range", f"`line` must be >= 1, got {line}")
     count = 0
-    with open(path, encoding="utf-8") as lines:
+    with open(path, "rb") as lines:  # a line that is not UTF-8 fails alone
         for number, text in enumerate(lines, start=1):
             count = number
             if number == line:

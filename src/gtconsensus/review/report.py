@@ -259,7 +259,7 @@ def _read_lines(
     fetch: Fetch | None,
 ) -> Iterator[OutputObject]:
     """The lines ``wanted``, decoded; the others are not even parsed."""
-    with open(manifest, encoding="utf-8") as lines:
+    with open(manifest, "rb") as lines:  # a line that is not UTF-8 fails alone
         for number, text in enumerate(lines, start=1):
             if number in wanted:
                 yield parse_output_line(

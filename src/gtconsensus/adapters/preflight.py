@@ -1,0 +1,128 @@
+"""Checks made before a run: can every input be read and every output written?
+
+A run of a large job takes hours. An output that is a folder, two outputs with
+one name, or a compressed manifest must stop it at once, with the reason, rather
+than after the work (the atomic writers find a folder only when they rename) or
+line by line (every line of a gzip file fails as ``bad_json``). Each check
+returns the problem as a sentence, or ``None``.
+
+Examples
+--------
+>>> output_problem("-", "output") is None
+True
+>>> clash(["in.manifest"], {"output": "out.manifest", "worker table": "out.manifest"})
+"the output and the worker table are one file, 'out.manifest': name two"
+>>> clash(["in.manifest"], {"output": "in.manifest", "error file": "in.manifest.errors.jsonl"})
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gtconsensus.adapters import storage
+from gtconsensus.exceptions import OptionsError
+
+__all__ = ["clash", "file_problem", "input_problem", "output_problem"]
+
+
+# How files that are not JSON Lines begin, what they are, and what turns them into it.
+_NOT_JSON_LINES = (
+    (b"\x1f\x8b", "gzip-compressed", "gunzip -c"),
+    (b"BZh", "bzip2-compressed", "bunzip2 -c"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "xz -dc"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "zstd -dc"),
+    (b"PK\x03\x04", "a zip archive", "unzip -p"),
+    (b"\xff\xfe", "UTF-16 text", "iconv -f UTF-16 -t UTF-8"),
+    (b"\xfe\xff", "UTF-16 text", "iconv -f UTF-16 -t UTF-8"),
+)
+
+
+def input_problem(path: str, command: str) -> str | None:
+    """Why ``path`` cannot be read as an input, or ``None``.
+
+    Every line of a compressed or UTF-16 file would fail as ``bad_json``, one by
+    one; such a file is refused whole, with the command that converts it.
+    """
+    if path == "-":
+        return None
+    try:
+        if not storage.exists(path):
+            return f"input {path!r} is not a readable file"
+        if storage.is_remote(path):  # the first bytes would cost a block of the object
+            return None
+        with open(storage.local_path(path), "rb") as handle:
+            head = handle.read(8)
+    except OptionsError as exc:  # s3:// without the `s3` extra: say which extra
+        return exc.message
+    except (OSError, ValueError) as exc:
+        return f"cannot read input {path!r}: {exc}"
+    for magic, kind, convert in _NOT_JSON_LINES:
+        if head.startswith(magic):
+            return (f"input {path!r} is {kind}, not UTF-8 JSON Lines: convert it first, "
+                    f"e.g. {convert} {path} | gtconsensus {command} - ...")  # fmt: skip
+    return None
+
+
+def output_problem(path: str | None, what: str) -> str | None:
+    """Why a local ``path`` cannot be written, found before the run rather than after it."""
+    if path is None or path in ("-", os.devnull) or storage.is_remote(path):
+        return None
+    target = Path(storage.local_path(path))
+    if target.is_dir():
+        return f"{what} {path!r} is a folder: name a file"
+    parent = next((p for p in target.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        return f"{what} {path!r} cannot be written: {str(parent)!r} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{what} {path!r} cannot be written: no permission to write in {str(parent)!r}"
+    return None
+
+
+def _file_key(path: str) -> str:
+    """One name per file: local paths resolved (``./a`` and ``a``), URIs as given."""
+    return path if storage.is_remote(path) else str(Path(storage.local_path(path)).resolve())
+
+
+def clash(inputs: Sequence[str], outputs: Mapping[str, str | None]) -> str | None:
+    """Two outputs that name one file, or an output other than ``-o`` that names an input.
+
+    The later write would replace the earlier: the manifest by the worker table, an
+    input by the error file. (``-o`` may name an input: the output keeps every raw
+    answer, and is written only when complete.)
+    """
+    named = {what: path for what, path in outputs.items()
+             if path is not None and path != os.devnull}  # fmt: skip
+    seen: dict[str, str] = {}
+    for what, path in named.items():
+        key = "-" if path == "-" else _file_key(path)
+        if key in seen and key == "-":
+            return f"the {seen[key]} and the {what} would both go to standard output: name a file"
+        if key in seen:
+            return f"the {seen[key]} and the {what} are one file, {path!r}: name two"
+        seen[key] = what
+    sources = {_file_key(path) for path in inputs if path != "-"}
+    for what, path in named.items():
+        if what != "output" and path != "-" and _file_key(path) in sources:
+            return f"the {what} {path!r} is an input: writing it would replace the input"
+    return None
+
+
+def file_problem(
+    inputs: Sequence[str], outputs: Mapping[str, str | None], *, command: str
+) -> str | None:
+    """The first problem with ``inputs`` (``-``: standard input) or ``outputs``
+    (by what each is: ``{"output": path, "worker table": path}``), or ``None``.
+
+    ``command`` names the subcommand in the advice given for a compressed input.
+    """
+    for path in inputs:
+        problem = input_problem(path, command)
+        if problem is not None:
+            return problem
+    for what, target in outputs.items():
+        problem = output_problem(target, what)
+        if problem is not None:
+            return problem
+    return clash(inputs, outputs)
