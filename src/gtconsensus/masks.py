@@ -558,19 +558,22 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 _WIDE: dict[int, np.dtype[Any]] = {1: np.dtype("<u8"), 2: np.dtype("<u4"), 4: np.dtype("<u2")}
 
 
-def _pack_rows(labels: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
+def _pack_rows(
+    labels: np.ndarray, bits: int, span: tuple[int, int] | None = None
+) -> tuple[np.ndarray, int]:
     """The rows holding foreground, as ``bits``-bit palette indices packed into bytes,
     each led by filter byte 0, and the first of them (the others are blank, left to
     :func:`_zlib_rows`).
 
     Only those rows are allocated: a zeroed array of every row cost a pass over the
     whole image (``calloc`` clears memory it reuses) for rows :func:`_zlib_rows` never
-    reads.
+    reads. ``span`` is :func:`~gtconsensus.matching.foreground_rows` of ``labels``, when
+    known.
     """
     width = labels.shape[1]
     per_byte = 8 // bits
     padded_width = -(-width // per_byte) * per_byte
-    r0, r1 = foreground_rows(labels)
+    r0, r1 = foreground_rows(labels) if span is None else span
     rows = np.empty((r1 - r0, padded_width // per_byte + 1), dtype=np.uint8)
     rows[:, 0] = 0  # filter None
     values = labels[r0:r1].astype(np.uint8, copy=False)
@@ -649,12 +652,14 @@ def _zlib_rows(
     ])  # fmt: skip
 
 
-def _palette_png(labels: LabelImage, colours: Sequence[str], compress_level: int) -> bytes:
+def _palette_png(
+    labels: LabelImage, colours: Sequence[str], compress_level: int, span: tuple[int, int]
+) -> bytes:
     height, width = labels.shape
     k = len(colours)
     bits = 1 if k <= 1 else 2 if k <= 3 else 4 if k <= 15 else 8
     palette = b"\x00\x00\x00" + b"".join(bytes.fromhex(c[1:]) for c in colours)
-    rows, first = _pack_rows(labels, bits)
+    rows, first = _pack_rows(labels, bits, span)
     idat = _zlib_rows(rows, first, height, compress_level)
     header = struct.pack(">IIBBBBB", width, height, bits, 3, 0, 0, 0)
     return b"".join([
@@ -693,10 +698,11 @@ def encode_label_png(labels: LabelImage, *, compress_level: int = 1) -> bytes:
         raise OptionsError("bad_option", f"`labels` must be 2-D (H, W), got shape {labels.shape}")
     if not 0 <= compress_level <= 9:
         raise OptionsError("bad_option", f"`compress_level` must be 0..9, got {compress_level}")
-    k = int(labels.max(initial=0))
+    span = foreground_rows(labels)  # the rows to pack; the largest label is among them
+    k = int(labels[span[0] : span[1]].max(initial=0))
     colours = instance_colours(k)
     if k <= 255:
-        return _palette_png(labels, colours, compress_level)
+        return _palette_png(labels, colours, compress_level, span)
     table = np.zeros((k + 1, 4), dtype=np.uint8)
     for i, colour in enumerate(colours, start=1):
         table[i, :3] = tuple(bytes.fromhex(colour[1:]))
