@@ -121,21 +121,20 @@ def foreground_rows(labels: LabelImage) -> tuple[int, int]:
 
 
 def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, np.ndarray]:
-    """Horizontal runs of equal non-zero labels.
+    """Horizontal runs of equal non-zero labels in the rows that hold foreground.
 
-    Returns the raster index of each run's first pixel, its length and its label.
-    Finding runs costs one comparison over the image, read as one contiguous line (a
-    run boundary forced at each row's start), and a sparse ``flatnonzero``;
-    everything after works on the (few thousand) runs rather than on the pixels.
-    The comparison covers the blank rows too: finding the rows that hold foreground
-    first (one more pass over the image) cost more than it saved, even at 0 to 10
-    instances (``benchmarks/RESULTS.md``).
+    Returns the raster index of each run's first pixel (in image coordinates), its
+    length and its label. Finding runs costs one comparison over the foreground
+    rows, read as one contiguous line (a run boundary forced at each row's start),
+    and a sparse ``flatnonzero``; everything after works on the (few thousand) runs
+    rather than on the pixels.
     """
     width = labels.shape[1]
-    if labels.size == 0:
+    r0, r1 = foreground_rows(labels)
+    if r1 == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=labels.dtype)
-    line = np.ascontiguousarray(labels).reshape(-1)
+    line = np.ascontiguousarray(labels[r0:r1]).reshape(-1)
     size = line.size
     boundary = np.empty(-(-size // 8) * 8, dtype=bool)  # whole 8-byte words, zero padded
     boundary[size:] = False
@@ -153,7 +152,10 @@ def _runs(labels: LabelImage) -> tuple[IntArray, IntArray, np.ndarray]:
     lengths[-1:] = size - starts[-1:]
     run_labels = line[starts]
     drawn = np.flatnonzero(run_labels != 0)  # indices: cheaper than three boolean masks
-    return starts[drawn], lengths[drawn], run_labels[drawn]
+    starts = starts[drawn]
+    if r0:
+        starts += r0 * width
+    return starts, lengths[drawn], run_labels[drawn]
 
 
 def instance_stats(labels: LabelImage, n_instances: int) -> InstanceStats:
