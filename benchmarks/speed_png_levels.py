@@ -49,8 +49,8 @@ def encode(labels: np.ndarray, level: int, strategy: int) -> bytes:
     bits = 1 if k <= 1 else 2 if k <= 3 else 4 if k <= 15 else 8
     colours = masks.instance_colours(k)
     palette = b"\x00\x00\x00" + b"".join(bytes.fromhex(c[1:]) for c in colours)
-    rows, first, stop = masks._pack_rows(labels, bits)
-    idat = masks._zlib_rows(rows, first, stop, level, strategy)
+    rows, first = masks._pack_rows(labels, bits)
+    idat = masks._zlib_rows(rows, first, height, level, strategy)
     header = struct.pack(">IIBBBBB", width, height, bits, 3, 0, 0, 0)
     return b"".join([
         masks._PNG_SIGNATURE, masks._chunk(b"IHDR", header), masks._chunk(b"PLTE", palette),

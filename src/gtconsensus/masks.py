@@ -558,25 +558,30 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 _WIDE: dict[int, np.dtype[Any]] = {1: np.dtype("<u8"), 2: np.dtype("<u4"), 4: np.dtype("<u2")}
 
 
-def _pack_rows(labels: np.ndarray, bits: int) -> tuple[np.ndarray, int, int]:
-    """Rows of ``bits``-bit palette indices packed into bytes, each led by filter byte 0.
+def _pack_rows(
+    labels: np.ndarray, bits: int, span: tuple[int, int] | None = None
+) -> tuple[np.ndarray, int]:
+    """The rows holding foreground, as ``bits``-bit palette indices packed into bytes,
+    each led by filter byte 0, and the first of them (the others are blank, left to
+    :func:`_zlib_rows`).
 
-    Only the rows holding foreground are packed; the others stay zero. Returns
-    the rows and the span ``(first, stop)`` of the foreground rows.
+    Only those rows are allocated: a zeroed array of every row cost a pass over the
+    whole image (``calloc`` clears memory it reuses) for rows :func:`_zlib_rows` never
+    reads. ``span`` is :func:`~gtconsensus.matching.foreground_rows` of ``labels``, when
+    known.
     """
-    height, width = labels.shape
+    width = labels.shape[1]
     per_byte = 8 // bits
     padded_width = -(-width // per_byte) * per_byte
-    rows = np.zeros((height, padded_width // per_byte + 1), dtype=np.uint8)
-    r0, r1 = foreground_rows(labels)
-    if r1 == 0:
-        return rows, 0, 0
+    r0, r1 = foreground_rows(labels) if span is None else span
+    rows = np.empty((r1 - r0, padded_width // per_byte + 1), dtype=np.uint8)
+    rows[:, 0] = 0  # filter None
     values = labels[r0:r1].astype(np.uint8, copy=False)
     if padded_width != width:
         values = np.pad(values, ((0, 0), (0, padded_width - width)))
     if bits == 8:
-        rows[r0:r1, 1:] = values
-        return rows, r0, r1
+        rows[:, 1:] = values
+        return rows, r0
     # Each byte's pixels read as one little-endian integer (leftmost pixel lowest):
     # shifting each pixel into its place in the low byte (leftmost in the high bits, as
     # PNG wants) and keeping that byte is one pass per pixel slot over contiguous
@@ -585,8 +590,8 @@ def _pack_rows(labels: np.ndarray, bits: int) -> tuple[np.ndarray, int, int]:
     packed = wide << np.uint8(8 - bits)
     for slot in range(1, per_byte):
         packed |= wide >> np.uint8(8 * slot - 8 + bits * (slot + 1))
-    rows[r0:r1, 1:] = packed  # the low byte of each (an unsafe cast truncates)
-    return rows, r0, r1
+    rows[:, 1:] = packed  # the low byte of each (an unsafe cast truncates)
+    return rows, r0
 
 
 _ADLER_BASE = 65_521
@@ -612,9 +617,10 @@ def _adler_after_zeros(adler: int, count: int) -> int:
 
 
 def _zlib_rows(
-    rows: np.ndarray, first: int, stop: int, level: int, strategy: int = zlib.Z_RLE
+    rows: np.ndarray, first: int, height: int, level: int, strategy: int = zlib.Z_RLE
 ) -> bytes:
-    """A zlib stream of ``rows`` that deflates only the foreground rows ``first:stop``.
+    """A zlib stream of ``height`` rows: blank ones (all bytes zero), then ``rows`` (the
+    foreground rows, each led by its filter byte) from row ``first`` on, then blank ones.
 
     Deflating a blank row costs as much as a painted one, and most rows of a street
     scene's consensus are blank: those are stitched from cached deflate blocks
@@ -625,8 +631,9 @@ def _zlib_rows(
     (:func:`gtconsensus.zlibs.deflate_rle`: zlib-ng's, when installed, writes the same
     bytes about 4 times faster); other strategies and level 0 use the standard library's.
     """
-    height, row_bytes = rows.shape
-    painted = np.ascontiguousarray(rows[first:stop]).reshape(-1).data  # a view, no copy
+    row_bytes = rows.shape[1]
+    stop = first + len(rows)
+    painted = np.ascontiguousarray(rows).reshape(-1).data  # a view, no copy
     if strategy == zlib.Z_RLE and level > 0:
         deflated = zlibs.deflate_rle(painted)
     else:
@@ -645,13 +652,15 @@ def _zlib_rows(
     ])  # fmt: skip
 
 
-def _palette_png(labels: LabelImage, colours: Sequence[str], compress_level: int) -> bytes:
+def _palette_png(
+    labels: LabelImage, colours: Sequence[str], compress_level: int, span: tuple[int, int]
+) -> bytes:
     height, width = labels.shape
     k = len(colours)
     bits = 1 if k <= 1 else 2 if k <= 3 else 4 if k <= 15 else 8
     palette = b"\x00\x00\x00" + b"".join(bytes.fromhex(c[1:]) for c in colours)
-    rows, first, stop = _pack_rows(labels, bits)
-    idat = _zlib_rows(rows, first, stop, compress_level)
+    rows, first = _pack_rows(labels, bits, span)
+    idat = _zlib_rows(rows, first, height, compress_level)
     header = struct.pack(">IIBBBBB", width, height, bits, 3, 0, 0, 0)
     return b"".join([
         _PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"PLTE", palette),
@@ -689,10 +698,11 @@ def encode_label_png(labels: LabelImage, *, compress_level: int = 1) -> bytes:
         raise OptionsError("bad_option", f"`labels` must be 2-D (H, W), got shape {labels.shape}")
     if not 0 <= compress_level <= 9:
         raise OptionsError("bad_option", f"`compress_level` must be 0..9, got {compress_level}")
-    k = int(labels.max(initial=0))
+    span = foreground_rows(labels)  # the rows to pack; the largest label is among them
+    k = int(labels[span[0] : span[1]].max(initial=0))
     colours = instance_colours(k)
     if k <= 255:
-        return _palette_png(labels, colours, compress_level)
+        return _palette_png(labels, colours, compress_level, span)
     table = np.zeros((k + 1, 4), dtype=np.uint8)
     for i, colour in enumerate(colours, start=1):
         table[i, :3] = tuple(bytes.fromhex(colour[1:]))
