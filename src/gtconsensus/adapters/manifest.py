@@ -56,6 +56,7 @@ import numpy as np
 from gtconsensus.adapters import checkpoint
 from gtconsensus.adapters.bounded import bounded_lines
 from gtconsensus.adapters.checkpoint import Sink, gold_digest
+from gtconsensus.adapters.preflight import not_json_lines, output_problem
 from gtconsensus.adapters.spool import Blob, Spool, pack_records, unpack_records
 from gtconsensus.adapters.storage import (
     atomic_writer,
@@ -258,18 +259,25 @@ def _peek(source: IO[bytes]) -> bytes:
     return bytes(peek(4096)) if peek is not None else b""
 
 
-def _records(source: IO[bytes], options: ManifestOptions) -> tuple[Iterator[Record], str | None]:
+def _records(
+    source: IO[bytes], options: ManifestOptions, name: str = "-"
+) -> tuple[Iterator[Record], str | None]:
     """The records of the input and the label attribute to use (given or inferred).
 
     A file whose first non-blank character is ``[`` and that parses as a JSON
     list is a consolidation-request payload: each entry becomes a line in
     recipe form (:func:`gtconsensus.forms.lines_from_payload`), numbered by its
-    array index (DESIGN.md).
+    array index (DESIGN.md). A compressed or UTF-16 input (``name`` in the
+    message) is refused whole (``bad_option``), not line by line as ``bad_json``.
     """
     limits = _limits(options)
     if not hasattr(source, "peek"):
         source = io.BufferedReader(source)  # type: ignore[type-var]
-    head = _peek(source).lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = _peek(source)
+    problem = not_json_lines(head, name, "gtconsensus consolidate -")
+    if problem is not None:
+        raise OptionsError("bad_option", problem)
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"["):
         data = source.read()
         try:
@@ -584,6 +592,13 @@ def consolidate_manifest(
     Returns
     -------
     RunSummary
+
+    Raises
+    ------
+    OptionsError
+        ``bad_option`` before any line is read: an output or error file that is a
+        folder or cannot be written (:func:`gtconsensus.adapters.preflight.output_problem`),
+        a compressed or UTF-16 input; and for a bad ``method``, ``jobs`` or ``chunk_lines``.
     """
     if options.method not in METHODS:
         raise OptionsError(
@@ -591,13 +606,19 @@ def consolidate_manifest(
         )
     if jobs < 1 or chunk_lines < 1:
         raise OptionsError("bad_option", "`jobs` and `chunk_lines` must be positive")
+    for path, what in ((output_path, "output"), (errors_path, "error file")):
+        problem = output_problem(path, what)  # now, not when written after the run
+        if problem is not None:
+            raise OptionsError("bad_option", problem)
     summary = RunSummary()
     report = progress or (lambda phase, lines, nbytes: None)
     with contextlib.ExitStack() as stack:
         if reader is not None:
             records, attribute = reader(options)
         else:
-            records, attribute = _records(stack.enter_context(open_read(input_path)), options)
+            records, attribute = _records(
+                stack.enter_context(open_read(input_path)), options, input_path
+            )
         one_pass = options.worker_model is not None or (
             options.method == "image" and not options.fit_model
         )

@@ -24,7 +24,7 @@ from pathlib import Path
 from gtconsensus.adapters import storage
 from gtconsensus.exceptions import OptionsError
 
-__all__ = ["clash", "file_problem", "input_problem", "output_problem"]
+__all__ = ["clash", "file_problem", "input_problem", "not_json_lines", "output_problem"]
 
 
 # How files that are not JSON Lines begin, what they are, and what turns them into it.
@@ -58,10 +58,24 @@ def input_problem(path: str, command: str) -> str | None:
         return exc.message
     except (OSError, ValueError) as exc:
         return f"cannot read input {path!r}: {exc}"
+    return not_json_lines(head, path, f"gtconsensus {command} -")
+
+
+def not_json_lines(head: bytes, name: str, then: str) -> str | None:
+    """Why a file beginning with ``head`` is not UTF-8 JSON Lines (compressed, an
+    archive, UTF-16), with the command that converts it into ``then``; else ``None``.
+
+    Examples
+    --------
+    >>> not_json_lines(b"\\x1f\\x8b\\x08", "in.gz", "gtconsensus consolidate -")
+    "input 'in.gz' is gzip-compressed, not UTF-8 JSON Lines: convert it first, e.g. gunzip -c in.gz | gtconsensus consolidate - ..."
+    >>> not_json_lines(b'{"source-ref"', "in.manifest", "gtconsensus consolidate -") is None
+    True
+    """  # noqa: E501
     for magic, kind, convert in _NOT_JSON_LINES:
         if head.startswith(magic):
-            return (f"input {path!r} is {kind}, not UTF-8 JSON Lines: convert it first, "
-                    f"e.g. {convert} {path} | gtconsensus {command} - ...")  # fmt: skip
+            return (f"input {name!r} is {kind}, not UTF-8 JSON Lines: convert it first, "
+                    f"e.g. {convert} {name} | {then} ...")  # fmt: skip
     return None
 
 

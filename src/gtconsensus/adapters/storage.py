@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import sys
@@ -178,6 +179,8 @@ def atomic_writer(path: str | None) -> Iterator[IO[str]]:
             yield handle
         return
     target = Path(local_path(path))
+    if target.is_dir():  # found now, not at the rename after the whole run
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file: name a file", path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".partial", dir=target.parent
