@@ -302,7 +302,7 @@ def test_grouping_a_bucket_holds_one_merged_line_not_all_its_referenced_answers(
     # small, its merged lines are not. Grouping spools each merged line as it is made.
     import tracemalloc
 
-    from gtconsensus.adapters.merge import _dump, _group_bucket, _load
+    from gtconsensus.adapters.merge import _group_bucket, _load, dump_record
 
     big = 400_000
     bucket = tmp_path / "bucket"
@@ -310,7 +310,7 @@ def test_grouping_a_bucket_holds_one_merged_line_not_all_its_referenced_answers(
         for i in range(24):
             ref = f"s3://b/answers-{i}.json"
             line = json.dumps({"source-ref": f"s3://b/{i}.jpg", ATTR: {f"{RAW}-ref": ref}})
-            _dump(handle, [i, 0, i + 1, f"s3://b/{i}.jpg", ATTR, len(line)], line)
+            dump_record(handle, [i, 0, i + 1, f"s3://b/{i}.jpg", ATTR, len(line)], line)
 
     def answers(uri: str) -> bytes:  # made on demand, as a read from S3 would
         worker = uri.rsplit("-", 1)[1].split(".")[0]
@@ -333,13 +333,13 @@ def test_grouping_a_bucket_holds_one_merged_line_not_all_its_referenced_answers(
     assert [p.name for p in tmp_path.iterdir()] == ["sorted"]  # bucket and spool removed
 
 
-def test_several_inputs_refuse_dask(tmp_path: Path, capsys: Any) -> None:
-    # --resume works with several inputs: tests/test_resume_merge.py
+def test_an_input_that_cannot_be_read_stops_the_command(tmp_path: Path, capsys: Any) -> None:
+    # --resume and --engine dask work with several inputs: tests/test_resume_merge.py,
+    # tests/test_dask_merge.py
     a = _write(tmp_path / "a", [])
     out = str(tmp_path / "out")
-    assert cli.main(["consolidate", str(a), str(a), "-o", out, "--engine", "dask"]) == 2
-    assert "several inputs work with the local engine only" in capsys.readouterr().err
     assert cli.main(["consolidate", str(a), str(tmp_path / "nope"), "-o", out]) == 2
+    assert "is not a readable file" in capsys.readouterr().err
 
 
 def test_the_command_line_merges_its_inputs(job: SimulatedJob, tmp_path: Path) -> None:

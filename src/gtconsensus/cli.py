@@ -485,11 +485,8 @@ def _run(
             print("gtconsensus: --pseudonymize works with the local engine only", file=sys.stderr)
             return EXIT_USAGE
         inputs = [input_path] if isinstance(input_path, str) else list(input_path)
-        if getattr(args, "engine", "local") == "dask" and len(inputs) > 1:
-            print("gtconsensus: several inputs work with the local engine only", file=sys.stderr)
-            return EXIT_USAGE
         if getattr(args, "engine", "local") == "dask":
-            summary = _run_dask(args, inputs[0], output, errors, options)
+            summary = _run_dask(args, inputs, output, errors, options)
         else:
             with _progress_bar(inputs, args.quiet) as progress:
                 summary = consolidate_manifests(
@@ -588,7 +585,7 @@ def _usable(inputs: Sequence[str], outputs: Mapping[str, str | None], command: s
 
 
 def _run_dask(
-    args: argparse.Namespace, input_path: str, output: str, errors: str | None,
+    args: argparse.Namespace, inputs: Sequence[str], output: str, errors: str | None,
     options: ManifestOptions,
 ) -> RunSummary:  # fmt: skip
     try:
@@ -607,10 +604,10 @@ def _run_dask(
                 n_workers=args.jobs, threads_per_worker=1, processes=True, dashboard_address=None
             ))  # fmt: skip
             scheduler = cluster.scheduler_address
-        progress = stack.enter_context(_progress_bar(input_path, args.quiet))
+        progress = stack.enter_context(_progress_bar(inputs, args.quiet))
         return consolidate_with_dask(
-            input_path, output, scheduler=scheduler, errors_path=errors, options=options,
-            progress=progress,
+            inputs, output, scheduler=scheduler, errors_path=errors, options=options,
+            progress=progress, jobs=args.jobs,
         )  # fmt: skip
 
 

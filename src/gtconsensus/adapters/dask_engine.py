@@ -17,6 +17,12 @@ blocks at line ends). Then:
 The result is the same output, error records and worker table as the local engine
 (:func:`gtconsensus.adapters.manifest.consolidate_manifest`), byte for byte.
 
+Several inputs (:func:`consolidate_with_dask` given a list) are read and merged on the
+client as the local engine merges them (:func:`gtconsensus.adapters.merge.merged_inputs`),
+staged as part files every worker reads (a shared folder or ``s3://``), and consolidated
+as one bag of those parts; the error records keep their provenance fields (``file``,
+``line``, ``sources``), which stay on the client.
+
 Examples
 --------
 The Python API (needs the ``dask`` extra)::
@@ -39,13 +45,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-from collections.abc import Iterable, Iterator
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import dask.bag as db
+import fsspec  # type: ignore[import-untyped]
 import numpy as np
 from dask.delayed import delayed
+from dask.utils import parse_bytes
 
 from gtconsensus.adapters import manifest as local
 from gtconsensus.adapters.checkpoint import Sink
@@ -56,8 +66,10 @@ from gtconsensus.adapters.manifest import (
     Record,
     RunSummary,
 )
+from gtconsensus.adapters.merge import dump_record, load_records, merged_inputs
 from gtconsensus.consensus import METHOD_MAJORITY
 from gtconsensus.evidence import EvidenceTable, TableBuilder
+from gtconsensus.exceptions import OptionsError
 from gtconsensus.gold import GOLD_WORKER
 from gtconsensus.job import METHOD_JOB, fit_worker_model
 from gtconsensus.worker_model import WorkerModel
@@ -174,6 +186,14 @@ def consolidate_bag(
         attribute = local._infer_attribute(
             records.take(local._PEEK_LINES, npartitions=1, warn=False)
         )
+    return _plan(records, options, attribute, progress)
+
+
+def _plan(
+    records: db.Bag, options: ManifestOptions, attribute: str | None,
+    progress: ProgressCallback | None,
+) -> BagRun:  # fmt: skip
+    """:func:`consolidate_bag` once the label attribute is known (``None``: each line's own)."""
     one_pass = options.worker_model is not None or (
         options.method == "image" and not options.fit_model
     )
@@ -253,13 +273,16 @@ def write_outcomes(
     errors_path: str | None = None,
     window: int = 8,
     progress: ProgressCallback | None = None,
+    error_fields: Callable[[int], Mapping[str, Any]] | None = None,
 ) -> RunSummary:
     """Compute pass 2 and write the output manifest and the error file, in input order.
 
     The files are written by the client, atomically (as the local engine does),
     from at most ``window`` partitions at a time. ``progress(phase, lines, bytes)``
     follows each partition written, as the local engine's: phase ``"pass 2"`` after
-    a pass 1, else ``"consolidating"``.
+    a pass 1, else ``"consolidating"``. ``error_fields(number)``, as the local
+    engine's, gives fields that replace or extend the error record of line
+    ``number`` (asked in increasing order): the provenance of merged lines.
     """
     report = progress or _silent
     phase = "pass 2" if run.passes == 2 else "consolidating"
@@ -269,14 +292,14 @@ def write_outcomes(
         sink = Sink(stack, output_path, errors_path, resume=False, fingerprint={},
                     summary=summary)  # fmt: skip
         for part in _in_order(run.outcomes, window):
-            local._write(sink, summary, part)
+            local._write(sink, summary, part, error_fields)
             report(phase, len(part), sum(o.nbytes for o in part))
         sink.commit()
     return summary
 
 
 def consolidate_with_dask(
-    input_path: str,
+    input_path: str | Sequence[str],
     output_path: str | None,
     *,
     scheduler: str | None,
@@ -284,17 +307,36 @@ def consolidate_with_dask(
     options: ManifestOptions | None = None,
     blocksize: str | int = "64MiB",
     progress: ProgressCallback | None = None,
+    jobs: int = 1,
+    staging: str | None = None,
 ) -> RunSummary:
-    """The CLI's ``--engine dask``: read ``input_path`` as a bag, run, write on the client.
+    """The CLI's ``--engine dask``: read the input as a bag, run, write on the client.
 
+    ``input_path`` is one manifest (read as a bag of ``blocksize`` partitions), or
+    several, merged as :func:`~gtconsensus.adapters.merge.consolidate_manifests`
+    merges them (see :func:`_consolidate_merged`): the output, the error file
+    (with its ``file``, ``line`` and ``sources`` fields) and the worker table are
+    the local engine's, byte for byte.
     ``scheduler`` is the address of a running Dask scheduler (``tcp://host:8786``);
     ``None`` uses the current client, or Dask's default scheduler when there is none.
     ``progress(phase, lines, bytes)`` follows each partition, as the local engine's.
+    ``jobs`` and ``staging`` serve several inputs only: the processes that group
+    the inputs on the client, and the folder (local path or URL, ``s3://``) where
+    the merged lines are written for the workers to read; every worker must read
+    it (default: the system's temporary folder, which a cluster on this machine
+    shares).
     """
     options = options or ManifestOptions()
-    lines = db.read_text(input_path, blocksize=blocksize)
+    paths = [input_path] if isinstance(input_path, str) else list(input_path)
 
     def run() -> RunSummary:
+        if len(paths) != 1:
+            return _consolidate_merged(
+                paths, output_path, errors_path=errors_path, options=options,
+                part_bytes=parse_bytes(blocksize), progress=progress, jobs=jobs,
+                staging=staging,
+            )  # fmt: skip
+        lines = db.read_text(paths[0], blocksize=blocksize)
         planned = consolidate_bag(lines, options, progress=progress)
         return write_outcomes(planned, output_path, errors_path=errors_path, progress=progress)
 
@@ -304,3 +346,109 @@ def consolidate_with_dask(
 
     with Client(scheduler) as client, client.as_current():
         return run()
+
+
+# ----------------------------------------------------------------------------------------------
+# Several inputs: merged on the client, staged as part files, consolidated on the cluster.
+
+
+def _consolidate_merged(
+    paths: Sequence[str],
+    output_path: str | None,
+    *,
+    errors_path: str | None,
+    options: ManifestOptions,
+    part_bytes: int,
+    progress: ProgressCallback | None,
+    jobs: int,
+    staging: str | None,
+) -> RunSummary:
+    """Several inputs on the cluster, as the local engine consolidates them merged.
+
+    The client reads and groups the inputs (:func:`~gtconsensus.adapters.merge.merged_inputs`:
+    local buckets, ``jobs`` processes) and writes the merged lines, numbered, to
+    part files of about ``part_bytes`` in ``staging``; each partition of the bag
+    reads one part (the workers, once per pass). The error-file fields of each
+    merged line stay on the client, which writes the error records with them.
+    """
+    with contextlib.ExitStack() as stack:
+        merge = stack.enter_context(merged_inputs(paths, options, jobs=jobs, progress=progress))
+        folder = stack.enter_context(_staging_folder(staging))
+        parts = _stage(merge.records(), folder, part_bytes)
+        _check_workers_read(parts[0])
+        records: db.Bag = db.from_delayed([delayed(_read_part)(part) for part in parts])
+        planned = _plan(records, merge.run_options(options), merge.attribute, progress)
+        return write_outcomes(
+            planned, output_path, errors_path=errors_path, progress=progress,
+            error_fields=merge.error_fields,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _staging_folder(staging: str | None) -> Iterator[str]:
+    """A new folder (URL) under ``staging`` (default: the temporary folder), removed after."""
+    fs, root = fsspec.core.url_to_fs(staging or tempfile.gettempdir())
+    folder = f"{root.rstrip('/')}/gtconsensus-merged-{uuid.uuid4().hex}"
+    fs.makedirs(folder, exist_ok=True)
+    try:
+        yield str(fs.unstrip_protocol(folder))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm(folder, recursive=True)
+
+
+def _stage(records: Iterable[Record], folder: str, part_bytes: int) -> list[str]:
+    """Write the records to part files of about ``part_bytes`` in ``folder``; their URLs
+    (one at least: an empty part when there is no record)."""
+    parts: list[str] = []
+    handle: IO[bytes] | None = None
+    filled = 0
+    try:
+        for number, text, nbytes in records:
+            if handle is None or filled >= part_bytes:
+                if handle is not None:
+                    handle.close()
+                parts.append(f"{folder}/part-{len(parts):06d}")
+                handle = fsspec.open(parts[-1], "wb").open()
+                filled = 0
+            dump_record(handle, [number, nbytes], text)
+            filled += len(text)
+    finally:
+        if handle is not None:
+            handle.close()
+    if not parts:  # no line: one empty partition
+        parts.append(f"{folder}/part-{0:06d}")
+        with fsspec.open(parts[-1], "wb"):
+            pass
+    return parts
+
+
+def _read_part(part: str) -> list[Record]:
+    """On a worker: the records of one part file."""
+    with fsspec.open(part, "rb") as handle:
+        return [(number, text, nbytes) for (number, nbytes), text in load_records(handle)]
+
+
+def _exists(path: str) -> bool:
+    fs, inner = fsspec.core.url_to_fs(path)
+    return bool(fs.exists(inner))
+
+
+def _check_workers_read(part: str) -> None:
+    """Stop, naming the folder, when a worker of the current client cannot read ``part``."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return  # Dask's default scheduler: processes of this machine, which see its files
+    seen = client.run(_exists, part)
+    blind = sorted(worker for worker, found in seen.items() if not found)
+    if blind:
+        folder = part.rsplit("/", 1)[0]
+        raise OptionsError(
+            "bad_setting",
+            f"Dask workers {', '.join(blind)} cannot read the merged input staged in {folder}: "
+            "stage it where every worker reads it (a shared folder in TMPDIR, or `staging` "
+            "s3://...; see docs/scale.md)",
+        )

@@ -36,7 +36,9 @@ each bucket is then grouped on its own (in ``jobs`` worker processes) into its
 merged lines, sorted by first appearance; the sorted buckets are read back in
 one k-way merge, which feeds the usual pipeline record by record. Memory holds
 one bucket's input lines per process and one merged line (referenced answers
-read in), not the inputs.
+read in), not the inputs. :func:`merged_inputs` does the reading and grouping
+for both engines: the Dask engine stages the merged lines for its workers
+(:mod:`gtconsensus.adapters.dask_engine`).
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ def _partition(
             key, own = _route(parse_object(raw), attribute, output)
             where = zlib.crc32(key.encode("utf-8")) if key is not None else order
             entry: _Entry = (order, index, number, key, own, raw, read)
-            _dump(buckets[where % len(buckets)], [*list(entry[:5]), entry[6]], raw)
+            dump_record(buckets[where % len(buckets)], [*list(entry[:5]), entry[6]], raw)
             order += 1
             lines, nbytes = lines + 1, nbytes + read
             if lines >= 64:
@@ -182,7 +184,7 @@ def _partition(
 _Merged = tuple[int, str, dict[str, Any], int]
 
 
-def _dump(handle: IO[bytes], header: list[Any], text: str) -> None:
+def dump_record(handle: IO[bytes], header: list[Any], text: str) -> None:
     """One record of a bucket or sorted file: a JSON header line, then the text's bytes.
 
     Nothing is pickled: the files are parsed back as JSON and UTF-8 only. ``surrogatepass``
@@ -194,11 +196,27 @@ def _dump(handle: IO[bytes], header: list[Any], text: str) -> None:
 
 
 def _load(path: str) -> Iterator[tuple[list[Any], str]]:
-    """The records :func:`_dump` wrote: (header, text)."""
+    """The records :func:`dump_record` wrote: (header, text)."""
     with open(path, "rb") as handle:
-        while header := handle.readline():
-            *fields, length = json.loads(header)
-            yield fields, handle.read(length).decode("utf-8", errors="surrogatepass")
+        yield from load_records(handle)
+
+
+def load_records(handle: IO[bytes]) -> Iterator[tuple[list[Any], str]]:
+    """The records :func:`dump_record` wrote to ``handle``: (header, text).
+
+    Examples
+    --------
+    >>> import io
+    >>> buffer = io.BytesIO()
+    >>> text = "caf" + chr(0xE9) + chr(0xDCFF)  # a byte that was not UTF-8, kept as read
+    >>> dump_record(buffer, [7, "a"], text)
+    >>> _ = buffer.seek(0)
+    >>> list(load_records(buffer)) == [([7, "a"], text)]
+    True
+    """
+    while header := handle.readline():
+        *fields, length = json.loads(header)
+        yield fields, handle.read(length).decode("utf-8", errors="surrogatepass")
 
 
 def _entries(path: str) -> Iterator[_Entry]:
@@ -248,7 +266,7 @@ def _group_bucket(
             for order, offset, length, fields, read in places:
                 spool.seek(offset)
                 text = spool.read(length).decode("utf-8", errors="surrogatepass")
-                _dump(handle, [order, fields, read], text)
+                dump_record(handle, [order, fields, read], text)
     spool_path.unlink()
     Path(bucket).unlink()
     return len(places), sum(p[4] for p in places), recording.failed
@@ -409,6 +427,93 @@ def _input_key(
     }
 
 
+@dataclass(frozen=True)
+class MergedInputs:
+    """Several inputs read and grouped: their merged lines, ready to be consolidated.
+
+    Made by :func:`merged_inputs`; valid inside its ``with`` block (the sorted
+    buckets are temporary files in ``folder``).
+    """
+
+    folder: Path
+    sorted_files: list[str]
+    attribute: str | None  # the output's label attribute
+    attributes: list[str | None]  # each input's own
+    fetch: Fetch  # the fetch used while merging
+    failed: dict[str, tuple[str, str]]  # references that could not be read while merging
+    error_fields: _Provenance  # error_fields(number): the fields of a merged line read
+
+    def records(self) -> Iterator[Record]:
+        """``(number, text, bytes read)`` of each merged line, in order (read once).
+
+        ``number`` counts merged lines from 1. Each line's error-file fields
+        (``file``, ``line`` and, for a merged object, ``sources``) are kept for
+        ``error_fields(number)``, which gives them back (in increasing order)
+        to replace those of the line's error record.
+        """
+        streams = [_replay(p) for p in self.sorted_files]
+        for number, (_, text, fields, nbytes) in enumerate(
+            heapq.merge(*streams, key=lambda m: m[0]), start=1
+        ):
+            self.error_fields.log(number, fields)
+            yield number, text, nbytes
+
+    def run_options(self, options: ManifestOptions) -> ManifestOptions:
+        """The options to consolidate the merged lines with: the output's label
+        attribute, and a fetch that fails again for a reference that failed while merging."""
+        return replace(
+            options, label_attribute=self.attribute,
+            fetch=_Remembered(self.fetch, self.failed) if self.failed else options.fetch,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def merged_inputs(
+    input_paths: Sequence[str],
+    options: ManifestOptions,
+    *,
+    jobs: int = 1,
+    bucket_bytes: int = _BUCKET_BYTES,
+    progress: ProgressCallback | None = None,
+) -> Iterator[MergedInputs]:
+    """Read several inputs and group their lines by image, in a temporary folder.
+
+    The reading and merging phases of :func:`consolidate_manifests` (which
+    report ``"reading"`` and ``"merging"`` to ``progress``); the Dask engine
+    uses them too (:mod:`gtconsensus.adapters.dask_engine`).
+
+    Raises
+    ------
+    OptionsError
+        ``bad_option`` with no input, ``-`` twice, or ``jobs`` or ``bucket_bytes``
+        not positive.
+    """
+    paths = list(input_paths)
+    if not paths or paths.count("-") > 1:
+        raise OptionsError("bad_option", "give one input or more, standard input (-) once")
+    if jobs < 1 or bucket_bytes < 1:
+        raise OptionsError("bad_option", "`jobs` and `bucket_bytes` must be positive")
+    report = progress or (lambda phase, lines, nbytes: None)
+    fetch = options.fetch or storage_fetch
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gtconsensus-merge-")))
+        opened = [_records(stack.enter_context(open_read(p)), options) for p in paths]
+        attributes = [attribute for _, attribute in opened]
+        attribute = next((a for a in attributes if a is not None), None)
+        count = _bucket_count(paths, bucket_bytes)
+        with contextlib.ExitStack() as buckets:
+            handles = [
+                buckets.enter_context(open(folder / f"bucket-{i}", "wb")) for i in range(count)
+            ]
+            _partition([r for r, _ in opened], attributes, attribute, handles, report)
+        sorted_files, failed = _group_all(
+            folder, count, paths, attribute, fetch=fetch, jobs=jobs, report=report
+        )
+        provenance = _Provenance(folder / "provenance.jsonl")
+        stack.callback(provenance.close)
+        yield MergedInputs(folder, sorted_files, attribute, attributes, fetch, failed, provenance)
+
+
 def consolidate_manifests(
     input_paths: Sequence[str],
     output_path: str | None,
@@ -462,47 +567,17 @@ def consolidate_manifests(
             paths[0], output_path, errors_path=errors_path, options=options, progress=progress,
             jobs=jobs, chunk_lines=chunk_lines, resume=resume,
         )  # fmt: skip
-    if not paths or paths.count("-") > 1:
-        raise OptionsError("bad_option", "give one input or more, standard input (-) once")
-    if jobs < 1 or bucket_bytes < 1:
-        raise OptionsError("bad_option", "`jobs` and `bucket_bytes` must be positive")
-    report = progress or (lambda phase, lines, nbytes: None)
-    fetch = options.fetch or storage_fetch
-    with contextlib.ExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gtconsensus-merge-")))
-        opened = [_records(stack.enter_context(open_read(p)), options) for p in paths]
-        attributes = [attribute for _, attribute in opened]
-        attribute = next((a for a in attributes if a is not None), None)
-        count = _bucket_count(paths, bucket_bytes)
-        with contextlib.ExitStack() as buckets:
-            handles = [
-                buckets.enter_context(open(folder / f"bucket-{i}", "wb")) for i in range(count)
-            ]
-            _partition([r for r, _ in opened], attributes, attribute, handles, report)
-        sorted_files, failed = _group_all(
-            folder, count, paths, attribute, fetch=fetch, jobs=jobs, report=report
-        )
-        provenance = _Provenance(folder / "provenance.jsonl")
-        stack.callback(provenance.close)
+    with merged_inputs(
+        paths, options, jobs=jobs, bucket_bytes=bucket_bytes, progress=progress
+    ) as merge:
 
         def merged(_: ManifestOptions) -> tuple[Iterator[Record], str | None]:
-            def records() -> Iterator[Record]:
-                streams = [_replay(p) for p in sorted_files]
-                for number, (_, text, fields, nbytes) in enumerate(
-                    heapq.merge(*streams, key=lambda m: m[0]), start=1
-                ):
-                    provenance.log(number, fields)
-                    yield number, text, nbytes
-
-            return records(), attribute
+            return merge.records(), merge.attribute
 
         return consolidate_manifest(
             " ".join(paths), output_path, errors_path=errors_path,
-            options=replace(
-                options, label_attribute=attribute,
-                fetch=_Remembered(fetch, failed) if failed else options.fetch,
-            ),
+            options=merge.run_options(options),
             progress=progress, jobs=jobs, chunk_lines=chunk_lines, resume=resume,
-            reader=merged, error_fields=provenance,
-            input_key=_input_key(paths, attributes, options.fetch, failed),
+            reader=merged, error_fields=merge.error_fields,
+            input_key=_input_key(paths, merge.attributes, options.fetch, merge.failed),
         )  # fmt: skip
