@@ -291,3 +291,19 @@ def test_the_workers_command_says_why_lines_failed(
     assert cli.main([*args, *(["-q"] if quiet else [])]) == cli.EXIT_OK
     err = capsys.readouterr().err
     assert "line 1 [missing_label_attribute] line has no label attribute `gt-labels`" in err
+
+
+@pytest.mark.parametrize("flag", [["--resume"], ["--pseudonymize", "k3y"]])
+def test_options_of_the_local_engine_only_are_refused_with_dask(
+    example: Path, tmp_path: Path, flag: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_dask(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the Dask engine started")
+
+    out = tmp_path / "out.manifest"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "_run_dask", no_dask)
+        status = cli.main(["consolidate", str(example), "-o", str(out), "--engine", "dask", *flag])
+    assert status == cli.EXIT_USAGE
+    assert f"{flag[0]} works with the local engine only" in capsys.readouterr().err
+    assert not out.exists()

@@ -209,7 +209,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--engine", choices=("local", "dask"), default="local",
         help="local: worker processes on this machine; dask: a Dask cluster (the `dask` "
-        "extra; JSON Lines input only; see docs/scale.md) (default: %(default)s)",
+        "extra; one input: JSON Lines only; several: merged on this machine first; no "
+        "--resume, no --pseudonymize; see docs/scale.md) (default: %(default)s)",
     )  # fmt: skip
     run.add_argument(
         "--scheduler", metavar="ADDRESS",
@@ -483,6 +484,9 @@ def _run(
     try:
         if getattr(args, "engine", "local") == "dask" and options.pseudonymize is not None:
             print("gtconsensus: --pseudonymize works with the local engine only", file=sys.stderr)
+            return EXIT_USAGE
+        if getattr(args, "engine", "local") == "dask" and getattr(args, "resume", False):
+            print("gtconsensus: --resume works with the local engine only", file=sys.stderr)
             return EXIT_USAGE
         inputs = [input_path] if isinstance(input_path, str) else list(input_path)
         if getattr(args, "engine", "local") == "dask":

@@ -497,7 +497,7 @@ def merged_inputs(
     fetch = options.fetch or storage_fetch
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gtconsensus-merge-")))
-        opened = [_records(stack.enter_context(open_read(p)), options) for p in paths]
+        opened = [_records(stack.enter_context(open_read(p)), options, p) for p in paths]
         attributes = [attribute for _, attribute in opened]
         attribute = next((a for a in attributes if a is not None), None)
         count = _bucket_count(paths, bucket_bytes)
