@@ -18,6 +18,7 @@ import pytest
 from distributed import LocalCluster
 
 from gtconsensus import cli
+from gtconsensus.adapters import dask_engine
 from gtconsensus.adapters.dask_engine import consolidate_with_dask
 from gtconsensus.adapters.manifest import ManifestOptions, RunSummary, write_worker_table
 from gtconsensus.adapters.merge import consolidate_manifests
@@ -140,18 +141,31 @@ def test_a_failed_merged_object_names_every_input_line_on_both_engines(
 def test_the_cli_consolidates_several_inputs_on_the_dask_engine(
     cluster: LocalCluster, inputs: list[Path], tmp_path: Path, method: str
 ) -> None:
+    staged: list[str | None] = []
+    real_folder = dask_engine._staging_folder
+
+    def spy(staging: str | None) -> Any:
+        staged.append(staging)
+        return real_folder(staging)
+
     runs = []
+    staging = tmp_path / "staging"
+    staging.mkdir()
     for engine in ("local", "dask"):
         out = tmp_path / engine
-        code = cli.main(["consolidate", *map(str, inputs[:2]), "-o", str(out), "-q",
-                         "--jobs", "1", "--method", method, "--engine", engine,
-                         "--scheduler", cluster.scheduler_address,
-                         "--workers", f"{out}.csv"])  # fmt: skip
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(dask_engine, "_staging_folder", spy)
+            code = cli.main(["consolidate", *map(str, inputs[:2]), "-o", str(out), "-q",
+                             "--jobs", "1", "--method", method, "--engine", engine,
+                             "--scheduler", cluster.scheduler_address, "--staging", str(staging),
+                             "--workers", f"{out}.csv"])  # fmt: skip
         assert code == cli.EXIT_FAILED_LINES
         runs.append([out.read_bytes(), Path(f"{out}.errors.jsonl").read_bytes(),
                      Path(f"{out}.csv").read_bytes()])  # fmt: skip
     assert runs[0] == runs[1]
     assert b'"sources"' in runs[0][0]
+    assert staged == [str(staging)]  # --staging reached the Dask engine (and only it)
+    assert list(staging.iterdir()) == []  # the staged parts are removed
 
 
 def test_the_merged_lines_can_be_staged_at_a_url(inputs: list[Path], tmp_path: Path) -> None:

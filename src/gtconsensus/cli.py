@@ -218,6 +218,12 @@ def _parser() -> argparse.ArgumentParser:
         "local cluster of --jobs worker processes",
     )  # fmt: skip
     run.add_argument(
+        "--staging", metavar="URL",
+        help="with --engine dask and several inputs: where the client stages the merged "
+        "lines for the workers (a folder or s3:// URL every worker reads; default: the "
+        "temporary folder, which serves workers on this machine)",
+    )  # fmt: skip
+    run.add_argument(
         "--chunk-lines", type=_positive_int, default=8, metavar="N",
         help="lines per task sent to a worker process (default: %(default)s)",
     )  # fmt: skip
@@ -519,7 +525,7 @@ def _run(
             _print_workers(summary, options.pseudonymize)
         print(
             f"{summary.consolidated} of {summary.lines} lines consolidated ({summary.method}), "
-            f"{summary.failed} failed, {summary.rejected_answers} answers rejected, "
+            f"{summary.failed} failed, {_count(summary.rejected_answers, 'answer')} rejected, "
             f"in {elapsed:.1f} s",
             file=sys.stderr,
         )
@@ -611,8 +617,19 @@ def _run_dask(
         progress = stack.enter_context(_progress_bar(inputs, args.quiet))
         return consolidate_with_dask(
             inputs, output, scheduler=scheduler, errors_path=errors, options=options,
-            progress=progress, jobs=args.jobs,
+            progress=progress, jobs=args.jobs, staging=args.staging,
         )  # fmt: skip
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1.
+
+    Examples
+    --------
+    >>> _count(1, "answer"), _count(0, "answer")
+    ('1 answer', '0 answers')
+    """
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _no_fetch(uri: str) -> bytes:

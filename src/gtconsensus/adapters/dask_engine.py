@@ -449,6 +449,6 @@ def _check_workers_read(part: str) -> None:
         raise OptionsError(
             "bad_setting",
             f"Dask workers {', '.join(blind)} cannot read the merged input staged in {folder}: "
-            "stage it where every worker reads it (a shared folder in TMPDIR, or `staging` "
-            "s3://...; see docs/scale.md)",
+            "stage it where every worker reads it (a shared folder in TMPDIR, or --staging "
+            "(`staging=`) s3://...; see docs/scale.md)",
         )
