@@ -25,7 +25,7 @@ Examples
 >>> a = np.array([[1, 1, 0]], np.uint8); b = np.array([[1, 1, 1]], np.uint8)
 >>> stats = [instance_stats(x, 1) for x in (a, b)]
 >>> candidate = gather_candidate([a, b], stats, [("Car",), ("Car",)], ((0, 1), (1, 1)))
->>> votes, support = weighted_votes(candidate, [1.0, 1.0])
+>>> votes, support = candidate_votes(candidate, [1.0, 1.0])
 >>> fused_mask(votes, support).astype(int).tolist()
 [[1, 1, 1]]
 """
@@ -36,7 +36,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import cast
+from typing import TypeGuard, cast
 
 import numpy as np
 
@@ -46,8 +46,9 @@ from gtconsensus.matching import InstanceStats, Window
 from gtconsensus.painting import Canvas
 from gtconsensus.patterns import (
     MOST_PATTERNED,
+    PatternVotes,
+    Votes,
     all_three,
-    pattern_codes,
     pattern_pixels,
     pattern_votes,
     reaching,
@@ -58,10 +59,12 @@ __all__ = [
     "Candidate",
     "FusedInstance",
     "FusionResult",
+    "candidate_votes",
     "fuse_class",
     "fuse_instances",
     "fused_mask",
     "gather_candidate",
+    "is_counted",
     "mask_iou",
     "member_area",
     "member_areas",
@@ -235,21 +238,23 @@ def member_areas(candidate: Candidate) -> tuple[int, ...]:
     return tuple(member_area(candidate, slot) for slot in range(len(candidate.masks)))
 
 
-def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[VoteArray, float]:
-    """Per-pixel weighted votes of a candidate's members, and their summed weight.
+def candidate_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Votes, float]:
+    """:func:`weighted_votes`, but float votes of at most
+    :data:`~gtconsensus.patterns.MOST_PATTERNED` members kept by membership pattern.
 
-    ``weights`` is indexed by worker. When every member weighs exactly 1 (the
-    majority method), the votes are plain counts in the smallest unsigned type,
-    which every later step handles in integer arithmetic.
+    Those are a :class:`~gtconsensus.patterns.PatternVotes`: a byte of pattern per
+    pixel and the very floats of :func:`weighted_votes` per pattern, which every later
+    step reads as it reads the floats. Counted votes, and the float votes of more
+    members, are :func:`weighted_votes`' arrays.
 
     Examples
     --------
     >>> mask = np.array([[True, False]])
     >>> candidate = Candidate(((0, 1), (1, 1)), (0, 1, 0, 2), (mask, mask), ("Car", "Car"))
-    >>> votes, support = weighted_votes(candidate, [1.0, 2.0])
-    >>> votes.tolist(), support
-    ([[3.0, 0.0]], 3.0)
-    >>> votes, support = weighted_votes(candidate, [1.0, 1.0])
+    >>> votes, support = candidate_votes(candidate, [1.0, 2.0])
+    >>> votes.codes.tolist(), votes.votes, support
+    ([[3, 0]], (0.0, 1.0, 2.0, 3.0), 3.0)
+    >>> votes, support = candidate_votes(candidate, [1.0, 1.0])
     >>> votes.dtype.name, votes.tolist(), support
     ('uint8', [[2, 0]], 2.0)
     """
@@ -266,13 +271,46 @@ def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Vote
         for mask in masks:
             counts += mask
         return counts, support
-    if len(masks) <= MOST_PATTERNED:  # one byte-wide lookup, not two float passes per member
-        votes = np.array(pattern_votes(member_weights)).take(pattern_codes(masks))
-        return cast(VoteArray, votes), support
+    if len(masks) <= MOST_PATTERNED:  # a byte per pixel, not two float passes per member
+        return PatternVotes.of(masks, member_weights), support
     votes = np.zeros(masks[0].shape, dtype=np.float64)
     for mask, weight in zip(masks, member_weights, strict=True):
         votes += mask * weight
     return votes, support
+
+
+def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[VoteArray, float]:
+    """Per-pixel weighted votes of a candidate's members, and their summed weight.
+
+    ``weights`` is indexed by worker. When every member weighs exactly 1 (the
+    majority method), the votes are plain counts in the smallest unsigned type,
+    which every later step handles in integer arithmetic. Fusion reads them as
+    :func:`candidate_votes` keeps them.
+
+    Examples
+    --------
+    >>> mask = np.array([[True, False]])
+    >>> candidate = Candidate(((0, 1), (1, 1)), (0, 1, 0, 2), (mask, mask), ("Car", "Car"))
+    >>> votes, support = weighted_votes(candidate, [1.0, 2.0])
+    >>> votes.tolist(), support
+    ([[3.0, 0.0]], 3.0)
+    >>> votes, support = weighted_votes(candidate, [1.0, 1.0])
+    >>> votes.dtype.name, votes.tolist(), support
+    ('uint8', [[2, 0]], 2.0)
+    """
+    votes, support = candidate_votes(candidate, weights)
+    return (votes.array() if isinstance(votes, PatternVotes) else votes), support
+
+
+def is_counted(votes: Votes) -> TypeGuard[VoteArray]:
+    """Whether ``votes`` are counts (every member weighing 1), not floats.
+
+    Examples
+    --------
+    >>> is_counted(np.array([2, 0], np.uint8)), is_counted(np.array([2.0, 0.0]))
+    (True, False)
+    """
+    return not isinstance(votes, PatternVotes) and votes.dtype.kind == "u"
 
 
 def without_member(votes: VoteArray, mask: BoolMask, weight: float) -> VoteArray:
@@ -288,14 +326,19 @@ def without_member(votes: VoteArray, mask: BoolMask, weight: float) -> VoteArray
     return cast(VoteArray, votes - mask * weight)
 
 
-def fused_mask(votes: VoteArray, support: float) -> BoolMask:
+def fused_mask(votes: Votes, support: float) -> BoolMask:
     """Pixels whose votes reach half of ``support`` (ties included).
+
+    Votes by membership pattern are tested once per pattern, with the same test on the
+    same floats (:func:`~gtconsensus.patterns.reaching`).
 
     Examples
     --------
     >>> fused_mask(np.array([0, 1, 2, 3], np.uint8), 4.0).tolist()
     [False, False, True, True]
     """
+    if isinstance(votes, PatternVotes):
+        return votes.holding(reaching(votes.votes, support))
     if support <= 0:
         return np.zeros(votes.shape, dtype=bool)
     if votes.dtype.kind == "u":  # counts: at least half of the members, in integers
@@ -466,7 +509,7 @@ def fuse_instances(
     shape: tuple[int, int],
     weights: Sequence[float],
     existence: Sequence[float] | None = None,
-    votes: Sequence[tuple[VoteArray, float]] | None = None,
+    votes: Sequence[tuple[Votes, float]] | None = None,
 ) -> FusionResult:
     """Keep the candidates that exist, fuse them and paint the consensus.
 
@@ -481,8 +524,9 @@ def fuse_instances(
     existence : sequence of float, optional
         Per candidate, the probability that it exists; when given it replaces
         the majority rule (kept when above 0.5).
-    votes : sequence of (ndarray, float), optional
-        Per candidate, :func:`weighted_votes` with these weights, when already computed.
+    votes : sequence of (votes, float), optional
+        Per candidate, :func:`candidate_votes` (or :func:`weighted_votes`) with these
+        weights, when already computed.
 
     Returns
     -------
@@ -492,20 +536,23 @@ def fuse_instances(
     canvas = Canvas(shape, len(candidates))
     kept: list[FusedInstance] = []
     for index, candidate in enumerate(candidates):
-        pixel_votes, support = weighted_votes(candidate, weights) if votes is None else votes[index]
+        if votes is None:
+            pixel_votes, support = candidate_votes(candidate, weights)
+        else:
+            pixel_votes, support = votes[index]
         probability = None if existence is None else float(existence[index])
         if probability is None and not support * 2 > total * (1 + 1e-12):
             continue
         if probability is not None and not probability > 0.5:
             continue
         fused = fused_mask(pixel_votes, support)
-        counted = pixel_votes.dtype.kind == "u"
+        counts = is_counted(pixel_votes)
         area, inters = _fused_area_and_inters(
             candidate,
             fused,
             support,
-            counted=counted,
-            member_weights=() if counted else [float(weights[w]) for w in candidate.workers],
+            counted=counts,
+            member_weights=() if counts else [float(weights[w]) for w in candidate.workers],
         )
         if not area:
             continue
@@ -520,7 +567,7 @@ def fuse_instances(
             mask=fused,
             existence=probability,
             ious=ious,
-            inters=inters if counted else (),
+            inters=inters if counts else (),
         ))  # fmt: skip
         canvas.paint(fused, area, pixel_votes, support, candidate.window)
     consensus, survivors, stats = canvas.ordered()
