@@ -50,7 +50,6 @@ from gtconsensus.patterns import (
     Votes,
     all_three,
     pattern_pixels,
-    pattern_votes,
     reaching,
     sign_of_all_three,
 )
@@ -374,19 +373,20 @@ def _fused_area_and_inters(
     support: float,
     *,
     counted: bool,
-    member_weights: Sequence[float] = (),
+    held: _HeldPatterns | None = None,
 ) -> tuple[int, tuple[int, ...]]:
     """The fused shape's area and each member's pixels in it (nothing when it is empty).
 
     From the members' areas and overlaps when :func:`_counted_fusion` (counted votes)
-    or :func:`_pattern_fusion` (float votes of ``member_weights``) can; counted votes
-    needing a single vote make the members' union, which covers each member.
-    Otherwise each member's pixels in the fused shape are counted.
+    or :func:`_pattern_fusion` (float votes whose fused shape holds the patterns
+    ``held``) can; counted votes needing a single vote make the members' union, which
+    covers each member. Otherwise each member's pixels in the fused shape are counted.
     """
+    known = None
     if counted:
         known = _counted_fusion(candidate, fused)
-    else:
-        known = _pattern_fusion(candidate, fused, member_weights, support)
+    elif held is not None:
+        known = _pattern_fusion(candidate, fused, held)
     if known is not None:
         return known
     area = int(np.count_nonzero(fused))
@@ -412,11 +412,55 @@ def _ious(areas: Sequence[int], inters: Sequence[int], fused_area: int) -> tuple
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _HeldPatterns:
+    """The membership patterns that the fused shape of float votes holds, and how the
+    sums of their pixels hold ``t`` (see :func:`~gtconsensus.patterns.pattern_pixels`).
+
+    Attributes
+    ----------
+    patterns : tuple of int
+        The patterns :func:`~gtconsensus.patterns.reaching` the support.
+    by_member : tuple of (tuple of int)
+        Per member, those of them that its mask holds.
+    sign, member_signs : int, tuple of int
+        With three members, the sign with which the fused area, and each member's
+        pixels in it, hold ``t`` (:func:`~gtconsensus.patterns.sign_of_all_three`
+        summed); else 0.
+
+    Examples
+    --------
+    >>> _HeldPatterns.of((0.0, 1.0, 1.5, 2.5, 2.0, 3.0, 3.5, 4.5), 4.5)  # any two of three
+    _HeldPatterns(patterns=(3, 5, 6, 7), by_member=((3, 5, 7), (3, 6, 7), (5, 6, 7)), \
+sign=-2, member_signs=(-1, -1, -1))
+    """
+
+    patterns: tuple[int, ...]
+    by_member: tuple[tuple[int, ...], ...]
+    sign: int
+    member_signs: tuple[int, ...]
+
+    @classmethod
+    def of(cls, votes: Sequence[float], support: float) -> _HeldPatterns:
+        """From the votes of each pattern (:attr:`PatternVotes.votes`) and the support."""
+        patterns = reaching(votes, support)  # fused_mask's test, on the same floats
+        n_members = len(votes).bit_length() - 1
+        by_member = tuple(
+            tuple(bits for bits in patterns if bits >> slot & 1) for slot in range(n_members)
+        )
+
+        def sign(held: tuple[int, ...]) -> int:
+            return sum(sign_of_all_three(bits) for bits in held) if n_members == 3 else 0
+
+        return cls(patterns, by_member, sign(patterns), tuple(sign(held) for held in by_member))
+
+
 def _pattern_fusion(
-    candidate: Candidate, fused: BoolMask, member_weights: Sequence[float], support: float
+    candidate: Candidate, fused: BoolMask, held: _HeldPatterns
 ) -> tuple[int, tuple[int, ...]] | None:
-    """The fused area and each member's pixels in it, for the float votes of
-    ``member_weights`` of two or three members whose overlaps are recorded; else ``None``.
+    """The fused area and each member's pixels in it, for float votes whose fused shape
+    holds the patterns ``held``, of one member, or of two or three members whose
+    overlaps are recorded; else ``None``.
 
     A pixel's votes depend only on its membership pattern (:mod:`gtconsensus.patterns`), so
     the fused shape holds a pattern's pixels all or none, and its area and each
@@ -431,27 +475,24 @@ def _pattern_fusion(
     >>> a, b, c = (np.array(row, bool) for row in ([1, 1, 1, 0], [0, 1, 1, 1], [0, 0, 1, 0]))
     >>> candidate = Candidate(((0, 1), (1, 1), (2, 1)), (0, 1, 0, 4), (a, b, c), ("C",) * 3,
     ...                       (3, 3, 1), (2, 1, 1))
-    >>> _pattern_fusion(candidate, np.array([False, True, True, False]), [1.0, 1.5, 2.0], 4.5)
+    >>> held = _HeldPatterns.of((0.0, 1.0, 1.5, 2.5, 2.0, 3.0, 3.5, 4.5), 4.5)  # 1, 1.5, 2
+    >>> _pattern_fusion(candidate, np.array([False, True, True, False]), held)
     (2, (2, 2, 1))
     """
     masks, areas, overlaps = candidate.masks, candidate.areas, candidate.overlaps
-    if not (areas and overlaps) or len(masks) not in (2, 3):
+    if not areas or len(masks) > 3 or (len(masks) > 1 and not overlaps):
         return None
     pixels = pattern_pixels(masks, areas, overlaps, by_all=False)  # (t left out)
-    signs = [sign_of_all_three(bits) if len(masks) == 3 else 0 for bits in range(len(pixels))]
-    held = reaching(pattern_votes(member_weights), support)  # fused_mask's test, same floats
-    area, area_sign = sum(pixels[bits] for bits in held), sum(signs[bits] for bits in held)
-    inters = [[bits for bits in held if bits >> slot & 1] for slot in range(len(masks))]
-    inter_pixels = [sum(pixels[bits] for bits in bits_in) for bits_in in inters]
-    inter_signs = [sum(signs[bits] for bits in bits_in) for bits_in in inters]
-    if area_sign:
-        t = (int(np.count_nonzero(fused)) - area) // area_sign
-    elif any(inter_signs):
+    area = sum(pixels[bits] for bits in held.patterns)
+    inters = [sum(pixels[bits] for bits in patterns) for patterns in held.by_member]
+    if held.sign:
+        t = (int(np.count_nonzero(fused)) - area) // held.sign
+    elif any(held.member_signs):
         t = all_three(masks)
     else:
         t = 0
-    return area + area_sign * t, tuple(
-        n + sign * t for n, sign in zip(inter_pixels, inter_signs, strict=True)
+    return area + held.sign * t, tuple(
+        n + sign * t for n, sign in zip(inters, held.member_signs, strict=True)
     )
 
 
@@ -535,6 +576,7 @@ def fuse_instances(
     total = float(sum(weights))
     canvas = Canvas(shape, len(candidates))
     kept: list[FusedInstance] = []
+    reached: dict[tuple[tuple[float, ...], float], _HeldPatterns] = {}  # a few member sets recur
     for index, candidate in enumerate(candidates):
         if votes is None:
             pixel_votes, support = candidate_votes(candidate, weights)
@@ -545,15 +587,17 @@ def fuse_instances(
             continue
         if probability is not None and not probability > 0.5:
             continue
-        fused = fused_mask(pixel_votes, support)
+        held = None
+        if isinstance(pixel_votes, PatternVotes):  # decided once per pattern and member set
+            key = (pixel_votes.votes, support)
+            held = reached.get(key)
+            if held is None:
+                held = reached[key] = _HeldPatterns.of(*key)
+            fused = pixel_votes.holding(held.patterns)  # fused_mask, its patterns known
+        else:
+            fused = fused_mask(pixel_votes, support)
         counts = is_counted(pixel_votes)
-        area, inters = _fused_area_and_inters(
-            candidate,
-            fused,
-            support,
-            counted=counts,
-            member_weights=() if counts else [float(weights[w]) for w in candidate.workers],
-        )
+        area, inters = _fused_area_and_inters(candidate, fused, support, counted=counts, held=held)
         if not area:
             continue
         fused.flags.writeable = False
