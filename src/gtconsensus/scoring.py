@@ -419,12 +419,13 @@ def _score_candidate(
     workers, classes = candidate.workers, candidate.classes
     # One class among the members: every fuse_class of the others gives it.
     uniform = finite and classes.count(classes[0]) == len(classes)
+    counts = votes if is_counted(votes) else None
     counted: list[tuple[int, int, bool]] | None = None
     for index, (slot, worker, support) in enumerate(compared):
         own_weight = float(weights[worker])
-        if is_counted(votes) and own_weight == 1.0:  # counts less one: same support
+        if counts is not None and own_weight == 1.0:  # counts less one: same support
             if counted is None:
-                counted = _counted_loo(candidate, votes, support, fused.inters if fused else ())
+                counted = _counted_loo(candidate, counts, support, fused.inters if fused else ())
             inter, union, kept = counted[slot]
         elif held is not None:  # the others' shape pattern by pattern
             if pixels is None:
