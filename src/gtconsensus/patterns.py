@@ -150,14 +150,17 @@ class PatternVotes:
 
     def holding(self, patterns: Sequence[int]) -> BoolMask:
         """The pixels whose pattern is one of ``patterns`` (a new mask)."""
-        if len(self.votes) <= 8:
-            # Bit p of one byte says whether pattern p is held: a shift per pixel reads
-            # it, 3x faster than a table `take`n on the codes (which makes intp indices).
-            bits = np.uint8(sum(1 << pattern for pattern in patterns))
-            held: npt.NDArray[np.uint8] = np.right_shift(bits, self.codes)
-            held &= np.uint8(1)
-            return held.view(np.bool_)
-        table = np.zeros(len(self.votes), dtype=bool)
+        n_patterns = len(self.votes)
+        if n_patterns <= 32:
+            # Bit p of one integer says whether pattern p is held: a shift per pixel
+            # reads it, 2x to 6x faster than a table `take`n on the codes (which makes
+            # intp indices first).
+            kind = np.uint8 if n_patterns <= 8 else np.uint16 if n_patterns <= 16 else np.uint32
+            bits = kind(sum(1 << pattern for pattern in patterns))
+            held: npt.NDArray[np.unsignedinteger] = np.right_shift(bits, self.codes)
+            held &= kind(1)
+            return held.view(np.bool_) if kind is np.uint8 else held.astype(np.bool_)
+        table = np.zeros(n_patterns, dtype=bool)
         table[list(patterns)] = True
         held_by_table: BoolMask = table.take(self.codes)
         return held_by_table
