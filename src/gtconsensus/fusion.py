@@ -594,9 +594,10 @@ def fuse_instances(
             if held is None:
                 held = reached[key] = _HeldPatterns.of(*key)
             fused = pixel_votes.holding(held.patterns)  # fused_mask, its patterns known
+            counts = False
         else:
             fused = fused_mask(pixel_votes, support)
-        counts = is_counted(pixel_votes)
+            counts = pixel_votes.dtype.kind == "u"  # (is_counted, known not by pattern)
         area, inters = _fused_area_and_inters(candidate, fused, support, counted=counts, held=held)
         if not area:
             continue

@@ -513,7 +513,7 @@ def score_leave_one_out(
         fused = kept.get(index)
         held = None  # float votes, evidence to count: the fused shapes pattern by pattern
         if (
-            not is_counted(pixel_votes)
+            (isinstance(pixel_votes, PatternVotes) or pixel_votes.dtype.kind == "f")
             and len(candidate.workers) <= MOST_PATTERNED
             and (plan[2] or (plan[0] and fused is None))
         ):
