@@ -16,6 +16,7 @@ from gtconsensus.exceptions import OptionsError
 from gtconsensus.fusion import (
     Candidate,
     _fused_area_and_inters,
+    _HeldPatterns,
     fuse_class,
     fuse_instances,
     fused_mask,
@@ -24,6 +25,7 @@ from gtconsensus.fusion import (
     weighted_votes,
 )
 from gtconsensus.matching import instance_stats
+from gtconsensus.patterns import MOST_PATTERNED, pattern_votes
 from gtconsensus.scoring import score_against_fusion
 from gtconsensus.testing.strategies import panels
 from support import bar, same_partition
@@ -95,6 +97,7 @@ def _rows(*rows: list[int]) -> tuple[np.ndarray, ...]:
 @given(case=masks_and_weights())
 @example(case=(_rows([1, 1, 0], [0, 1, 1], [1, 1, 1]), [1, 1.37, 1.74]))  # area holds t
 @example(case=(_rows([1, 1, 0], [0, 1, 1], [1, 0, 1]), [1, 2, 4]))  # (nothing needs t)
+@example(case=(_rows([1, 0, 1]), [0.5]))  # one member
 def test_fused_area_and_inters_of_float_votes_equal_counting_the_fused_shape(
     case: tuple[tuple[np.ndarray, ...], list[float]],
 ) -> None:
@@ -112,13 +115,12 @@ def test_fused_area_and_inters_of_float_votes_equal_counting_the_fused_shape(
     with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf and nan votes
         votes, support = weighted_votes(candidate, weights)
         fused = fused_mask(votes, support)
-    if votes.dtype.kind == "u":  # all weights 1: counted
+    if votes.dtype.kind == "u" or n > MOST_PATTERNED:  # counted, or no byte of patterns
         return
     area = int(np.count_nonzero(fused))
     want = (area, tuple(int(np.count_nonzero(m & fused)) for m in masks)) if area else (0, ())
-    got = _fused_area_and_inters(
-        candidate, fused, support, counted=False, member_weights=[float(w) for w in weights]
-    )
+    held = _HeldPatterns.of(tuple(pattern_votes([float(w) for w in weights])), support)
+    got = _fused_area_and_inters(candidate, fused, support, counted=False, held=held)
     assert (got if got[0] else (0, ())) == want
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from gtconsensus._typing import IntArray, LabelImage
 from gtconsensus.exceptions import InputError, OptionsError
-from gtconsensus.fusion import Candidate, fuse_instances, gather_candidate, weighted_votes
+from gtconsensus.fusion import Candidate, candidate_votes, fuse_instances, gather_candidate
 from gtconsensus.matching import (
     InstanceStats,
     cluster_instances,
@@ -483,7 +483,7 @@ def decide(
             f"({len(evidence.candidates)}), got {len(existence)}",
         )
     threshold = evidence.iou_threshold
-    votes = [weighted_votes(c, worker_weights) for c in evidence.candidates]
+    votes = [candidate_votes(c, worker_weights) for c in evidence.candidates]
     fusion = fuse_instances(
         evidence.candidates,
         shape=evidence.shape,

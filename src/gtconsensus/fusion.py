@@ -25,7 +25,7 @@ Examples
 >>> a = np.array([[1, 1, 0]], np.uint8); b = np.array([[1, 1, 1]], np.uint8)
 >>> stats = [instance_stats(x, 1) for x in (a, b)]
 >>> candidate = gather_candidate([a, b], stats, [("Car",), ("Car",)], ((0, 1), (1, 1)))
->>> votes, support = weighted_votes(candidate, [1.0, 1.0])
+>>> votes, support = candidate_votes(candidate, [1.0, 1.0])
 >>> fused_mask(votes, support).astype(int).tolist()
 [[1, 1, 1]]
 """
@@ -36,7 +36,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import cast
+from typing import TypeGuard, cast
 
 import numpy as np
 
@@ -46,10 +46,10 @@ from gtconsensus.matching import InstanceStats, Window
 from gtconsensus.painting import Canvas
 from gtconsensus.patterns import (
     MOST_PATTERNED,
+    PatternVotes,
+    Votes,
     all_three,
-    pattern_codes,
     pattern_pixels,
-    pattern_votes,
     reaching,
     sign_of_all_three,
 )
@@ -58,10 +58,12 @@ __all__ = [
     "Candidate",
     "FusedInstance",
     "FusionResult",
+    "candidate_votes",
     "fuse_class",
     "fuse_instances",
     "fused_mask",
     "gather_candidate",
+    "is_counted",
     "mask_iou",
     "member_area",
     "member_areas",
@@ -235,21 +237,23 @@ def member_areas(candidate: Candidate) -> tuple[int, ...]:
     return tuple(member_area(candidate, slot) for slot in range(len(candidate.masks)))
 
 
-def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[VoteArray, float]:
-    """Per-pixel weighted votes of a candidate's members, and their summed weight.
+def candidate_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Votes, float]:
+    """:func:`weighted_votes`, but float votes of at most
+    :data:`~gtconsensus.patterns.MOST_PATTERNED` members kept by membership pattern.
 
-    ``weights`` is indexed by worker. When every member weighs exactly 1 (the
-    majority method), the votes are plain counts in the smallest unsigned type,
-    which every later step handles in integer arithmetic.
+    Those are a :class:`~gtconsensus.patterns.PatternVotes`: a byte of pattern per
+    pixel and the very floats of :func:`weighted_votes` per pattern, which every later
+    step reads as it reads the floats. Counted votes, and the float votes of more
+    members, are :func:`weighted_votes`' arrays.
 
     Examples
     --------
     >>> mask = np.array([[True, False]])
     >>> candidate = Candidate(((0, 1), (1, 1)), (0, 1, 0, 2), (mask, mask), ("Car", "Car"))
-    >>> votes, support = weighted_votes(candidate, [1.0, 2.0])
-    >>> votes.tolist(), support
-    ([[3.0, 0.0]], 3.0)
-    >>> votes, support = weighted_votes(candidate, [1.0, 1.0])
+    >>> votes, support = candidate_votes(candidate, [1.0, 2.0])
+    >>> votes.codes.tolist(), votes.votes, support
+    ([[3, 0]], (0.0, 1.0, 2.0, 3.0), 3.0)
+    >>> votes, support = candidate_votes(candidate, [1.0, 1.0])
     >>> votes.dtype.name, votes.tolist(), support
     ('uint8', [[2, 0]], 2.0)
     """
@@ -266,13 +270,46 @@ def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[Vote
         for mask in masks:
             counts += mask
         return counts, support
-    if len(masks) <= MOST_PATTERNED:  # one byte-wide lookup, not two float passes per member
-        votes = np.array(pattern_votes(member_weights)).take(pattern_codes(masks))
-        return cast(VoteArray, votes), support
+    if len(masks) <= MOST_PATTERNED:  # a byte per pixel, not two float passes per member
+        return PatternVotes.of(masks, member_weights), support
     votes = np.zeros(masks[0].shape, dtype=np.float64)
     for mask, weight in zip(masks, member_weights, strict=True):
         votes += mask * weight
     return votes, support
+
+
+def weighted_votes(candidate: Candidate, weights: Sequence[float]) -> tuple[VoteArray, float]:
+    """Per-pixel weighted votes of a candidate's members, and their summed weight.
+
+    ``weights`` is indexed by worker. When every member weighs exactly 1 (the
+    majority method), the votes are plain counts in the smallest unsigned type,
+    which every later step handles in integer arithmetic. Fusion reads them as
+    :func:`candidate_votes` keeps them.
+
+    Examples
+    --------
+    >>> mask = np.array([[True, False]])
+    >>> candidate = Candidate(((0, 1), (1, 1)), (0, 1, 0, 2), (mask, mask), ("Car", "Car"))
+    >>> votes, support = weighted_votes(candidate, [1.0, 2.0])
+    >>> votes.tolist(), support
+    ([[3.0, 0.0]], 3.0)
+    >>> votes, support = weighted_votes(candidate, [1.0, 1.0])
+    >>> votes.dtype.name, votes.tolist(), support
+    ('uint8', [[2, 0]], 2.0)
+    """
+    votes, support = candidate_votes(candidate, weights)
+    return (votes.array() if isinstance(votes, PatternVotes) else votes), support
+
+
+def is_counted(votes: Votes) -> TypeGuard[VoteArray]:
+    """Whether ``votes`` are counts (every member weighing 1), not floats.
+
+    Examples
+    --------
+    >>> is_counted(np.array([2, 0], np.uint8)), is_counted(np.array([2.0, 0.0]))
+    (True, False)
+    """
+    return not isinstance(votes, PatternVotes) and votes.dtype.kind == "u"
 
 
 def without_member(votes: VoteArray, mask: BoolMask, weight: float) -> VoteArray:
@@ -288,14 +325,19 @@ def without_member(votes: VoteArray, mask: BoolMask, weight: float) -> VoteArray
     return cast(VoteArray, votes - mask * weight)
 
 
-def fused_mask(votes: VoteArray, support: float) -> BoolMask:
+def fused_mask(votes: Votes, support: float) -> BoolMask:
     """Pixels whose votes reach half of ``support`` (ties included).
+
+    Votes by membership pattern are tested once per pattern, with the same test on the
+    same floats (:func:`~gtconsensus.patterns.reaching`).
 
     Examples
     --------
     >>> fused_mask(np.array([0, 1, 2, 3], np.uint8), 4.0).tolist()
     [False, False, True, True]
     """
+    if isinstance(votes, PatternVotes):
+        return votes.holding(reaching(votes.votes, support))
     if support <= 0:
         return np.zeros(votes.shape, dtype=bool)
     if votes.dtype.kind == "u":  # counts: at least half of the members, in integers
@@ -331,19 +373,20 @@ def _fused_area_and_inters(
     support: float,
     *,
     counted: bool,
-    member_weights: Sequence[float] = (),
+    held: _HeldPatterns | None = None,
 ) -> tuple[int, tuple[int, ...]]:
     """The fused shape's area and each member's pixels in it (nothing when it is empty).
 
     From the members' areas and overlaps when :func:`_counted_fusion` (counted votes)
-    or :func:`_pattern_fusion` (float votes of ``member_weights``) can; counted votes
-    needing a single vote make the members' union, which covers each member.
-    Otherwise each member's pixels in the fused shape are counted.
+    or :func:`_pattern_fusion` (float votes whose fused shape holds the patterns
+    ``held``) can; counted votes needing a single vote make the members' union, which
+    covers each member. Otherwise each member's pixels in the fused shape are counted.
     """
+    known = None
     if counted:
         known = _counted_fusion(candidate, fused)
-    else:
-        known = _pattern_fusion(candidate, fused, member_weights, support)
+    elif held is not None:
+        known = _pattern_fusion(candidate, fused, held)
     if known is not None:
         return known
     area = int(np.count_nonzero(fused))
@@ -369,11 +412,55 @@ def _ious(areas: Sequence[int], inters: Sequence[int], fused_area: int) -> tuple
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _HeldPatterns:
+    """The membership patterns that the fused shape of float votes holds, and how the
+    sums of their pixels hold ``t`` (see :func:`~gtconsensus.patterns.pattern_pixels`).
+
+    Attributes
+    ----------
+    patterns : tuple of int
+        The patterns :func:`~gtconsensus.patterns.reaching` the support.
+    by_member : tuple of (tuple of int)
+        Per member, those of them that its mask holds.
+    sign, member_signs : int, tuple of int
+        With three members, the sign with which the fused area, and each member's
+        pixels in it, hold ``t`` (:func:`~gtconsensus.patterns.sign_of_all_three`
+        summed); else 0.
+
+    Examples
+    --------
+    >>> _HeldPatterns.of((0.0, 1.0, 1.5, 2.5, 2.0, 3.0, 3.5, 4.5), 4.5)  # any two of three
+    _HeldPatterns(patterns=(3, 5, 6, 7), by_member=((3, 5, 7), (3, 6, 7), (5, 6, 7)), \
+sign=-2, member_signs=(-1, -1, -1))
+    """
+
+    patterns: tuple[int, ...]
+    by_member: tuple[tuple[int, ...], ...]
+    sign: int
+    member_signs: tuple[int, ...]
+
+    @classmethod
+    def of(cls, votes: Sequence[float], support: float) -> _HeldPatterns:
+        """From the votes of each pattern (:attr:`PatternVotes.votes`) and the support."""
+        patterns = reaching(votes, support)  # fused_mask's test, on the same floats
+        n_members = len(votes).bit_length() - 1
+        by_member = tuple(
+            tuple(bits for bits in patterns if bits >> slot & 1) for slot in range(n_members)
+        )
+
+        def sign(held: tuple[int, ...]) -> int:
+            return sum(sign_of_all_three(bits) for bits in held) if n_members == 3 else 0
+
+        return cls(patterns, by_member, sign(patterns), tuple(sign(held) for held in by_member))
+
+
 def _pattern_fusion(
-    candidate: Candidate, fused: BoolMask, member_weights: Sequence[float], support: float
+    candidate: Candidate, fused: BoolMask, held: _HeldPatterns
 ) -> tuple[int, tuple[int, ...]] | None:
-    """The fused area and each member's pixels in it, for the float votes of
-    ``member_weights`` of two or three members whose overlaps are recorded; else ``None``.
+    """The fused area and each member's pixels in it, for float votes whose fused shape
+    holds the patterns ``held``, of one member, or of two or three members whose
+    overlaps are recorded; else ``None``.
 
     A pixel's votes depend only on its membership pattern (:mod:`gtconsensus.patterns`), so
     the fused shape holds a pattern's pixels all or none, and its area and each
@@ -388,27 +475,24 @@ def _pattern_fusion(
     >>> a, b, c = (np.array(row, bool) for row in ([1, 1, 1, 0], [0, 1, 1, 1], [0, 0, 1, 0]))
     >>> candidate = Candidate(((0, 1), (1, 1), (2, 1)), (0, 1, 0, 4), (a, b, c), ("C",) * 3,
     ...                       (3, 3, 1), (2, 1, 1))
-    >>> _pattern_fusion(candidate, np.array([False, True, True, False]), [1.0, 1.5, 2.0], 4.5)
+    >>> held = _HeldPatterns.of((0.0, 1.0, 1.5, 2.5, 2.0, 3.0, 3.5, 4.5), 4.5)  # 1, 1.5, 2
+    >>> _pattern_fusion(candidate, np.array([False, True, True, False]), held)
     (2, (2, 2, 1))
     """
     masks, areas, overlaps = candidate.masks, candidate.areas, candidate.overlaps
-    if not (areas and overlaps) or len(masks) not in (2, 3):
+    if not areas or len(masks) > 3 or (len(masks) > 1 and not overlaps):
         return None
     pixels = pattern_pixels(masks, areas, overlaps, by_all=False)  # (t left out)
-    signs = [sign_of_all_three(bits) if len(masks) == 3 else 0 for bits in range(len(pixels))]
-    held = reaching(pattern_votes(member_weights), support)  # fused_mask's test, same floats
-    area, area_sign = sum(pixels[bits] for bits in held), sum(signs[bits] for bits in held)
-    inters = [[bits for bits in held if bits >> slot & 1] for slot in range(len(masks))]
-    inter_pixels = [sum(pixels[bits] for bits in bits_in) for bits_in in inters]
-    inter_signs = [sum(signs[bits] for bits in bits_in) for bits_in in inters]
-    if area_sign:
-        t = (int(np.count_nonzero(fused)) - area) // area_sign
-    elif any(inter_signs):
+    area = sum(pixels[bits] for bits in held.patterns)
+    inters = [sum(pixels[bits] for bits in patterns) for patterns in held.by_member]
+    if held.sign:
+        t = (int(np.count_nonzero(fused)) - area) // held.sign
+    elif any(held.member_signs):
         t = all_three(masks)
     else:
         t = 0
-    return area + area_sign * t, tuple(
-        n + sign * t for n, sign in zip(inter_pixels, inter_signs, strict=True)
+    return area + held.sign * t, tuple(
+        n + sign * t for n, sign in zip(inters, held.member_signs, strict=True)
     )
 
 
@@ -466,7 +550,7 @@ def fuse_instances(
     shape: tuple[int, int],
     weights: Sequence[float],
     existence: Sequence[float] | None = None,
-    votes: Sequence[tuple[VoteArray, float]] | None = None,
+    votes: Sequence[tuple[Votes, float]] | None = None,
 ) -> FusionResult:
     """Keep the candidates that exist, fuse them and paint the consensus.
 
@@ -481,8 +565,9 @@ def fuse_instances(
     existence : sequence of float, optional
         Per candidate, the probability that it exists; when given it replaces
         the majority rule (kept when above 0.5).
-    votes : sequence of (ndarray, float), optional
-        Per candidate, :func:`weighted_votes` with these weights, when already computed.
+    votes : sequence of (votes, float), optional
+        Per candidate, :func:`candidate_votes` (or :func:`weighted_votes`) with these
+        weights, when already computed.
 
     Returns
     -------
@@ -491,22 +576,29 @@ def fuse_instances(
     total = float(sum(weights))
     canvas = Canvas(shape, len(candidates))
     kept: list[FusedInstance] = []
+    reached: dict[tuple[tuple[float, ...], float], _HeldPatterns] = {}  # a few member sets recur
     for index, candidate in enumerate(candidates):
-        pixel_votes, support = weighted_votes(candidate, weights) if votes is None else votes[index]
+        if votes is None:
+            pixel_votes, support = candidate_votes(candidate, weights)
+        else:
+            pixel_votes, support = votes[index]
         probability = None if existence is None else float(existence[index])
         if probability is None and not support * 2 > total * (1 + 1e-12):
             continue
         if probability is not None and not probability > 0.5:
             continue
-        fused = fused_mask(pixel_votes, support)
-        counted = pixel_votes.dtype.kind == "u"
-        area, inters = _fused_area_and_inters(
-            candidate,
-            fused,
-            support,
-            counted=counted,
-            member_weights=() if counted else [float(weights[w]) for w in candidate.workers],
-        )
+        held = None
+        if isinstance(pixel_votes, PatternVotes):  # decided once per pattern and member set
+            key = (pixel_votes.votes, support)
+            held = reached.get(key)
+            if held is None:
+                held = reached[key] = _HeldPatterns.of(*key)
+            fused = pixel_votes.holding(held.patterns)  # fused_mask, its patterns known
+            counts = False
+        else:
+            fused = fused_mask(pixel_votes, support)
+            counts = pixel_votes.dtype.kind == "u"  # (is_counted, known not by pattern)
+        area, inters = _fused_area_and_inters(candidate, fused, support, counted=counts, held=held)
         if not area:
             continue
         fused.flags.writeable = False
@@ -520,7 +612,7 @@ def fuse_instances(
             mask=fused,
             existence=probability,
             ious=ious,
-            inters=inters if counted else (),
+            inters=inters if counts else (),
         ))  # fmt: skip
         canvas.paint(fused, area, pixel_votes, support, candidate.window)
     consensus, survivors, stats = canvas.ordered()

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtconsensus._typing import BoolMask, FloatArray, IntArray, LabelImage, VoteArray
+from gtconsensus._typing import BoolMask, FloatArray, IntArray, LabelImage
 from gtconsensus.matching import InstanceStats, Window
+from gtconsensus.patterns import Votes, votes_at
 
 __all__ = ["Canvas", "held_box", "smallest_uint"]
 
@@ -94,13 +95,13 @@ class Canvas:
 
     def __init__(self, shape: tuple[int, int], n_candidates: int) -> None:
         self.owner: LabelImage = np.zeros(shape, dtype=smallest_uint(n_candidates))
-        self.shares: list[tuple[VoteArray, float]] = []
+        self.shares: list[tuple[Votes, float]] = []
         self.windows: list[Window] = []
         self.held: list[BoolMask] = []
         self.areas: list[int] = []
 
     def paint(
-        self, fused: BoolMask, area: int, votes: VoteArray, support: float, window: Window
+        self, fused: BoolMask, area: int, votes: Votes, support: float, window: Window
     ) -> None:
         """Paint the next kept candidate where it wins.
 
@@ -143,7 +144,7 @@ class Canvas:
         np.maximum(band, painted, out=band)
         if len(claimed):
             pixels = claimed + top * (c1 - c0)  # flat indices in the window
-            kept = self._contest(owners, pixels, votes.ravel()[pixels] / support, window)
+            kept = self._contest(owners, pixels, votes_at(votes, pixels) / support, window)
             if np.count_nonzero(kept):
                 band.ravel()[claimed[kept]] = owners[kept]
                 self._lose(number, pixels[kept])
@@ -175,7 +176,7 @@ class Canvas:
         at = pixels + ((r0 - o0) * theirs + c0 - p0)  # flat indices in the rival's window
         if theirs != width:
             at += pixels // width * (theirs - width)
-        higher = shares > their_votes.ravel()[at] / their_support
+        higher = shares > votes_at(their_votes, at) / their_support
         if np.count_nonzero(higher):
             self._lose(rival, at[higher])
         return ~higher

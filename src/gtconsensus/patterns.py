@@ -24,14 +24,18 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
-from gtconsensus._typing import BoolMask
+from gtconsensus._typing import BoolMask, FloatArray, IntArray, VoteArray
 
 __all__ = [
     "MOST_PATTERNED",
+    "PatternVotes",
+    "Votes",
     "all_three",
     "free_of_all",
     "pattern_codes",
@@ -39,6 +43,7 @@ __all__ = [
     "pattern_votes",
     "reaching",
     "sign_of_all_three",
+    "votes_at",
 ]
 
 MOST_PATTERNED = 8  # members whose membership patterns fit a byte
@@ -56,12 +61,13 @@ def pattern_codes(masks: Sequence[BoolMask]) -> npt.NDArray[np.uint8]:
     [1, 3, 0]
     """
     codes = masks[-1].view(np.uint8)  # one mask: its bytes are its codes
-    if len(masks) > 1:  # the later members' bits shifted up one member at a time
-        codes = codes << np.uint8(1)  # (a new array: the masks stay as they are)
-        codes |= masks[-2].view(np.uint8)
+    if len(masks) > 1:  # the later members' bits shifted up one member at a time,
+        # by doubling: numpy's uint8 additions are vectorized, its shifts are not (6x)
+        codes = np.add(codes, codes)  # (a new array: the masks stay as they are)
+        codes += masks[-2].view(np.uint8)
         for mask in masks[-3::-1]:
-            codes <<= np.uint8(1)
-            codes |= mask.view(np.uint8)
+            codes += codes
+            codes += mask.view(np.uint8)
     return codes
 
 
@@ -95,6 +101,97 @@ def reaching(votes: Sequence[float], support: float) -> tuple[int, ...]:
         return ()
     limit = support * (1 - 1e-12)
     return tuple(bits for bits, vote in enumerate(votes) if vote * 2 >= limit)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PatternVotes:
+    """Float votes kept as each pixel's membership pattern and one vote per pattern.
+
+    The float that :func:`gtconsensus.fusion.weighted_votes` holds at a pixel is the
+    vote of the pixel's pattern, so a byte of pattern per pixel and a float per pattern
+    say the same as a float per pixel (:meth:`array` gives those floats back), and the
+    fused shape is the pixels of the patterns :func:`reaching` the support: one
+    lookup of a byte per pixel (:meth:`holding`), no float per pixel. Contested pixels'
+    votes are read where they are needed (:func:`votes_at`).
+
+    Attributes
+    ----------
+    codes : ndarray of uint8, shape (H, W)
+        Each pixel's pattern (:func:`pattern_codes`).
+    votes : tuple of float
+        Per pattern, its votes (:func:`pattern_votes`).
+    table : ndarray of float64
+        ``votes`` as an array (derived).
+
+    Examples
+    --------
+    >>> a, b = np.array([[True, True, False]]), np.array([[False, True, False]])
+    >>> votes = PatternVotes.of([a, b], [1.0, 2.5])
+    >>> votes.array().tolist(), votes.holding(reaching(votes.votes, 3.5)).tolist()
+    ([[1.0, 3.5, 0.0]], [[False, True, False]])
+    """
+
+    codes: npt.NDArray[np.uint8]
+    votes: tuple[float, ...]
+    table: FloatArray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table", np.array(self.votes, dtype=np.float64))
+
+    @classmethod
+    def of(cls, masks: Sequence[BoolMask], member_weights: Sequence[float]) -> PatternVotes:
+        """The votes of ``masks`` weighing ``member_weights`` (at most 8 masks)."""
+        return cls(pattern_codes(masks), tuple(pattern_votes(member_weights)))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(H, W)``."""
+        return self.codes.shape
+
+    def holding(self, patterns: Sequence[int]) -> BoolMask:
+        """The pixels whose pattern is one of ``patterns`` (a new mask)."""
+        n_patterns = len(self.votes)
+        if n_patterns <= 32:
+            # Bit p of one integer says whether pattern p is held: a shift per pixel
+            # reads it, 2x to 6x faster than a table `take`n on the codes (which makes
+            # intp indices first).
+            kind = np.uint8 if n_patterns <= 8 else np.uint16 if n_patterns <= 16 else np.uint32
+            bits = kind(sum(1 << pattern for pattern in patterns))
+            held: npt.NDArray[np.unsignedinteger] = np.right_shift(bits, self.codes)
+            held &= kind(1)
+            return held.view(np.bool_) if kind is np.uint8 else held.astype(np.bool_)
+        table = np.zeros(n_patterns, dtype=bool)
+        table[list(patterns)] = True
+        held_by_table: BoolMask = table.take(self.codes)
+        return held_by_table
+
+    def at(self, pixels: IntArray) -> FloatArray:
+        """The votes at ``pixels`` (flat indices)."""
+        return self.table.take(self.codes.ravel().take(pixels))
+
+    def array(self) -> FloatArray:
+        """The votes of every pixel, ``(H, W)`` float64."""
+        return self.table.take(self.codes)
+
+
+#: Per-pixel votes: an array (:data:`~gtconsensus._typing.VoteArray`), or by pattern.
+Votes: TypeAlias = VoteArray | PatternVotes
+
+
+def votes_at(votes: Votes, pixels: IntArray) -> VoteArray:
+    """The votes at ``pixels`` (flat indices), as floats or counts.
+
+    Examples
+    --------
+    >>> votes_at(np.array([[0, 2, 1]], np.uint8), np.array([1, 2])).tolist()
+    [2, 1]
+    >>> votes = PatternVotes.of([np.array([[True, True, False]])], [0.5])
+    >>> votes_at(votes, np.array([1, 2])).tolist()
+    [0.5, 0.0]
+    """
+    if isinstance(votes, PatternVotes):
+        return votes.at(pixels)
+    return votes.ravel()[pixels]
 
 
 def all_three(masks: Sequence[BoolMask]) -> int:

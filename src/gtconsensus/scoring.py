@@ -32,12 +32,13 @@ from gtconsensus.fusion import (
     FusedInstance,
     FusionResult,
     _threshold,
+    candidate_votes,
     fuse_class,
     fused_mask,
+    is_counted,
     mask_iou,
     member_area,
     member_areas,
-    weighted_votes,
     without_member,
 )
 from gtconsensus.matching import (
@@ -49,6 +50,8 @@ from gtconsensus.matching import (
 )
 from gtconsensus.patterns import (
     MOST_PATTERNED,
+    PatternVotes,
+    Votes,
     free_of_all,
     pattern_pixels,
     pattern_votes,
@@ -226,7 +229,7 @@ def _counted_loo(
     --------
     >>> a = np.array([True, True, False, False]); b = np.array([False, True, True, False])
     >>> candidate = Candidate(((0, 1), (1, 1), (2, 1)), (0, 1, 0, 4), (a, b, b), ("C",) * 3)
-    >>> counts, _ = weighted_votes(candidate, [1.0] * 3)
+    >>> counts, _ = candidate_votes(candidate, [1.0] * 3)
     >>> _counted_loo(candidate, counts, 2.0)  # the others' union: a's IoU 1/3, b's 2/3
     [(1, 3, True), (2, 3, True), (2, 3, True)]
     """
@@ -249,20 +252,21 @@ def _counted_loo(
     return found
 
 
-def _nonempty(votes: VoteArray, support: float) -> bool:
+def _nonempty(votes: Votes, support: float) -> bool:
     """``fused_mask(votes, support).any()``, counting pixels for counted votes."""
-    if votes.dtype.kind == "u" and support > 0:
+    if is_counted(votes) and support > 0:
         t = _threshold(support)
         return bool(np.count_nonzero(votes if t == 1 else votes >= t))
     return bool(fused_mask(votes, support).any())
 
 
 def _weighted_loo(
-    candidate: Candidate, votes: VoteArray, slot: int, own_weight: float, support: float
+    candidate: Candidate, votes: Votes, slot: int, own_weight: float, support: float
 ) -> tuple[int, int, bool]:
     """``(inter, union, kept)`` of one member against the others' fused shape (any votes)."""
     own = candidate.masks[slot]
-    reference = fused_mask(without_member(votes, own, own_weight), support)
+    array = votes.array() if isinstance(votes, PatternVotes) else votes
+    reference = fused_mask(without_member(array, own, own_weight), support)
     area = int(np.count_nonzero(reference))
     if not area:
         return 0, 0, False
@@ -378,7 +382,7 @@ def _plan(
 
 def _score_candidate(
     candidate: Candidate,
-    votes: VoteArray,
+    votes: Votes,
     all_support: float,
     plan: _Plan,
     weights: Sequence[float],
@@ -415,12 +419,13 @@ def _score_candidate(
     workers, classes = candidate.workers, candidate.classes
     # One class among the members: every fuse_class of the others gives it.
     uniform = finite and classes.count(classes[0]) == len(classes)
+    counts = votes if is_counted(votes) else None
     counted: list[tuple[int, int, bool]] | None = None
     for index, (slot, worker, support) in enumerate(compared):
         own_weight = float(weights[worker])
-        if votes.dtype.kind == "u" and own_weight == 1.0:  # counts less one: same support
+        if counts is not None and own_weight == 1.0:  # counts less one: same support
             if counted is None:
-                counted = _counted_loo(candidate, votes, support, fused.inters if fused else ())
+                counted = _counted_loo(candidate, counts, support, fused.inters if fused else ())
             inter, union, kept = counted[slot]
         elif held is not None:  # the others' shape pattern by pattern
             if pixels is None:
@@ -449,7 +454,7 @@ def score_leave_one_out(
     *,
     weights: Sequence[float],
     threshold: float = 0.5,
-    votes: Sequence[tuple[VoteArray, float]] | None = None,
+    votes: Sequence[tuple[Votes, float]] | None = None,
     fusion: FusionResult | None = None,
 ) -> list[Agreement | None]:
     """Compare each worker with the consensus of the others, candidate by candidate.
@@ -470,8 +475,9 @@ def score_leave_one_out(
     weights : sequence of float
         Per worker (its length is the number of workers who answered).
     threshold : float, default 0.5
-    votes : sequence of (ndarray, float), optional
-        Per candidate, :func:`~gtconsensus.fusion.weighted_votes`, when already computed.
+    votes : sequence of (votes, float), optional
+        Per candidate, :func:`~gtconsensus.fusion.candidate_votes` (or
+        :func:`~gtconsensus.fusion.weighted_votes`), when already computed.
     fusion : FusionResult, optional
         :func:`~gtconsensus.fusion.fuse_instances` of these candidates, when already
         computed with these weights: the member intersections it recorded from
@@ -489,7 +495,7 @@ def score_leave_one_out(
     if n_workers < 2:
         return [None] * n_workers
     if votes is None:
-        votes = [weighted_votes(c, weights) for c in candidates]
+        votes = [candidate_votes(c, weights) for c in candidates]
     own_weights = [float(w) for w in weights]
     weight_sum = float(sum(weights))
     totals = [weight_sum - w for w in own_weights]  # each worker's others' weight
@@ -507,7 +513,7 @@ def score_leave_one_out(
         fused = kept.get(index)
         held = None  # float votes, evidence to count: the fused shapes pattern by pattern
         if (
-            pixel_votes.dtype.kind == "f"
+            (isinstance(pixel_votes, PatternVotes) or pixel_votes.dtype.kind == "f")
             and len(candidate.workers) <= MOST_PATTERNED
             and (plan[2] or (plan[0] and fused is None))
         ):
