@@ -566,6 +566,8 @@ def _first_failure(errors: str | None) -> str | None:
     """``line N [code] message`` of the error file's first record (a local file)."""
     if errors is None or errors == "-" or storage.is_remote(errors):
         return None
+    if storage.is_stream(storage.local_path(errors)):  # /dev/stderr: reading it would wait
+        return None
     try:
         with open(storage.local_path(errors), encoding="utf-8") as handle:
             record = json.loads(handle.readline())

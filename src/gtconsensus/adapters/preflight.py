@@ -80,12 +80,19 @@ def not_json_lines(head: bytes, name: str, then: str) -> str | None:
 
 
 def output_problem(path: str | None, what: str) -> str | None:
-    """Why a local ``path`` cannot be written, found before the run rather than after it."""
+    """Why a local ``path`` cannot be written, found before the run rather than after it.
+
+    A pipe or device (``/dev/stdout``, a FIFO) is written in place: only it must be
+    writable, not its folder.
+    """
     if path is None or path in ("-", os.devnull) or storage.is_remote(path):
         return None
     target = Path(storage.local_path(path))
     if target.is_dir():
         return f"{what} {path!r} is a folder: name a file"
+    if storage.is_stream(target):
+        writable = os.access(target, os.W_OK)
+        return None if writable else f"{what} {path!r} cannot be written: no permission"
     parent = next((p for p in target.parents if p.exists()), Path("."))
     if not parent.is_dir():
         return f"{what} {path!r} cannot be written: {str(parent)!r} is a file, not a folder"
