@@ -99,3 +99,24 @@ def test_resume_into_a_pipe_writes_through_it_without_a_checkpoint(tmp_path: Pat
     assert len(got[0].splitlines()) == 2
     assert storage.is_stream(fifo)
     assert not (tmp_path / "pipe.partial").exists()
+
+
+def test_an_output_into_a_pipe_has_no_error_file_beside_it_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --errors: "default: OUTPUT.errors.jsonl when OUTPUT is a file"; a pipe is not one
+    # (/dev/stdout.errors.jsonl would be written in /dev, /dev/fd/63.errors.jsonl nowhere).
+    text = resources.files("gtconsensus.data").joinpath("example.manifest").read_text("utf-8")
+    source = tmp_path / "in.manifest"
+    source.write_text("".join(text.splitlines(keepends=True)[:2]), encoding="utf-8")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader, got = _drain(fifo)
+    args = ["consolidate", str(source), "-o", str(fifo), "--label-attribute", "gt-labels",
+            "-j", "1"]  # fmt: skip
+    assert cli.main(args) == cli.EXIT_FAILED_LINES  # every line fails: no such attribute
+    reader.join(timeout=10)
+    assert len(got) == 1
+    assert len(got[0].splitlines()) == 2  # the failed lines, with consensus.error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.manifest", "pipe"]
+    assert "2 failed" in capsys.readouterr().err

@@ -579,13 +579,21 @@ def _first_failure(errors: str | None) -> str | None:
 
 def _consolidate(args: argparse.Namespace) -> int:
     errors = args.errors_path
-    if errors is None and args.output != "-":
+    if errors is None and _is_file(args.output):
         errors = f"{args.output}.errors.jsonl"
     outputs = {"output": args.output, "error file": errors, "worker table": args.workers_path,
                "worker model": args.save_worker_model}  # fmt: skip
     if not _usable(args.input, outputs, args.command):
         return EXIT_USAGE
     return _run(args, args.input, args.output, errors, args.workers_path)
+
+
+def _is_file(output: str) -> bool:
+    """Whether ``output`` is a file (local or ``s3://``): not ``-``, a pipe or a device,
+    beside which there is no ``OUTPUT.errors.jsonl`` to write."""
+    if output == "-":
+        return False
+    return storage.is_remote(output) or not storage.is_stream(storage.local_path(output))
 
 
 def _usable(inputs: Sequence[str], outputs: Mapping[str, str | None], command: str) -> bool:
