@@ -112,7 +112,17 @@ def options_key(options: ManifestOptions) -> list[Any]:
 
 
 def _min_area_key(min_area: int | Mapping[str, int]) -> Any:
-    return sorted(min_area.items()) if isinstance(min_area, Mapping) else min_area
+    """``min_area`` as JSON gives it back: the saved fingerprint is compared to this one
+    (``[class, n]`` lists; tuples would come back as lists and never match).
+
+    Examples
+    --------
+    >>> _min_area_key({"person": 5, "car": 10}), _min_area_key(12)
+    ([['car', 10], ['person', 5]], 12)
+    """
+    if not isinstance(min_area, Mapping):
+        return min_area
+    return [[name, area] for name, area in sorted(min_area.items())]
 
 
 def gold_digest(gold: Mapping[str, GoldLabels]) -> str:
