@@ -30,6 +30,14 @@ def _drain(fifo: Path) -> tuple[threading.Thread, list[bytes]]:
     return reader, got
 
 
+def _example(folder: Path) -> Path:
+    """The first two lines of the shipped example job, in ``folder``."""
+    text = resources.files("gtconsensus.data").joinpath("example.manifest").read_text("utf-8")
+    source = folder / "in.manifest"
+    source.write_text("".join(text.splitlines(keepends=True)[:2]), encoding="utf-8")
+    return source
+
+
 def test_the_atomic_writer_writes_through_a_pipe_and_leaves_it_a_pipe(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
@@ -43,9 +51,7 @@ def test_the_atomic_writer_writes_through_a_pipe_and_leaves_it_a_pipe(tmp_path: 
 
 
 def test_consolidate_writes_its_output_into_a_pipe(tmp_path: Path) -> None:
-    text = resources.files("gtconsensus.data").joinpath("example.manifest").read_text("utf-8")
-    source = tmp_path / "in.manifest"
-    source.write_text("".join(text.splitlines(keepends=True)[:2]), encoding="utf-8")
+    source = _example(tmp_path)
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     reader, got = _drain(fifo)
@@ -85,9 +91,7 @@ def test_the_first_failure_is_not_read_back_from_a_pipe(tmp_path: Path) -> None:
 
 
 def test_resume_into_a_pipe_writes_through_it_without_a_checkpoint(tmp_path: Path) -> None:
-    text = resources.files("gtconsensus.data").joinpath("example.manifest").read_text("utf-8")
-    source = tmp_path / "in.manifest"
-    source.write_text("".join(text.splitlines(keepends=True)[:2]), encoding="utf-8")
+    source = _example(tmp_path)
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     reader, got = _drain(fifo)
@@ -106,9 +110,7 @@ def test_an_output_into_a_pipe_has_no_error_file_beside_it_by_default(
 ) -> None:
     # --errors: "default: OUTPUT.errors.jsonl when OUTPUT is a file"; a pipe is not one
     # (/dev/stdout.errors.jsonl would be written in /dev, /dev/fd/63.errors.jsonl nowhere).
-    text = resources.files("gtconsensus.data").joinpath("example.manifest").read_text("utf-8")
-    source = tmp_path / "in.manifest"
-    source.write_text("".join(text.splitlines(keepends=True)[:2]), encoding="utf-8")
+    source = _example(tmp_path)
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     reader, got = _drain(fifo)
