@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import gtconsensus
 
-__all__ = ["finish_line_interrupted_at", "json_from_fresh_interpreter"]
+__all__ = ["finish_line_interrupted_at", "json_from_fresh_interpreter", "kill_past_line"]
 
 
 def json_from_fresh_interpreter(code: str) -> Any:
@@ -46,3 +48,22 @@ def finish_line_interrupted_at(call: int) -> Callable[..., Any]:
         return real(*args, **kwargs)
 
     return interrupted
+
+
+def kill_past_line(command: list[str], env: Mapping[str, str], checkpoint: Path, line: int) -> None:
+    """Run ``command`` and kill it (SIGKILL) once ``checkpoint`` is past line ``line``
+    (an input line, or a merged line with several inputs).
+
+    Fails when the run ends before that: there was nothing left to resume.
+    """
+    process = subprocess.Popen(
+        command, env=dict(env), stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if checkpoint.exists() and json.loads(checkpoint.read_text() or "{}").get("line", 0) > line:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()

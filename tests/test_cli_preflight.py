@@ -256,6 +256,33 @@ def test_two_files_written_to_one_name_are_refused_before_the_run(
     assert example.read_bytes() == before
 
 
+@pytest.mark.parametrize("option", ["-o", "--errors", "--workers", "--save-worker-model"])
+@pytest.mark.parametrize("read", ["--gold", "--worker-model"])
+def test_a_gold_file_or_worker_model_the_run_reads_is_not_written_over(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_run: None,
+    option: str, read: str,
+) -> None:  # fmt: skip
+    # Unlike an input, the gold answers or the model are not in the output: they were lost.
+    kept = tmp_path / "kept.json"
+    kept.write_text("{}\n", encoding="utf-8")
+    out = str(kept) if option == "-o" else str(tmp_path / "out.manifest")
+    args = ["consolidate", str(example), "-o", out, read, str(kept)]
+    args += [] if option == "-o" else [option, str(kept)]
+    assert cli.main(args) == cli.EXIT_USAGE
+    assert f"{str(kept)!r} is read by the run" in capsys.readouterr().err
+    assert kept.read_text(encoding="utf-8") == "{}\n"
+
+
+def test_the_workers_command_does_not_write_its_table_over_its_gold_file(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_run: None
+) -> None:
+    gold = tmp_path / "gold.manifest"
+    gold.write_text("{}\n", encoding="utf-8")
+    args = ["workers", str(example), "-o", str(gold), "--gold", str(gold)]
+    assert cli.main(args) == cli.EXIT_USAGE
+    assert "is read by the run" in capsys.readouterr().err
+
+
 def test_the_workers_command_does_not_write_its_table_over_its_input(
     example: Path, capsys: pytest.CaptureFixture[str], no_run: None
 ) -> None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gtconsensus import cli
-from harness import finish_line_interrupted_at
+from harness import finish_line_interrupted_at, kill_past_line
 from test_offline import simulated
 
 
@@ -46,18 +44,8 @@ def test_a_killed_run_resumes_where_it_stopped_with_the_same_output(
     command = [sys.executable, "-m", "gtconsensus", "consolidate", str(source), "-o", str(out),
                "--method", "image", "-j", "1", "--resume", "--workers", f"{out}.csv"]  # fmt: skip
     env = {**os.environ, "GTCONSENSUS_CHECKPOINT_S": "0.05"}
-    process = subprocess.Popen(
-        command, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
-    )
     checkpoint = tmp_path / "out.partial.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        if checkpoint.exists() and json.loads(checkpoint.read_text() or "{}").get("line", 0) > 50:
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the run ended before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_past_line(command, env, checkpoint, 50)
     assert not out.exists()  # a killed run leaves only files that do not look complete
     assert (tmp_path / "out.partial").stat().st_size > 0
     assert json.loads(checkpoint.read_text())["classes"]  # for --min-area's warning

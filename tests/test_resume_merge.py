@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from gtconsensus.adapters.merge import consolidate_manifests
 from gtconsensus.adapters.storage import fetch as read
 from gtconsensus.exceptions import FetchError
 from gtconsensus.testing.synthetic import worker_answer
-from harness import finish_line_interrupted_at
+from harness import finish_line_interrupted_at, kill_past_line
 from test_offline import simulated
 
 ATTR = "gt-label"
@@ -134,18 +132,8 @@ def test_a_killed_merged_run_resumes_with_the_same_bytes(tmp_path: Path, method:
     command = [sys.executable, "-m", "gtconsensus", *_args(paths, out, "--method", method,
                                                             "--resume")]  # fmt: skip
     env = {**os.environ, "GTCONSENSUS_CHECKPOINT_S": "0.05"}
-    process = subprocess.Popen(
-        command, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
-    )
     checkpoint = tmp_path / "out.partial.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        if checkpoint.exists() and json.loads(checkpoint.read_text() or "{}").get("line", 0) > 50:
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the run ended before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_past_line(command, env, checkpoint, 50)
     assert not out.exists()
     assert (tmp_path / "out.partial").stat().st_size > 0
     fitted = json.loads(checkpoint.read_text())["fitted"]

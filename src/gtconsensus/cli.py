@@ -566,6 +566,8 @@ def _first_failure(errors: str | None) -> str | None:
     """``line N [code] message`` of the error file's first record (a local file)."""
     if errors is None or errors == "-" or storage.is_remote(errors):
         return None
+    if storage.is_stream(storage.local_path(errors)):  # /dev/stderr: reading it would wait
+        return None
     try:
         with open(storage.local_path(errors), encoding="utf-8") as handle:
             record = json.loads(handle.readline())
@@ -577,18 +579,27 @@ def _first_failure(errors: str | None) -> str | None:
 
 def _consolidate(args: argparse.Namespace) -> int:
     errors = args.errors_path
-    if errors is None and args.output != "-":
+    if errors is None and _is_file(args.output):
         errors = f"{args.output}.errors.jsonl"
     outputs = {"output": args.output, "error file": errors, "worker table": args.workers_path,
                "worker model": args.save_worker_model}  # fmt: skip
-    if not _usable(args.input, outputs, args.command):
+    if not _usable(args, outputs):
         return EXIT_USAGE
     return _run(args, args.input, args.output, errors, args.workers_path)
 
 
-def _usable(inputs: Sequence[str], outputs: Mapping[str, str | None], command: str) -> bool:
+def _is_file(output: str) -> bool:
+    """Whether ``output`` is a file (local or ``s3://``): not ``-``, a pipe or a device,
+    beside which there is no ``OUTPUT.errors.jsonl`` to write."""
+    if output == "-":
+        return False
+    return storage.is_remote(output) or not storage.is_stream(storage.local_path(output))
+
+
+def _usable(args: argparse.Namespace, outputs: Mapping[str, str | None]) -> bool:
     """Whether every input can be read and every output written; says why not."""
-    problem = preflight.file_problem(inputs, outputs, command=command)
+    read = [path for path in (args.gold, args.worker_model) if path]
+    problem = preflight.file_problem(args.input, outputs, command=args.command, read=read)
     if problem is not None:
         print(f"gtconsensus: {problem}", file=sys.stderr)
     return problem is None
@@ -657,7 +668,7 @@ def _write_table(rows: list[dict[str, object]], path: str) -> bool:
 def _workers(args: argparse.Namespace) -> int:
     """``gtconsensus workers``: consolidate without writing, print and save the worker table."""
     outputs = {"worker table": args.output, "worker model": args.save_worker_model}
-    if not _usable(args.input, outputs, args.command):
+    if not _usable(args, outputs):
         return EXIT_USAGE
     try:
         gold = _load_gold(args)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gtconsensus.adapters.spool import Blob
-from gtconsensus.adapters.storage import atomic_writer, is_remote, local_path, size
+from gtconsensus.adapters.storage import atomic_writer, is_remote, is_stream, local_path, size
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.lines import dumps
 from gtconsensus.objects import GoldLabels
@@ -112,7 +112,17 @@ def options_key(options: ManifestOptions) -> list[Any]:
 
 
 def _min_area_key(min_area: int | Mapping[str, int]) -> Any:
-    return sorted(min_area.items()) if isinstance(min_area, Mapping) else min_area
+    """``min_area`` as JSON gives it back: the saved fingerprint is compared to this one
+    (``[class, n]`` lists; tuples would come back as lists and never match).
+
+    Examples
+    --------
+    >>> _min_area_key({"person": 5, "car": 10}), _min_area_key(12)
+    ([['car', 10], ['person', 5]], 12)
+    """
+    if not isinstance(min_area, Mapping):
+        return min_area
+    return [[name, area] for name, area in sorted(min_area.items())]
 
 
 def gold_digest(gold: Mapping[str, GoldLabels]) -> str:
@@ -197,7 +207,7 @@ class Sink:
     Without ``resume`` both files are written atomically (temporary name,
     renamed at the end). With ``resume`` they are written to ``<name>.partial``
     (for an ``s3://`` target, a local file uploaded at the end: see
-    :func:`partial_path`) with a checkpoint ``<output>.partial.json`` saved every
+    :func:`partial_path`) with a checkpoint ``<output>.partial.json`` saved
     every ``every`` seconds (after the files are flushed to disk): the last
     input line written, the files' sizes and the counts so far. A run that
     finds a checkpoint of the same :func:`fingerprint` truncates the partial
@@ -212,7 +222,8 @@ class Sink:
         self.summary = summary
         self._every = every
         self.done_through = -1  # every input line up to this number is written
-        self.resume = resume and output not in (None, "-")
+        # A pipe or device (/dev/stdout) cannot be truncated back to a checkpoint, nor replaced.
+        self.resume = resume and output not in (None, "-") and not is_stream(local_path(output))
         self._last_save = time.monotonic()
         if not self.resume:
             self.out = stack.enter_context(atomic_writer(output))

@@ -80,12 +80,19 @@ def not_json_lines(head: bytes, name: str, then: str) -> str | None:
 
 
 def output_problem(path: str | None, what: str) -> str | None:
-    """Why a local ``path`` cannot be written, found before the run rather than after it."""
+    """Why a local ``path`` cannot be written, found before the run rather than after it.
+
+    A pipe or device (``/dev/stdout``, a FIFO) is written in place: only it must be
+    writable, not its folder.
+    """
     if path is None or path in ("-", os.devnull) or storage.is_remote(path):
         return None
     target = Path(storage.local_path(path))
     if target.is_dir():
         return f"{what} {path!r} is a folder: name a file"
+    if storage.is_stream(target):
+        writable = os.access(target, os.W_OK)
+        return None if writable else f"{what} {path!r} cannot be written: no permission"
     parent = next((p for p in target.parents if p.exists()), Path("."))
     if not parent.is_dir():
         return f"{what} {path!r} cannot be written: {str(parent)!r} is a file, not a folder"
@@ -99,12 +106,20 @@ def _file_key(path: str) -> str:
     return path if storage.is_remote(path) else str(Path(storage.local_path(path)).resolve())
 
 
-def clash(inputs: Sequence[str], outputs: Mapping[str, str | None]) -> str | None:
-    """Two outputs that name one file, or an output other than ``-o`` that names an input.
+def clash(
+    inputs: Sequence[str], outputs: Mapping[str, str | None], *, read: Sequence[str] = ()
+) -> str | None:
+    """Two outputs that name one file, an output other than ``-o`` that names an input,
+    or any output that names another file the run reads (``read``: gold answers, a model).
 
     The later write would replace the earlier: the manifest by the worker table, an
     input by the error file. (``-o`` may name an input: the output keeps every raw
-    answer, and is written only when complete.)
+    answer, and is written only when complete; it keeps nothing of a gold file.)
+
+    Examples
+    --------
+    >>> clash(["in.manifest"], {"output": "gold.manifest"}, read=["gold.manifest"])
+    "the output 'gold.manifest' is read by the run: writing it would replace it"
     """
     named = {what: path for what, path in outputs.items()
              if path is not None and path != os.devnull}  # fmt: skip
@@ -117,19 +132,26 @@ def clash(inputs: Sequence[str], outputs: Mapping[str, str | None]) -> str | Non
             return f"the {seen[key]} and the {what} are one file, {path!r}: name two"
         seen[key] = what
     sources = {_file_key(path) for path in inputs if path != "-"}
+    kept = {_file_key(path) for path in read if path != "-"}
     for what, path in named.items():
-        if what != "output" and path != "-" and _file_key(path) in sources:
+        if path == "-":
+            continue
+        if what != "output" and _file_key(path) in sources:
             return f"the {what} {path!r} is an input: writing it would replace the input"
+        if _file_key(path) in kept:
+            return f"the {what} {path!r} is read by the run: writing it would replace it"
     return None
 
 
 def file_problem(
-    inputs: Sequence[str], outputs: Mapping[str, str | None], *, command: str
-) -> str | None:
+    inputs: Sequence[str], outputs: Mapping[str, str | None], *, command: str,
+    read: Sequence[str] = (),
+) -> str | None:  # fmt: skip
     """The first problem with ``inputs`` (``-``: standard input) or ``outputs``
     (by what each is: ``{"output": path, "worker table": path}``), or ``None``.
 
-    ``command`` names the subcommand in the advice given for a compressed input.
+    ``command`` names the subcommand in the advice given for a compressed input;
+    ``read`` names the other files the run reads (no output may replace them).
     """
     for path in inputs:
         problem = input_problem(path, command)
@@ -139,4 +161,4 @@ def file_problem(
         problem = output_problem(target, what)
         if problem is not None:
             return problem
-    return clash(inputs, outputs)
+    return clash(inputs, outputs, read=read)

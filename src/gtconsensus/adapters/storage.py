@@ -43,6 +43,7 @@ __all__ = [
     "exists",
     "fetch",
     "is_remote",
+    "is_stream",
     "local_path",
     "open_read",
     "read_bytes",
@@ -157,12 +158,26 @@ def _umask() -> int:
     return current
 
 
+def is_stream(path: str | Path) -> bool:
+    """Whether ``path`` is an existing pipe or device (``/dev/stdout``, a FIFO, ``/dev/fd/N``
+    of a shell's ``>(...)``): written in place, never replaced, never read back.
+
+    Examples
+    --------
+    >>> is_stream("/dev/null"), is_stream(__file__), is_stream("no/such/file")
+    (True, False, False)
+    """
+    target = Path(path)
+    return target.exists() and not target.is_file() and not target.is_dir()
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | None) -> Iterator[IO[str]]:
     """A text file (UTF-8, ``\\n``) that appears at ``path`` only when the block succeeds.
 
-    ``None`` or ``-`` writes to standard output instead. A local file is written
-    beside its target and renamed; a remote one to a temporary key
+    ``None`` or ``-`` writes to standard output instead; a pipe or device
+    (:func:`is_stream`: ``/dev/stdout``, a FIFO) is written in place, as it goes.
+    A local file is written beside its target and renamed; a remote one to a temporary key
     (``<key>.partial-<random>``), copied to its name at the end and deleted; on
     an error the temporary file or key is removed and nothing appears.
     """
@@ -181,6 +196,10 @@ def atomic_writer(path: str | None) -> Iterator[IO[str]]:
     target = Path(local_path(path))
     if target.is_dir():  # found now, not at the rename after the whole run
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file: name a file", path)
+    if is_stream(target):  # a rename would replace the pipe or device, not write to it
+        with open(target, "w", encoding="utf-8", newline="\n") as stream:
+            yield stream
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".partial", dir=target.parent
