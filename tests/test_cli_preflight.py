@@ -334,3 +334,17 @@ def test_options_of_the_local_engine_only_are_refused_with_dask(
     assert status == cli.EXIT_USAGE
     assert f"{flag[0]} works with the local engine only" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flag", [["--scheduler", "tcp://127.0.0.1:8786"], ["--staging", "s3://b/t/"]]
+)
+def test_options_of_the_dask_engine_without_it_are_refused(
+    example: Path, tmp_path: Path, flag: list[str], no_run: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    out = tmp_path / "out.manifest"
+    status = cli.main(["consolidate", str(example), "-o", str(out), *flag])
+    assert status == cli.EXIT_USAGE
+    assert f"{flag[0]} needs --engine dask" in capsys.readouterr().err
+    assert not out.exists()

@@ -26,7 +26,7 @@ from gtconsensus.exceptions import OptionsError
 from gtconsensus.limits import Limits
 from support import Terminal
 from test_offline import simulated
-from test_offline_dask import cluster
+from test_offline_dask import _engine, cluster
 from test_resume_merge import _split_job
 
 __all__ = ["cluster"]  # the LocalCluster fixture, used by name
@@ -156,8 +156,8 @@ def test_the_cli_consolidates_several_inputs_on_the_dask_engine(
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(dask_engine, "_staging_folder", spy)
             code = cli.main(["consolidate", *map(str, inputs[:2]), "-o", str(out), "-q",
-                             "--jobs", "1", "--method", method, "--engine", engine,
-                             "--scheduler", cluster.scheduler_address, "--staging", str(staging),
+                             "--jobs", "1", "--method", method, *_engine(engine, cluster),
+                             *(["--staging", str(staging)] if engine == "dask" else []),
                              "--workers", f"{out}.csv"])  # fmt: skip
         assert code == cli.EXIT_FAILED_LINES
         runs.append([out.read_bytes(), Path(f"{out}.errors.jsonl").read_bytes(),

@@ -32,6 +32,13 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _engine(engine: str, cluster: LocalCluster) -> list[str]:
+    """The command line's engine options: the scheduler goes with the Dask engine only."""
+    if engine == "dask":
+        return ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    return ["--engine", engine]
+
+
 def _local(source: Path, folder: Path, method: str) -> list[bytes]:
     out = folder / f"local-{method}"
     code = cli.main(["consolidate", str(source), "-o", str(out), "-q", "--jobs", "1",
@@ -87,8 +94,7 @@ def test_gold_answers_on_the_dask_engine_equal_the_local_engine(
     for engine in ("local", "dask"):
         out = tmp_path / f"gold-{engine}"
         code = cli.main(["consolidate", str(source), "-o", str(out), "-q", "--jobs", "1",
-                         "--method", "job", "--engine", engine, "--gold", str(gold),
-                         "--scheduler", cluster.scheduler_address,
+                         "--method", "job", "--gold", str(gold), *_engine(engine, cluster),
                          "--workers", f"{out}.csv"])  # fmt: skip
         assert code == cli.EXIT_FAILED_LINES
         outputs.append([out.read_bytes(), Path(f"{out}.csv").read_bytes()])
@@ -164,8 +170,8 @@ def test_a_min_area_class_no_answer_has_is_warned_of_as_by_the_local_engine(
     warnings = []
     for engine in ("local", "dask"):
         code = cli.main(["consolidate", str(source), "-o", str(tmp_path / engine), "-q",
-                         "--method", "job", "--engine", engine, "--min-area", "Buss=5",
-                         "--scheduler", cluster.scheduler_address])  # fmt: skip
+                         "--method", "job", "--min-area", "Buss=5",
+                         *_engine(engine, cluster)])  # fmt: skip
         assert code == cli.EXIT_FAILED_LINES
         warnings.append([line for line in capsys.readouterr().err.splitlines() if "Buss" in line])
     expected = ("gtconsensus: warning: --min-area names classes that no answer has: 'Buss' "

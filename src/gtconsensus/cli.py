@@ -494,6 +494,10 @@ def _run(
         if getattr(args, "engine", "local") == "dask" and getattr(args, "resume", False):
             print("gtconsensus: --resume works with the local engine only", file=sys.stderr)
             return EXIT_USAGE
+        for flag in ("scheduler", "staging"):  # given without --engine dask: forgotten?
+            if getattr(args, "engine", "local") != "dask" and getattr(args, flag, None):
+                print(f"gtconsensus: --{flag} needs --engine dask", file=sys.stderr)
+                return EXIT_USAGE
         inputs = [input_path] if isinstance(input_path, str) else list(input_path)
         if getattr(args, "engine", "local") == "dask":
             summary = _run_dask(args, inputs, output, errors, options)
