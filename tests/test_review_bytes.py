@@ -3,6 +3,7 @@ fails alone (``bad_json``), as in ``consolidate``, instead of a traceback for th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,13 @@ def test_exports_leave_out_a_line_that_is_not_utf8_and_keep_the_others(
     args = [part.replace("{out}", str(tmp_path)) for part in command]
     assert main([*args[:2], str(job), *args[2:]]) == 1
     assert f"line {LATIN_LINE} (bad_json)" in capsys.readouterr().err
+    written = Path(args[3])  # the others are exported
+    if written.is_dir():
+        assert any(written.rglob("*.png"))
+    elif written.suffix == ".json":
+        assert json.loads(written.read_text(encoding="utf-8"))["images"]
+    else:
+        assert written.read_text(encoding="utf-8").splitlines()
 
 
 def test_the_report_lists_a_line_that_is_not_utf8_as_failed(job: Path, tmp_path: Path) -> None:
