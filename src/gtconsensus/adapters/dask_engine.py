@@ -372,8 +372,8 @@ def _consolidate_merged(
     merged line stay on the client, which writes the error records with them.
     """
     with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(_staging_folder(staging))  # a bad URL fails before reading
         merge = stack.enter_context(merged_inputs(paths, options, jobs=jobs, progress=progress))
-        folder = stack.enter_context(_staging_folder(staging))
         parts = _stage(merge.records(), folder, part_bytes)
         _check_workers_read(parts[0])
         records: db.Bag = db.from_delayed([delayed(_read_part)(part) for part in parts])
@@ -384,12 +384,32 @@ def _consolidate_merged(
         )  # fmt: skip
 
 
+# fsspec's protocols of object stores, where a folder is a prefix in a bucket.
+_BUCKET_STORES = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az"})
+
+
 @contextlib.contextmanager
 def _staging_folder(staging: str | None) -> Iterator[str]:
-    """A new folder (URL) under ``staging`` (default: the temporary folder), removed after."""
+    """A new folder (URL) under ``staging`` (default: the temporary folder), removed after.
+
+    Under an object store's URL (``s3://``) the folder is a prefix: its bucket must exist
+    (``OptionsError`` ``bad_setting`` when it does not), and is not created.
+    """
     fs, root = fsspec.core.url_to_fs(staging or tempfile.gettempdir())
     folder = f"{root.rstrip('/')}/gtconsensus-merged-{uuid.uuid4().hex}"
-    fs.makedirs(folder, exist_ok=True)
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    if protocols & _BUCKET_STORES:
+        # A folder there is a key prefix, written with the parts; `makedirs` would create
+        # a missing (misspelt) bucket, and leave it.
+        bucket = folder.split("/", 1)[0]
+        if not fs.exists(bucket):
+            raise OptionsError(
+                "bad_setting",
+                f"cannot stage the merged input in {staging}: no bucket {bucket} (or no "
+                "access to it): --staging (`staging=`) must name an existing bucket",
+            )
+    else:
+        fs.makedirs(folder, exist_ok=True)
     try:
         yield str(fs.unstrip_protocol(folder))
     finally:
