@@ -19,11 +19,13 @@ import pytest
 import s3fs  # type: ignore[import-untyped]
 from distributed import LocalCluster
 
+from clusters import local_cluster
 from gtconsensus import cli
 from gtconsensus.adapters import dask_engine
 from gtconsensus.adapters.dask_engine import consolidate_with_dask
 from gtconsensus.adapters.manifest import ManifestOptions, write_worker_table
 from gtconsensus.adapters.merge import consolidate_manifests
+from test_offline_dask import _engine
 from test_offline_s3 import BUCKET, _get, _keys, _put, s3
 from test_resume_merge import _split_job
 
@@ -50,9 +52,8 @@ def cluster(moto: Any) -> Iterator[LocalCluster]:
     real cluster's workers are given theirs (an instance role, a profile): the client sends
     the parts' URLs only."""
     environment = {name: os.environ[name] for name in AWS_ENVIRONMENT}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      env=environment) as local_cluster:  # fmt: skip
-        yield local_cluster
+    with local_cluster(env=environment) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +83,8 @@ def test_the_cli_stages_on_s3_and_writes_the_local_engines_files_to_s3(
     for engine in ("local", "dask"):
         out = f"{BASE}/out-{method}/{engine}.manifest"
         code = cli.main(["consolidate", *inputs, "-o", out, "--workers", f"{out}.csv", "-q",
-                         "--jobs", "1", "--method", method, "--engine", engine, "--staging",
-                         STAGING, "--scheduler", cluster.scheduler_address])  # fmt: skip
+                         "--jobs", "1", "--method", method, *_engine(engine, cluster),
+                         *(["--staging", STAGING] if engine == "dask" else [])])  # fmt: skip
         assert code == cli.EXIT_FAILED_LINES
         runs.append(_cli_files(moto, out))
     assert runs[0] == runs[1]

@@ -10,6 +10,7 @@ import dask.bag as db
 import pytest
 from distributed import Client, LocalCluster
 
+from clusters import local_cluster
 from gtconsensus import cli
 from gtconsensus.adapters.dask_engine import consolidate_bag, write_outcomes
 from gtconsensus.adapters.manifest import ManifestOptions, consolidate_manifest
@@ -19,9 +20,8 @@ from test_offline import _with_bad_lines, simulated
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as local_cluster:  # fmt: skip
-        yield local_cluster
+    with local_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
