@@ -11,10 +11,18 @@ from PIL import Image
 from gtconsensus.lines import consolidate_line
 from gtconsensus.testing.synthetic import make_manifest, manifest_line
 
-__all__ = ["BLANK_LINE", "FAILED_LINE", "write_job"]
+__all__ = ["BLANK_LINE", "EXPORTS", "FAILED_LINE", "write_job"]
 
 #: Line numbers (1-based) of the failed line and the blank line in :func:`write_job`.
 FAILED_LINE, BLANK_LINE = 4, 6
+
+
+#: The export commands, each with its output in ``{out}`` (a test's ``tmp_path``).
+EXPORTS = (
+    ["export", "coco", "-o", "{out}/coco.json"],
+    ["export", "masks", "-o", "{out}/masks"],
+    ["export", "adjustment", "-o", "{out}/adjust.manifest", "--below", "1.0"],
+)
 
 
 def write_job(folder: Path, *, n_lines: int = 8, seed: int = 11) -> Path:

@@ -10,7 +10,7 @@ import pytest
 
 from gtconsensus.cli import main
 from gtconsensus.review.outputs import iter_output_objects, read_output_object
-from review_data import write_job
+from review_data import EXPORTS, write_job
 
 #: Line number (1-based) of the Latin-1 line inserted into the job.
 LATIN_LINE = 2
@@ -40,14 +40,7 @@ def test_a_line_after_one_that_is_not_utf8_renders(job: Path, tmp_path: Path) ->
     assert main(["render", str(job), "--line", "3", "-o", str(tmp_path / "l.png")]) == 0
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["export", "coco", "-o", "{out}/coco.json"],
-        ["export", "masks", "-o", "{out}/masks"],
-        ["export", "adjustment", "-o", "{out}/adjust.manifest", "--below", "1.0"],
-    ],
-)
+@pytest.mark.parametrize("command", EXPORTS)
 def test_exports_leave_out_a_line_that_is_not_utf8_and_keep_the_others(
     job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gtconsensus.cli import main
+from review_data import EXPORTS
 
 HINT = "no line holds a consensus: is this the job's own manifest?"
 
@@ -20,14 +21,7 @@ def job_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["export", "coco", "-o", "{out}/coco.json"],
-        ["export", "masks", "-o", "{out}/masks"],
-        ["export", "adjustment", "-o", "{out}/adjust.manifest", "--below", "1.0"],
-    ],
-)
+@pytest.mark.parametrize("command", EXPORTS)
 def test_an_export_of_a_manifest_not_consolidated_says_to_consolidate_it_first(
     job_manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
