@@ -29,6 +29,7 @@ import numpy as np
 
 from gtconsensus.adapters.spool import Blob
 from gtconsensus.adapters.storage import atomic_writer, is_remote, is_stream, local_path, size
+from gtconsensus.answers import Fetch
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.lines import dumps
 from gtconsensus.objects import GoldLabels
@@ -107,8 +108,19 @@ def options_key(options: ManifestOptions) -> list[Any]:
         # keeps a keyed hash, never the secret.
         None if options.pseudonymize is None else pseudonym(_CHECKPOINT_ID, options.pseudonymize),
         # Lines that followed references and lines that did not (--no-follow) must not mix.
-        None if options.fetch is None else getattr(options.fetch, "__qualname__", "custom"),
+        fetch_key(options.fetch),
     ]
+
+
+def fetch_key(fetch: Fetch | None) -> str | None:
+    """A fetch as a checkpoint records it: by its name (``None``: the default).
+
+    Examples
+    --------
+    >>> fetch_key(None), fetch_key(len)
+    (None, 'len')
+    """
+    return None if fetch is None else getattr(fetch, "__qualname__", "custom")
 
 
 def _min_area_key(min_area: int | Mapping[str, int]) -> Any:

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
+from gtconsensus.adapters.checkpoint import fetch_key
 from gtconsensus.adapters.manifest import (
     ManifestOptions,
     ProgressCallback,
@@ -422,7 +423,7 @@ def _input_key(
     return {
         "inputs": [[p, size(p)] for p in paths],
         "attributes": list(attributes),
-        "fetch": None if fetch is None else getattr(fetch, "__qualname__", "custom"),
+        "fetch": fetch_key(fetch),
         "unread": unread,
     }
 
