@@ -488,16 +488,10 @@ def _run(
         return EXIT_USAGE
     started = time.perf_counter()
     try:
-        if getattr(args, "engine", "local") == "dask" and options.pseudonymize is not None:
-            print("gtconsensus: --pseudonymize works with the local engine only", file=sys.stderr)
+        problem = _engine_problem(args, options)
+        if problem is not None:
+            print(f"gtconsensus: {problem}", file=sys.stderr)
             return EXIT_USAGE
-        if getattr(args, "engine", "local") == "dask" and getattr(args, "resume", False):
-            print("gtconsensus: --resume works with the local engine only", file=sys.stderr)
-            return EXIT_USAGE
-        for flag in ("scheduler", "staging"):  # given without --engine dask: forgotten?
-            if getattr(args, "engine", "local") != "dask" and getattr(args, flag, None):
-                print(f"gtconsensus: --{flag} needs --engine dask", file=sys.stderr)
-                return EXIT_USAGE
         inputs = [input_path] if isinstance(input_path, str) else list(input_path)
         if getattr(args, "engine", "local") == "dask":
             summary = _run_dask(args, inputs, output, errors, options)
@@ -544,6 +538,19 @@ def _run(
     first = _first_failure(errors) if summary.failed else None
     _report_failures(summary, first, errors, args.quiet)
     return EXIT_FAILED_LINES if summary.failed else EXIT_OK
+
+
+def _engine_problem(args: argparse.Namespace, options: ManifestOptions) -> str | None:
+    """An option that does not go with the engine chosen (``--engine``), as a sentence."""
+    dask = getattr(args, "engine", "local") == "dask"
+    if dask and options.pseudonymize is not None:
+        return "--pseudonymize works with the local engine only"
+    if dask and getattr(args, "resume", False):
+        return "--resume works with the local engine only"
+    for flag in ("scheduler", "staging"):  # given without --engine dask: forgotten?
+        if not dask and getattr(args, flag, None):
+            return f"--{flag} needs --engine dask"
+    return None
 
 
 def _report_failures(
