@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from hypothesis import strategies as st
 
 from gtconsensus.testing.strategies import encode_answer, recipe_line
 
@@ -20,6 +21,7 @@ __all__ = [
     "answer",
     "bar",
     "entry",
+    "existence_lists",
     "label_value_of",
     "line",
     "png_chunk",
@@ -109,3 +111,10 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     forward = dict(pairs)
     backward = {y: x for x, y in pairs}
     return len(forward) == len(backward) == len(pairs) and forward.get(0, 0) == 0
+
+
+def existence_lists(n_candidates: int) -> st.SearchStrategy[list[float] | None]:
+    """``existence`` for ``n_candidates`` candidates: none (the majority rule) or a
+    probability per candidate."""
+    probabilities = st.lists(st.floats(0.0, 1.0), min_size=n_candidates, max_size=n_candidates)
+    return st.none() | probabilities

@@ -31,6 +31,7 @@ from gtconsensus.fusion import (
 )
 from gtconsensus.matching import instance_stats
 from gtconsensus.testing.strategies import panels
+from support import existence_lists
 
 
 def _owners(
@@ -128,9 +129,7 @@ def test_fusion_equals_painting_with_full_size_shares_exactly(
     weights = [1.0] * n if weighting == "counts" else [1.0 + 0.5 * (i % 3) for i in range(n)]
     candidates = evidence.candidates
     n_candidates = len(candidates)
-    existence = data.draw(
-        st.none() | st.lists(st.floats(0.0, 1.0), min_size=n_candidates, max_size=n_candidates)
-    )
+    existence = data.draw(existence_lists(n_candidates))
     fusion = fuse_instances(candidates, shape=evidence.shape, weights=weights, existence=existence)
     _assert_exact(fusion, *_reference(candidates, evidence.shape, weights, existence))
     for fused in fusion.kept.values():

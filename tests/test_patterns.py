@@ -27,6 +27,7 @@ from gtconsensus.fusion import (
 from gtconsensus.patterns import PatternVotes, pattern_codes, reaching, votes_at
 from gtconsensus.scoring import score_leave_one_out
 from gtconsensus.testing.strategies import panels
+from support import existence_lists
 
 # Float weights: some make ties, some round, most are arbitrary.
 float_weights = st.one_of(
@@ -129,7 +130,7 @@ def test_fusion_and_scores_by_pattern_equal_those_of_float_arrays(
     worker_weights = weights[: len(evidence.worker_ids)]
     candidates = evidence.candidates
     n = len(candidates)
-    existence = data.draw(st.none() | st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n))
+    existence = data.draw(existence_lists(n))
     patterned = [candidate_votes(c, worker_weights) for c in candidates]
     arrays = [weighted_votes(c, worker_weights) for c in candidates]
     for (votes, _), candidate in zip(patterned, candidates, strict=True):
@@ -167,7 +168,7 @@ def test_decide_by_pattern_equals_decide_on_float_arrays(
 ) -> None:
     evidence = gather(panel)
     n = len(evidence.candidates)
-    existence = data.draw(st.none() | st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n))
+    existence = data.draw(existence_lists(n))
     by_worker = dict(zip(evidence.worker_ids, weights, strict=False))
     got = decide(evidence, weights=by_worker, existence=existence)
     with mock.patch("gtconsensus.consensus.candidate_votes", weighted_votes):
