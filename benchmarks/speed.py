@@ -21,6 +21,7 @@ checks, and a cProfile top 15 of ``consolidate_line``; first the exact command.
     python benchmarks/speed.py                    # all four settings, several minutes
     python benchmarks/speed.py --setting default  # 1280x960, 3 workers, 300 images
     python benchmarks/speed.py --quick            # smoke run, seconds
+    python benchmarks/speed.py --rest 120         # each setting in its own process, after a rest
 
 The peers come from the ``bench`` extra (``pip install -e '.[bench]'``); without it their
 rows say so. Run ``python benchmarks/speed.py --help`` for the options.
@@ -448,6 +449,11 @@ def _parser() -> argparse.ArgumentParser:
         "--tool-pngs-only", action="store_true",
         help="skip the rows on Pillow-filtered PNGs and the row with the standard library's zlib",
     )  # fmt: skip
+    parser.add_argument(
+        "--rest", type=float, metavar="SECONDS",
+        help="run each setting in its own process, resting SECONDS before each but the "
+        "first (on a shared virtual machine a setting reads slower after minutes of load)",
+    )  # fmt: skip
     return parser
 
 
@@ -475,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the report (markdown) on stdout."""
     args = _parser().parse_args(argv)
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if args.rest is not None:
+        return _isolated(args, arguments)
     print(f"Command: `{' '.join(['python benchmarks/speed.py', shlex.join(arguments)]).strip()}`\n")
     print(
         f"{_versions()}; {platform.machine()}, {os.cpu_count()} CPUs ({_cpu()}), "
@@ -501,6 +509,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"Process max RSS: {peak:.0f} MB.")
     return 0
+
+
+def _isolated(args: argparse.Namespace, arguments: list[str]) -> int:
+    """Each setting in a child process of its own, after ``args.rest`` seconds of rest."""
+    names = args.setting or (["default"] if args.quick else list(SETTINGS))
+    shared = _without_option(_without_option(arguments, "--setting"), "--rest")
+    print(f"Command: `{shlex.join(['python', 'benchmarks/speed.py', *arguments])}`: "
+          f"one process per setting, {args.rest:g} s of rest before each but the first.\n",
+          flush=True)  # fmt: skip
+    for index, name in enumerate(names):
+        if index:
+            time.sleep(args.rest)
+        child = [sys.executable, str(Path(__file__).resolve()), *shared, "--setting", name]
+        code = subprocess.run(child, check=False).returncode
+        if code:
+            return code
+    return 0
+
+
+def _without_option(arguments: list[str], option: str) -> list[str]:
+    """``arguments`` without ``option`` and its value (``--opt V`` or ``--opt=V``)."""
+    kept: list[str] = []
+    skip = False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == option:
+            skip = True
+        elif not argument.startswith(option + "="):
+            kept.append(argument)
+    return kept
 
 
 if __name__ == "__main__":

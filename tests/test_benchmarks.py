@@ -101,6 +101,29 @@ def test_quick_run_prints_the_core_rows(capsys: pytest.CaptureFixture[str]) -> N
     assert "lines.py" in report
 
 
+def test_rest_runs_each_setting_in_a_process_of_its_own(capfd: pytest.CaptureFixture[str]) -> None:
+    speed = _module("speed")
+    argv = [*TINY, "--no-peers", "--tool-pngs-only", "--rest=0", "--setting", "default"]
+    assert speed.main([*argv, "--setting", "dense50"]) == 0
+    report = capfd.readouterr().out
+    assert "one process per setting, 0 s of rest before each but the first" in report
+    children = [line for line in report.splitlines() if line.startswith("Command: ")][1:]
+    assert len(children) == 2  # each child names its own command, without --rest
+    assert children[0].endswith("--tool-pngs-only --setting default`")
+    assert children[1].endswith("--tool-pngs-only --setting dense50`")
+    assert "## 160x120, 3 workers, 0 to 10 instances" in report
+    assert "## 160x120, 3 workers, 50 instances" in report
+    assert report.count("Targets (issue 6)") == 2
+
+
+def test_without_option_drops_the_option_and_its_value() -> None:
+    speed = _module("speed")
+    arguments = ["--quick", "--setting", "hd5", "--rest=5", "--setting=default", "--rest", "2"]
+    assert speed._without_option(speed._without_option(arguments, "--setting"), "--rest") == [
+        "--quick"
+    ]
+
+
 def test_missing_peers_get_a_row_that_says_so(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
