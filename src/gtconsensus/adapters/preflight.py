@@ -6,6 +6,10 @@ than after the work (the atomic writers find a folder only when they rename) or
 line by line (every line of a gzip file fails as ``bad_json``). Each check
 returns the problem as a sentence, or ``None``.
 
+An ``s3://`` output is checked with S3 itself (:func:`remote_output_problem`): a bucket
+that does not exist (a misspelt name) is refused; whether the run may put objects there
+is known only when it writes them, at the end.
+
 Examples
 --------
 >>> output_problem("-", "output") is None
@@ -20,11 +24,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from gtconsensus.adapters import storage
 from gtconsensus.exceptions import OptionsError
 
-__all__ = ["clash", "file_problem", "input_problem", "not_json_lines", "output_problem"]
+__all__ = [
+    "clash",
+    "file_problem",
+    "input_problem",
+    "no_such_bucket",
+    "not_json_lines",
+    "output_problem",
+    "remote_output_problem",
+]
 
 
 # How files that are not JSON Lines begin, what they are, and what turns them into it.
@@ -101,6 +114,88 @@ def output_problem(path: str | None, what: str) -> str | None:
     return None
 
 
+def no_such_bucket(response: Mapping[str, Any]) -> bool:
+    """Whether S3's error answer to a call on a bucket (``HeadBucket``) says that the
+    bucket does not exist; ``response`` is a botocore ``ClientError``'s.
+
+    Only ``NoSuchBucket`` or a 404 says so. A 403 does not: a role allowed to put objects
+    under one prefix, and nothing else, is refused ``HeadBucket`` on a bucket it can
+    write. Nor does any other answer (throttled, a server error): the run may still write.
+
+    Examples
+    --------
+    >>> no_such_bucket({"Error": {"Code": "404", "Message": "Not Found"},
+    ...                 "ResponseMetadata": {"HTTPStatusCode": 404}})
+    True
+    >>> no_such_bucket({"Error": {"Code": "403", "Message": "Forbidden"},
+    ...                 "ResponseMetadata": {"HTTPStatusCode": 403}})
+    False
+    """
+    error = response.get("Error") or {}
+    code = str(error.get("Code") or "")
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return code in ("NoSuchBucket", "NotFound", "404") or (not code and status == 404)
+
+
+def _s3_answer(exc: BaseException) -> Mapping[str, Any] | None:
+    """The ``response`` of the botocore ``ClientError`` behind ``exc`` (s3fs raises an
+    ``OSError`` with it as ``__cause__``), or ``None`` when S3 did not answer."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, Mapping) and "Error" in response:
+            return response
+        seen = seen.__cause__
+    return None
+
+
+def _unasked(exc: Exception, bucket: str) -> str | None:
+    """Why S3 cannot be asked at all, if ``exc`` says so (the run could not write either):
+    no endpoint at that address, no credentials, a bucket name S3 never accepts."""
+    try:
+        from botocore.exceptions import (
+            EndpointConnectionError,
+            NoCredentialsError,
+            ParamValidationError,
+        )
+    except ImportError:  # pragma: no cover - botocore comes with s3fs
+        return None
+    if isinstance(exc, EndpointConnectionError):  # its message names the endpoint
+        return f"S3 cannot be reached: {exc}"
+    if isinstance(exc, NoCredentialsError):
+        return f"no AWS credentials were found ({exc})"
+    if isinstance(exc, ParamValidationError):
+        return f"{bucket!r} is not a valid bucket name"
+    return None
+
+
+def remote_output_problem(path: str | None, what: str) -> str | None:
+    """Why the ``s3://`` output ``path`` cannot be written, asked of S3 before the run
+    (``HeadBucket``, with the client that writes it; nothing is created or written).
+
+    Refused: a bucket S3 says does not exist (:func:`no_such_bucket`), and an S3 that
+    cannot be asked (no endpoint at that address, no credentials). Let through: any
+    other answer, a 403 above all (the permission to put the object is known only when
+    it is put, at the end). Any other path: ``None``.
+    """
+    bucket = None if path is None else storage.bucket_of(path)
+    if path is None or bucket is None:
+        return None
+    try:
+        storage.head_bucket(path)
+    except OptionsError as exc:  # s3:// without the `s3` extra: say which extra
+        return exc.message
+    except Exception as exc:  # s3fs's OSErrors and botocore's errors alike, sorted here
+        answer = _s3_answer(exc)
+        if answer is not None and no_such_bucket(answer):
+            return (f"{what} {path!r} cannot be written: there is no bucket {bucket!r} "
+                    "(check its name; gtconsensus does not create buckets)")  # fmt: skip
+        reason = _unasked(exc, bucket) if answer is None else None
+        if reason is not None:
+            return f"{what} {path!r} cannot be written: {reason}"
+    return None
+
+
 def _file_key(path: str) -> str:
     """One name per file: local paths resolved (``./a`` and ``a``), URIs as given."""
     return path if storage.is_remote(path) else str(Path(storage.local_path(path)).resolve())
@@ -151,7 +246,9 @@ def file_problem(
     (by what each is: ``{"output": path, "worker table": path}``), or ``None``.
 
     ``command`` names the subcommand in the advice given for a compressed input;
-    ``read`` names the other files the run reads (no output may replace them).
+    ``read`` names the other files the run reads (no output may replace them). The
+    bucket of each ``s3://`` output is asked about last, once
+    (:func:`remote_output_problem`).
     """
     for path in inputs:
         problem = input_problem(path, command)
@@ -161,4 +258,11 @@ def file_problem(
         problem = output_problem(target, what)
         if problem is not None:
             return problem
-    return clash(inputs, outputs, read=read)
+    problem = clash(inputs, outputs, read=read)
+    asked: set[str | None] = {None}  # None: not on S3
+    for what, target in outputs.items():
+        bucket = None if target is None else storage.bucket_of(target)
+        if problem is None and bucket not in asked:
+            asked.add(bucket)
+            problem = remote_output_problem(target, what)
+    return problem
