@@ -9,18 +9,24 @@ on loopback, through the same s3fs client that writes the outputs.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import s3fs  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError, EndpointConnectionError
+from moto import settings as moto_settings
+from moto.core.authorization import ActionAuthenticatorMixin
 
 from gtconsensus import cli
 from gtconsensus.adapters import preflight, storage
+from gtconsensus.adapters import s3 as s3_adapter
 from test_offline_s3 import BUCKET, _get, _keys, s3
 
 __all__ = ["s3"]  # the moto fixture, used by name
@@ -204,3 +210,50 @@ def test_an_endpoint_that_cannot_be_reached_is_refused_and_named(
 def test_an_unreachable_endpoint_is_told_from_an_answer(nowhere: str) -> None:
     with pytest.raises(EndpointConnectionError):
         storage.head_bucket(f"s3://{BUCKET}/out.manifest")
+
+
+@contextlib.contextmanager
+def _writing_under(prefix: str) -> Iterator[None]:
+    """Credentials of a user allowed to put, get and delete objects under ``prefix`` of the
+    test bucket and nothing else (no ``s3:ListBucket``), with moto enforcing IAM."""
+    iam = boto3.Session().client("iam")
+    user = f"writer-{len(iam.list_users()['Users'])}"
+    iam.create_user(UserName=user)
+    allowed = {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+               "Resource": f"arn:aws:s3:::{BUCKET}/{prefix}*"}  # fmt: skip
+    iam.put_user_policy(UserName=user, PolicyName="write-under-prefix",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17",
+                                                   "Statement": [allowed]}))  # fmt: skip
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        patch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        patch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # every call checked
+        patch.setattr(ActionAuthenticatorMixin, "request_count", 0)
+        s3fs.S3FileSystem.clear_instance_cache()
+        s3_adapter.reset_clients()
+        try:
+            yield
+        finally:
+            s3fs.S3FileSystem.clear_instance_cache()
+            s3_adapter.reset_clients()
+
+
+def test_a_role_that_may_only_write_under_a_prefix_is_let_through_and_writes(
+    moto: Any, example: Path
+) -> None:
+    # S3 answers such a role 403 about the bucket: that says nothing of its existence.
+    base = f"s3://{BUCKET}/prefix-only"
+    args = ["consolidate", str(example), "-o", f"{base}/out.manifest", "-q", "--jobs", "1",
+            "--workers", f"{base}/workers.csv"]  # fmt: skip
+    with _writing_under("prefix-only/"):
+        with pytest.raises(PermissionError) as denied:
+            storage.head_bucket(f"{base}/out.manifest")
+        assert preflight.no_such_bucket(denied.value.__cause__.response) is False  # type: ignore[union-attr]
+        with pytest.raises(PermissionError):  # and the role may write nowhere else
+            s3fs.S3FileSystem().pipe_file(f"{BUCKET}/elsewhere", b"x")
+        code = cli.main(args)
+    assert code == cli.EXIT_OK
+    assert _keys(moto, "prefix-only/") == [f"prefix-only/{name}" for name in
+                                           ("out.manifest", "out.manifest.errors.jsonl",
+                                            "workers.csv")]  # fmt: skip

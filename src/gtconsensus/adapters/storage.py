@@ -257,7 +257,9 @@ def _remote_atomic_writer(path: str) -> Iterator[IO[str]]:
             yield text
             text.flush()
             text.detach()
-        fs.copy(temporary, inner)
+        # One object each (HeadObject, CopyObject, DeleteObject): `copy` and `rm` list the
+        # bucket first, which a role allowed to write under one prefix only may not do.
+        fs.cp_file(temporary, inner)
     finally:
         with contextlib.suppress(OSError, FileNotFoundError):
-            fs.rm(temporary)
+            fs.rm_file(temporary)
