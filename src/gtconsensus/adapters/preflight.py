@@ -196,9 +196,26 @@ def remote_output_problem(path: str | None, what: str) -> str | None:
     return None
 
 
-def _file_key(path: str) -> str:
-    """One name per file: local paths resolved (``./a`` and ``a``), URIs as given."""
-    return path if storage.is_remote(path) else str(Path(storage.local_path(path)).resolve())
+def _file_key(path: str, *, written: bool = False) -> str:
+    """One name per file: local paths resolved (``./a`` and ``a``), URIs as given.
+
+    A file the run writes (``written``) is named by its folder, resolved, and its own
+    name: the writer replaces a link there by the new file, it does not write through it
+    (a pipe or device excepted, written in place).
+    """
+    if storage.is_remote(path):
+        return path
+    target = Path(storage.local_path(path))
+    if not written or storage.is_stream(target):
+        return str(target.resolve())
+    return str(target.parent.resolve() / target.name)
+
+
+def _replaced(paths: Sequence[str]) -> set[str]:
+    """The keys an output must not have not to replace one of ``paths`` (the files a run
+    reads): each one's own name, and the file it leads to when it is a link."""
+    return {key for path in paths if path != "-"
+            for key in (_file_key(path), _file_key(path, written=True))}  # fmt: skip
 
 
 def clash(
@@ -209,7 +226,10 @@ def clash(
 
     The later write would replace the earlier: the manifest by the worker table, an
     input by the error file. (``-o`` may name an input: the output keeps every raw
-    answer, and is written only when complete; it keeps nothing of a gold file.)
+    answer, and is written only when complete; it keeps nothing of a gold file.) An
+    output that is a link to an input is let through: the link is replaced, the input
+    kept; an output that an input links to is not. ``s3://b//k`` and ``s3://b/k`` are two
+    objects (keys ``/k`` and ``k``), not one.
 
     Examples
     --------
@@ -220,20 +240,18 @@ def clash(
              if path is not None and path != os.devnull}  # fmt: skip
     seen: dict[str, str] = {}
     for what, path in named.items():
-        key = "-" if path == "-" else _file_key(path)
+        key = "-" if path == "-" else _file_key(path, written=True)
         if key in seen and key == "-":
             return f"the {seen[key]} and the {what} would both go to standard output: name a file"
         if key in seen:
             return f"the {seen[key]} and the {what} are one file, {path!r}: name two"
         seen[key] = what
-    sources = {_file_key(path) for path in inputs if path != "-"}
-    kept = {_file_key(path) for path in read if path != "-"}
+    sources, kept = _replaced(inputs), _replaced(read)
     for what, path in named.items():
-        if path == "-":
-            continue
-        if what != "output" and _file_key(path) in sources:
+        key = "-" if path == "-" else _file_key(path, written=True)
+        if what != "output" and key in sources:
             return f"the {what} {path!r} is an input: writing it would replace the input"
-        if _file_key(path) in kept:
+        if key in kept:
             return f"the {what} {path!r} is read by the run: writing it would replace it"
     return None
 
