@@ -6,7 +6,8 @@ the endpoint and credentials in their environment. The client reads two manifest
 ``s3://``, merges them and stages the merged lines under ``--staging s3://.../staging/``;
 the workers read the parts; the output, the error file and the worker table written to
 ``s3://`` are the local engine's, byte for byte. The staging prefix is empty afterwards,
-also after a run that fails on a worker or while writing its output.
+also after a run that fails on a worker or while writing its output. An output in a
+bucket that does not exist is refused before the cluster is given any work.
 """
 
 from __future__ import annotations
@@ -169,16 +170,44 @@ def test_a_part_lost_before_pass_2_fails_the_run_and_the_staging_prefix_is_empti
 def test_an_output_that_cannot_be_written_fails_the_run_and_the_staging_prefix_is_emptied(
     moto: Any, cluster: LocalCluster, inputs: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The output's bucket is there when the command starts (the check before the run
+    # lets it through) and gone when the output is written, at the end.
     staged: list[list[str]] = []
-    out = "s3://no-such-bucket/consensus.manifest"  # found when the output is written, at the end
+    moto.create_bucket(Bucket="gone-by-the-end")
+    out = "s3://gone-by-the-end/consensus.manifest"
+
+    def after_pass_one() -> None:
+        staged.append(_staged(moto))
+        moto.delete_bucket(Bucket="gone-by-the-end")  # empty: nothing is written before
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dask_engine, "_plan", _after_pass_one(lambda: staged.append(_staged(moto))))
+        patch.setattr(dask_engine, "_plan", _after_pass_one(after_pass_one))
         code = cli.main(["consolidate", *inputs, "-o", out, "-q", "--method", "job",
                          "--engine", "dask", "--scheduler", cluster.scheduler_address,
                          "--staging", STAGING])  # fmt: skip
     assert code == cli.EXIT_USAGE
     assert "bucket does not exist" in capsys.readouterr().err
     assert staged[0]  # the parts were there for both passes
+    assert _staged(moto) == []
+
+
+def test_an_output_in_a_bucket_that_does_not_exist_is_refused_before_the_cluster_works(
+    moto: Any, cluster: LocalCluster, inputs: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def unrun(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the run started")
+
+    errors = "s3://no-such-bucket/consensus.manifest.errors.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dask_engine, "consolidate_with_dask", unrun)
+        code = cli.main(["consolidate", *inputs, "-o", f"{BASE}/refused/out", "-q",
+                         "--errors", errors, "--engine", "dask", "--staging", STAGING,
+                         "--scheduler", cluster.scheduler_address])  # fmt: skip
+    assert code == cli.EXIT_USAGE
+    assert f"error file {errors!r} cannot be written: there is no bucket 'no-such-bucket'" in (
+        capsys.readouterr().err
+    )
+    assert _keys(moto, "dask/refused/") == []
     assert _staged(moto) == []
 
 

@@ -40,8 +40,10 @@ from gtconsensus.exceptions import FetchError, OptionsError
 
 __all__ = [
     "atomic_writer",
+    "bucket_of",
     "exists",
     "fetch",
+    "head_bucket",
     "is_remote",
     "is_stream",
     "local_path",
@@ -103,6 +105,36 @@ def size(path: str) -> int | None:
         return int(fs.size(inner))
     except (OSError, ValueError, TypeError):
         return None
+
+
+def bucket_of(path: str) -> str | None:
+    """The bucket of an ``s3://`` (or ``s3a://``) URL, ``None`` for any other path.
+
+    Examples
+    --------
+    >>> bucket_of("s3://my-bucket/job/out.manifest"), bucket_of("out.manifest")
+    ('my-bucket', None)
+    """
+    scheme, _, rest = path.partition("://")
+    if scheme not in ("s3", "s3a") or not rest:
+        return None
+    return rest.split("/", 1)[0] or None
+
+
+def head_bucket(path: str) -> None:
+    """Ask S3 whether the bucket of the ``s3://`` URL ``path`` exists (``HeadBucket``),
+    through the filesystem that writes ``path`` (its endpoint, credentials and retries).
+
+    Nothing is created or written. Raises what s3fs raises: ``FileNotFoundError`` or
+    ``PermissionError`` with the botocore ``ClientError`` as ``__cause__`` when S3
+    answered, a ``botocore.exceptions.BotoCoreError`` when it could not be asked (no
+    endpoint, no credentials); :class:`OptionsError` without the ``s3`` extra.
+    """
+    bucket = bucket_of(path)
+    if bucket is None:
+        raise ValueError(f"expected an s3://bucket/key URL, got {path!r}")
+    fs, _ = _filesystem(path)
+    fs.call_s3("head_bucket", Bucket=bucket)
 
 
 def read_bytes(path: str) -> bytes:
@@ -225,7 +257,9 @@ def _remote_atomic_writer(path: str) -> Iterator[IO[str]]:
             yield text
             text.flush()
             text.detach()
-        fs.copy(temporary, inner)
+        # One object each (HeadObject, CopyObject, DeleteObject): `copy` and `rm` list the
+        # bucket first, which a role allowed to write under one prefix only may not do.
+        fs.cp_file(temporary, inner)
     finally:
         with contextlib.suppress(OSError, FileNotFoundError):
-            fs.rm(temporary)
+            fs.rm_file(temporary)
