@@ -27,6 +27,8 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from gtconsensus import cli
 from gtconsensus.adapters import preflight, storage
 from gtconsensus.adapters import s3 as s3_adapter
+from gtconsensus.adapters.manifest import ManifestOptions, consolidate_manifest
+from gtconsensus.exceptions import OptionsError
 from test_offline_s3 import BUCKET, _get, _keys, s3
 
 __all__ = ["s3"]  # the moto fixture, used by name
@@ -168,6 +170,27 @@ def test_outputs_in_a_bucket_that_exists_are_written(moto: Any, example: Path) -
     assert _keys(moto, "written/") == [f"written/{name}" for name in
                                        ("errors.jsonl", "out.manifest", "workers.csv")]  # fmt: skip
     assert len(_get(moto, f"{base}/out.manifest").splitlines()) == 2
+
+
+@pytest.mark.parametrize("keyword", ["output_path", "errors_path"])
+def test_the_python_api_refuses_a_missing_bucket_before_reading_a_line(
+    moto: Any, example: Path, keyword: str
+) -> None:
+    paths: dict[str, str | None] = {"output_path": f"s3://{BUCKET}/api/out.manifest",
+                                     "errors_path": None}  # fmt: skip
+    paths[keyword] = f"s3://{MISSING}/api/{keyword}"
+    read: list[str] = []
+
+    def reader(options: ManifestOptions) -> Any:  # the run would read the input here
+        read.append("read")
+        raise AssertionError("the input was read")
+
+    with pytest.raises(OptionsError, match=f"there is no bucket {MISSING!r}") as caught:
+        consolidate_manifest(str(example), paths["output_path"], errors_path=paths["errors_path"],
+                             reader=reader)  # fmt: skip
+    assert caught.value.code == "bad_option"
+    assert read == []
+    assert _keys(moto, "api/") == []
 
 
 def test_a_double_slash_names_another_key_so_it_is_not_the_same_output(moto: Any) -> None:

@@ -56,7 +56,7 @@ import numpy as np
 from gtconsensus.adapters import checkpoint
 from gtconsensus.adapters.bounded import bounded_lines
 from gtconsensus.adapters.checkpoint import Sink, gold_digest
-from gtconsensus.adapters.preflight import not_json_lines, output_problem
+from gtconsensus.adapters.preflight import not_json_lines, output_problem, remote_output_problem
 from gtconsensus.adapters.spool import Blob, Spool, pack_records, unpack_records
 from gtconsensus.adapters.storage import (
     atomic_writer,
@@ -598,6 +598,8 @@ def consolidate_manifest(
     OptionsError
         ``bad_option`` before any line is read: an output or error file that is a
         folder or cannot be written (:func:`gtconsensus.adapters.preflight.output_problem`),
+        in an ``s3://`` bucket that does not exist
+        (:func:`~gtconsensus.adapters.preflight.remote_output_problem`),
         a compressed or UTF-16 input; and for a bad ``method``, ``jobs`` or ``chunk_lines``.
     """
     if options.method not in METHODS:
@@ -607,7 +609,8 @@ def consolidate_manifest(
     if jobs < 1 or chunk_lines < 1:
         raise OptionsError("bad_option", "`jobs` and `chunk_lines` must be positive")
     for path, what in ((output_path, "output"), (errors_path, "error file")):
-        problem = output_problem(path, what)  # now, not when written after the run
+        # Now, not when written after the run; an s3:// bucket is asked whether it exists.
+        problem = output_problem(path, what) or remote_output_problem(path, what)
         if problem is not None:
             raise OptionsError("bad_option", problem)
     summary = RunSummary()
