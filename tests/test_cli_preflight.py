@@ -320,9 +320,8 @@ def test_the_workers_command_says_why_lines_failed(
     assert "line 1 [missing_label_attribute] line has no label attribute `gt-labels`" in err
 
 
-@pytest.mark.parametrize("flag", [["--resume"], ["--pseudonymize", "k3y"]])
-def test_options_of_the_local_engine_only_are_refused_with_dask(
-    example: Path, tmp_path: Path, flag: list[str], capsys: pytest.CaptureFixture[str]
+def test_pseudonymize_works_with_the_local_engine_only(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def no_dask(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the Dask engine started")
@@ -330,10 +329,30 @@ def test_options_of_the_local_engine_only_are_refused_with_dask(
     out = tmp_path / "out.manifest"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cli, "_run_dask", no_dask)
-        status = cli.main(["consolidate", str(example), "-o", str(out), "--engine", "dask", *flag])
+        status = cli.main(["consolidate", str(example), "-o", str(out), "--engine", "dask",
+                           "--pseudonymize", "k3y"])  # fmt: skip
     assert status == cli.EXIT_USAGE
-    assert f"{flag[0]} works with the local engine only" in capsys.readouterr().err
+    assert "--pseudonymize works with the local engine only" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_resume_reaches_the_dask_engine(example: Path, tmp_path: Path) -> None:
+    from gtconsensus.adapters import dask_engine
+    from gtconsensus.adapters.manifest import RunSummary
+
+    given: dict[str, Any] = {}
+
+    def recorded(*args: Any, **kwargs: Any) -> RunSummary:
+        given.update(kwargs)
+        return RunSummary()
+
+    out = tmp_path / "out.manifest"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dask_engine, "consolidate_with_dask", recorded)
+        status = cli.main(["consolidate", str(example), "-o", str(out), "-q", "--engine", "dask",
+                           "--scheduler", "tcp://127.0.0.1:8786", "--resume"])  # fmt: skip
+    assert status == cli.EXIT_OK
+    assert given["resume"] is True
 
 
 @pytest.mark.parametrize(

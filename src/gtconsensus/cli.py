@@ -210,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
         "--engine", choices=("local", "dask"), default="local",
         help="local: worker processes on this machine; dask: a Dask cluster (the `dask` "
         "extra; one input: JSON Lines only; several: merged on this machine first; no "
-        "--resume, no --pseudonymize; see docs/scale.md) (default: %(default)s)",
+        "--pseudonymize; see docs/scale.md) (default: %(default)s)",
     )  # fmt: skip
     run.add_argument(
         "--scheduler", metavar="ADDRESS",
@@ -236,7 +236,8 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", action="store_true",
         help="keep a checkpoint beside OUTPUT (OUTPUT.partial, OUTPUT.partial.json) and, when "
         "an interrupted run with the same inputs (all of them, in the same order) and options "
-        "left one, continue from it; the output is the same as an uninterrupted run's",
+        "left one, continue from it; the output is the same as an uninterrupted run's (either "
+        "--engine continues a run of the other: the checkpoint is the same)",
     )  # fmt: skip
     run.add_argument(
         "--label-attribute", metavar="ATTR",
@@ -545,8 +546,6 @@ def _engine_problem(args: argparse.Namespace, options: ManifestOptions) -> str |
     dask = getattr(args, "engine", "local") == "dask"
     if dask and options.pseudonymize is not None:
         return "--pseudonymize works with the local engine only"
-    if dask and getattr(args, "resume", False):
-        return "--resume works with the local engine only"
     for flag in ("scheduler", "staging"):  # given without --engine dask: forgotten?
         if not dask and getattr(args, flag, None):
             return f"--{flag} needs --engine dask"
@@ -640,6 +639,7 @@ def _run_dask(
         return consolidate_with_dask(
             inputs, output, scheduler=scheduler, errors_path=errors, options=options,
             progress=progress, jobs=args.jobs, staging=args.staging,
+            resume=getattr(args, "resume", False),
         )  # fmt: skip
 
 

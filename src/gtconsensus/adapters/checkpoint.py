@@ -8,7 +8,8 @@ seen and, with the job-level method, the fitted worker model. A run that finds a
 checkpoint of the same fingerprint truncates the partial files to the sizes and skips the
 lines written (:class:`Sink`, :func:`skip_done`); with a fitted model it skips pass 1 too
 (:func:`fitted_before`). The driver is :func:`gtconsensus.adapters.manifest.consolidate_manifest`;
-``docs/scale.md`` describes the behaviour.
+the Dask engine keeps the same checkpoint (:mod:`gtconsensus.adapters.dask_engine`), so
+either engine resumes the other's run. ``docs/scale.md`` describes the behaviour.
 """
 
 from __future__ import annotations

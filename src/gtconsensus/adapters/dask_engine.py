@@ -23,6 +23,11 @@ staged as part files every worker reads (a shared folder or ``s3://``), and cons
 as one bag of those parts; the error records keep their provenance fields (``file``,
 ``line``, ``sources``), which stay on the client.
 
+With ``resume`` (:func:`consolidate_with_dask`, the CLI's ``--resume``) the client keeps
+the local engine's checkpoint (:mod:`gtconsensus.adapters.checkpoint`) as it writes; a
+run that finds one of the same input and options leaves out the partitions written
+whole, and, when the checkpoint holds the fitted model, pass 1 (:func:`_resumable`).
+
 Examples
 --------
 The Python API (needs the ``dask`` extra)::
@@ -54,9 +59,10 @@ from typing import IO, Any
 import dask.bag as db
 import fsspec  # type: ignore[import-untyped]
 import numpy as np
-from dask.delayed import delayed
+from dask.delayed import Delayed, delayed
 from dask.utils import parse_bytes
 
+from gtconsensus.adapters import checkpoint
 from gtconsensus.adapters import manifest as local
 from gtconsensus.adapters.checkpoint import Sink
 from gtconsensus.adapters.manifest import (
@@ -66,7 +72,7 @@ from gtconsensus.adapters.manifest import (
     Record,
     RunSummary,
 )
-from gtconsensus.adapters.merge import dump_record, load_records, merged_inputs
+from gtconsensus.adapters.merge import _input_key, dump_record, load_records, merged_inputs
 from gtconsensus.consensus import METHOD_MAJORITY
 from gtconsensus.evidence import EvidenceTable, TableBuilder
 from gtconsensus.exceptions import OptionsError
@@ -96,13 +102,23 @@ def number_lines(lines: db.Bag) -> db.Bag:
     Numbers are 1-based physical lines of the whole bag (blank lines counted), as
     in the local engine's error file.
     """
+    return _bag([part for part, _ in _numbered_parts(lines)])
+
+
+def _numbered_parts(lines: db.Bag) -> list[tuple[Delayed, int]]:
+    """Each partition of :func:`number_lines`'s bag and the number of its last physical
+    line (what a resumed run looks at to leave out the partitions written whole)."""
     counts = lines.map_partitions(_count).compute()
     offsets = np.concatenate([[1], np.cumsum(counts)[:-1] + 1]).tolist()
-    parts = [
-        delayed(_numbered)(part, int(first))
-        for part, first in zip(lines.to_delayed(), offsets, strict=True)
+    return [
+        (delayed(_numbered)(part, int(first)), int(first) + int(count) - 1)
+        for part, first, count in zip(lines.to_delayed(), offsets, counts, strict=True)
     ]
-    bag: db.Bag = db.from_delayed(parts)
+
+
+def _bag(parts: Sequence[Delayed]) -> db.Bag:
+    """A bag of the partitions ``parts`` (none: one empty partition)."""
+    bag: db.Bag = db.from_delayed(list(parts)) if parts else db.from_sequence([], npartitions=1)
     return bag
 
 
@@ -122,12 +138,12 @@ def _table(records: Iterable[Record], options: ManifestOptions, attribute: str |
 
 def _finish(
     records: Iterable[Record], options: ManifestOptions, attribute: str | None,
-    model: WorkerModel | None,
+    model: WorkerModel | None, after: int = -1,
 ) -> list[LineOutcome]:  # fmt: skip
-    """Pass 2 on one partition: every line decided (with the model when given), each
-    outcome noting its input line's bytes for the progress bar."""
+    """Pass 2 on one partition: every line after line ``after`` decided (with the model
+    when given), each outcome noting its input line's bytes for the progress bar."""
     local._setup(options, attribute, model)
-    records = list(records)
+    records = [record for record in records if record[0] > after]
     outcomes = local.one_pass_chunk(records)
     return [dataclasses.replace(o, nbytes=r[2]) for o, r in zip(outcomes, records, strict=True)]
 
@@ -181,12 +197,19 @@ def consolidate_bag(
     """
     options = options or ManifestOptions()
     records = lines if numbered else number_lines(lines)
-    attribute = options.label_attribute
-    if attribute is None:
-        attribute = local._infer_attribute(
-            records.take(local._PEEK_LINES, npartitions=1, warn=False)
-        )
-    return _plan(records, options, attribute, progress)
+    return _plan(records, options, _attribute(records, options), progress)
+
+
+def _attribute(records: db.Bag, options: ManifestOptions) -> str | None:
+    """The label attribute: the option's, or the one the first partition's first lines hold."""
+    if options.label_attribute is not None:
+        return options.label_attribute
+    return local._infer_attribute(records.take(local._PEEK_LINES, npartitions=1, warn=False))
+
+
+def _one_pass(options: ManifestOptions) -> bool:
+    """Whether the options leave nothing to learn (no pass 1), as in the local engine."""
+    return options.worker_model is not None or (options.method == "image" and not options.fit_model)
 
 
 def _plan(
@@ -194,9 +217,7 @@ def _plan(
     progress: ProgressCallback | None,
 ) -> BagRun:  # fmt: skip
     """:func:`consolidate_bag` once the label attribute is known (``None``: each line's own)."""
-    one_pass = options.worker_model is not None or (
-        options.method == "image" and not options.fit_model
-    )
+    one_pass = _one_pass(options)
     # One graph key for the options: a worker fetches them (gold answers included) once,
     # rather than with every partition's task.
     shared = delayed(options, pure=False, traverse=False)
@@ -284,18 +305,39 @@ def write_outcomes(
     engine's, gives fields that replace or extend the error record of line
     ``number`` (asked in increasing order): the provenance of merged lines.
     """
-    report = progress or _silent
-    phase = "pass 2" if run.passes == 2 else "consolidating"
-    summary = RunSummary(method=run.method, model=run.model,
-                         objects_per_worker=run.objects_per_worker)  # fmt: skip
+    summary = _summary(run)
     with contextlib.ExitStack() as stack:
         sink = Sink(stack, output_path, errors_path, resume=False, fingerprint={},
                     summary=summary)  # fmt: skip
-        for part in _in_order(run.outcomes, window):
-            local._write(sink, summary, part, error_fields)
-            report(phase, len(part), sum(o.nbytes for o in part))
-        sink.commit()
+        _drain(run.outcomes, sink, _phase(run), window=window, progress=progress,
+               error_fields=error_fields)  # fmt: skip
     return summary
+
+
+def _summary(run: BagRun) -> RunSummary:
+    """The summary of ``run`` before any line is written."""
+    return RunSummary(method=run.method, model=run.model,
+                      objects_per_worker=run.objects_per_worker)  # fmt: skip
+
+
+def _phase(run: BagRun) -> str:
+    """The progress phase of the lines written: ``"pass 2"`` after a pass 1."""
+    return "pass 2" if run.passes == 2 else "consolidating"
+
+
+def _drain(
+    outcomes: db.Bag, sink: Sink, phase: str, *, window: int,
+    progress: ProgressCallback | None,
+    error_fields: Callable[[int], Mapping[str, Any]] | None,
+) -> None:  # fmt: skip
+    """Write the outcomes to ``sink`` in order (its checkpoint saved if the run stops), then
+    put the files in place."""
+    report = progress or _silent
+    with checkpoint.save_on_error(sink):
+        for part in _in_order(outcomes, window):
+            local._write(sink, sink.summary, part, error_fields)
+            report(phase, len(part), sum(o.nbytes for o in part))
+    sink.commit()
 
 
 def consolidate_with_dask(
@@ -309,6 +351,7 @@ def consolidate_with_dask(
     progress: ProgressCallback | None = None,
     jobs: int = 1,
     staging: str | None = None,
+    resume: bool = False,
 ) -> RunSummary:
     """The CLI's ``--engine dask``: read the input as a bag, run, write on the client.
 
@@ -325,6 +368,8 @@ def consolidate_with_dask(
     the merged lines are written for the workers to read; every worker must read
     it (default: the system's temporary folder, which a cluster on this machine
     shares).
+    ``resume`` keeps the local engine's checkpoint beside the output and continues
+    from the one an interrupted run left, with either engine (see :func:`_resumable`).
     """
     options = options or ManifestOptions()
     paths = [input_path] if isinstance(input_path, str) else list(input_path)
@@ -334,11 +379,22 @@ def consolidate_with_dask(
             return _consolidate_merged(
                 paths, output_path, errors_path=errors_path, options=options,
                 part_bytes=parse_bytes(blocksize), progress=progress, jobs=jobs,
-                staging=staging,
+                staging=staging, resume=resume,
             )  # fmt: skip
         lines = db.read_text(paths[0], blocksize=blocksize)
-        planned = consolidate_bag(lines, options, progress=progress)
-        return write_outcomes(planned, output_path, errors_path=errors_path, progress=progress)
+        if not resume:
+            planned = consolidate_bag(lines, options, progress=progress)
+            return write_outcomes(planned, output_path, errors_path=errors_path, progress=progress)
+        parts = _numbered_parts(lines)
+        attribute = _attribute(_bag([part for part, _ in parts]), options)
+
+        def after(done_through: int) -> list[Delayed]:  # partitions written whole: left out
+            return [part for part, last in parts if last > done_through]
+
+        return _resumable(
+            after, options, attribute, output_path, errors_path=errors_path,
+            fingerprint=checkpoint.fingerprint(paths[0], options, attribute), progress=progress,
+        )  # fmt: skip
 
     if scheduler is None:
         return run()
@@ -346,6 +402,57 @@ def consolidate_with_dask(
 
     with Client(scheduler) as client, client.as_current():
         return run()
+
+
+def _resumable(
+    parts_after: Callable[[int], Sequence[Delayed]],
+    options: ManifestOptions,
+    attribute: str | None,
+    output_path: str | None,
+    *,
+    errors_path: str | None,
+    fingerprint: dict[str, Any],
+    progress: ProgressCallback | None,
+    error_fields: Callable[[int], Mapping[str, Any]] | None = None,
+    window: int = 8,
+) -> RunSummary:
+    """A run with the local engine's checkpoint (``--resume``), continuing the one it finds.
+
+    The same steps as :func:`gtconsensus.adapters.manifest.consolidate_manifest`'s,
+    with the same :func:`~gtconsensus.adapters.checkpoint.fingerprint` and
+    checkpoint, so either engine resumes the other's run. ``parts_after(n)`` gives
+    the partitions of numbered records holding every line after line ``n``
+    (``-1``: all of them), and is called once. With a method that learns,
+    a checkpoint holding the fitted model skips pass 1 (the lines written were
+    decided with that model); otherwise pass 1 runs over every line, as in the
+    interrupted run, before the checkpoint is read. Pass 2 decides only the lines
+    after the checkpoint's last: the partitions written whole are left out and
+    the first partition kept drops its lines written on its worker.
+    """
+    one_pass = _one_pass(options)
+    fitted = None if one_pass else checkpoint.fitted_before(output_path, fingerprint)
+    parts: Sequence[Delayed] = []
+    if fitted is not None:  # the model fitted before the interruption: no pass 1
+        planned = BagRun(_bag([]), fitted[1], fitted[0], fitted[2])
+        fingerprint = {**fingerprint, "method": planned.method}
+    elif one_pass:  # nothing to learn: the plan only names the method and the model
+        planned = _plan(_bag([]), options, attribute, progress)
+    else:
+        parts = parts_after(-1)
+        planned = _plan(_bag(parts), options, attribute, progress)  # pass 1 and the fit: now
+        fingerprint = {**fingerprint, "method": planned.method}
+    summary = _summary(planned)
+    with contextlib.ExitStack() as stack:
+        sink = Sink(stack, output_path, errors_path, resume=True, fingerprint=fingerprint,
+                    summary=summary, every=local._CHECKPOINT_S)  # fmt: skip
+        if planned.passes == 1:
+            parts = parts_after(sink.done_through)
+        model = planned.model if planned.method == METHOD_JOB else None
+        shared = delayed(options, pure=False, traverse=False)
+        outcomes = _bag(parts).map_partitions(_finish, shared, attribute, model, sink.done_through)
+        _drain(outcomes, sink, _phase(planned), window=window, progress=progress,
+               error_fields=error_fields)  # fmt: skip
+    return summary
 
 
 # ----------------------------------------------------------------------------------------------
@@ -362,6 +469,7 @@ def _consolidate_merged(
     progress: ProgressCallback | None,
     jobs: int,
     staging: str | None,
+    resume: bool = False,
 ) -> RunSummary:
     """Several inputs on the cluster, as the local engine consolidates them merged.
 
@@ -370,14 +478,31 @@ def _consolidate_merged(
     part files of about ``part_bytes`` in ``staging``; each partition of the bag
     reads one part (the workers, once per pass). The error-file fields of each
     merged line stay on the client, which writes the error records with them.
+    With ``resume``, the checkpoint is the local engine's of the same inputs
+    (:func:`gtconsensus.adapters.merge.consolidate_manifests`); the inputs are
+    merged again and, when there is no pass 1 to run, only the merged lines not
+    written yet are staged.
     """
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(_staging_folder(staging))  # a bad URL fails before reading
         merge = stack.enter_context(merged_inputs(paths, options, jobs=jobs, progress=progress))
-        parts = _stage(merge.records(), folder, part_bytes)
-        _check_workers_read(parts[0])
-        records: db.Bag = db.from_delayed([delayed(_read_part)(part) for part in parts])
-        planned = _plan(records, merge.run_options(options), merge.attribute, progress)
+        run_options = merge.run_options(options)
+
+        def parts_after(done_through: int) -> list[Delayed]:
+            pending = (r for r in merge.records() if r[0] > done_through)
+            parts = _stage(pending, folder, part_bytes)
+            _check_workers_read(parts[0])
+            return [delayed(_read_part)(part) for part in parts]
+
+        if resume:
+            key = _input_key(paths, merge.attributes, options.fetch, merge.failed)
+            return _resumable(
+                parts_after, run_options, merge.attribute, output_path,
+                errors_path=errors_path, progress=progress, error_fields=merge.error_fields,
+                fingerprint=checkpoint.fingerprint(" ".join(paths), run_options,
+                                                   merge.attribute, input_key=key),
+            )  # fmt: skip
+        planned = _plan(_bag(parts_after(-1)), run_options, merge.attribute, progress)
         return write_outcomes(
             planned, output_path, errors_path=errors_path, progress=progress,
             error_fields=merge.error_fields,
