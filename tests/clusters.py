@@ -3,13 +3,16 @@
 Starting two worker processes means spawning two interpreters that import numpy,
 dask and distributed. On a loaded 2-core machine (a CI runner, or other test
 suites beside this one) that once took longer than distributed's 30 s connect
-timeout, and the module's tests all errored before running. The cluster under
-test is the same; only its start is given more time, and one more try.
+timeout, and the module's tests all errored before running; with three test suites
+side by side a start also ended as "Cluster closed without starting up", twice in a
+row. The cluster under test is the same; only its start is given more time, and up to
+:data:`TRIES` tries.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +21,9 @@ from distributed import LocalCluster
 
 #: distributed's connect and TCP timeouts while the cluster starts (default 30 s).
 START_TIMEOUT = "120s"
+
+#: How many times a cluster is started before its failure is the test's.
+TRIES = 3
 
 
 @contextlib.contextmanager
@@ -30,9 +36,13 @@ def local_cluster(**kwargs: Any) -> Iterator[LocalCluster]:
     timeouts = {"distributed.comm.timeouts.connect": START_TIMEOUT,
                 "distributed.comm.timeouts.tcp": START_TIMEOUT}  # fmt: skip
     with dask.config.set(timeouts):
-        try:
-            cluster = LocalCluster(**options)
-        except (TimeoutError, OSError, RuntimeError):  # a start that failed: once more
-            cluster = LocalCluster(**options)
+        for attempt in range(1, TRIES + 1):
+            try:
+                cluster = LocalCluster(**options)
+                break
+            except (TimeoutError, OSError, RuntimeError):  # a start that failed: again
+                if attempt == TRIES:
+                    raise
+                time.sleep(2 * attempt)
     with cluster:
         yield cluster
