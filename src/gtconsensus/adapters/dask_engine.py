@@ -72,7 +72,7 @@ from gtconsensus.adapters.manifest import (
     Record,
     RunSummary,
 )
-from gtconsensus.adapters.merge import _input_key, dump_record, load_records, merged_inputs
+from gtconsensus.adapters.merge import dump_record, input_key, load_records, merged_inputs
 from gtconsensus.consensus import METHOD_MAJORITY
 from gtconsensus.evidence import EvidenceTable, TableBuilder
 from gtconsensus.exceptions import OptionsError
@@ -495,7 +495,7 @@ def _consolidate_merged(
             return [delayed(_read_part)(part) for part in parts]
 
         if resume:
-            key = _input_key(paths, merge.attributes, options.fetch, merge.failed)
+            key = input_key(paths, merge.attributes, options.fetch, merge.failed)
             return _resumable(
                 parts_after, run_options, merge.attribute, output_path,
                 errors_path=errors_path, progress=progress, error_fields=merge.error_fields,

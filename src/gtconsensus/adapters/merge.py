@@ -25,7 +25,7 @@ two jobs is one worker. The rules are in ``docs/merging.md``; in short:
 With one input, :func:`consolidate_manifests` is
 :func:`~gtconsensus.adapters.manifest.consolidate_manifest`, byte for byte.
 With ``resume``, the checkpoint names every input in order (path and size), the
-options and the references that failed while merging (:func:`_input_key`); an
+options and the references that failed while merging (:func:`input_key`); an
 interrupted run merges the inputs again and consolidates only the merged lines
 not written yet, and ends with the same bytes as an uninterrupted run.
 
@@ -392,7 +392,7 @@ def _group_all(
     return [out for _, out in tasks], failed
 
 
-def _input_key(
+def input_key(
     paths: Sequence[str],
     attributes: Sequence[str | None],
     fetch: Fetch | None,
@@ -410,10 +410,10 @@ def _input_key(
     Examples
     --------
     >>> paths = ["no/such/a.manifest", "-"]  # sizes unknown: None
-    >>> key = _input_key(paths, ["x", None], None, {"s3://r": ("fetch_failed", "503")})
+    >>> key = input_key(paths, ["x", None], None, {"s3://r": ("fetch_failed", "503")})
     >>> key["attributes"], key["fetch"], len(key["unread"])
     (['x', None], None, 64)
-    >>> _input_key(paths[::-1], ["x", None], None, {}) == key
+    >>> input_key(paths[::-1], ["x", None], None, {}) == key
     False
     """
     unread = None
@@ -580,5 +580,5 @@ def consolidate_manifests(
             options=merge.run_options(options),
             progress=progress, jobs=jobs, chunk_lines=chunk_lines, resume=resume,
             reader=merged, error_fields=merge.error_fields,
-            input_key=_input_key(paths, merge.attributes, options.fetch, merge.failed),
+            input_key=input_key(paths, merge.attributes, options.fetch, merge.failed),
         )  # fmt: skip
