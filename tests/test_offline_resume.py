@@ -191,3 +191,35 @@ def test_a_checkpoint_without_classes_leaves_them_unknown(tmp_path: Path, record
     assert again.resumed_after == 1
     assert again.classes_known is recorded
     assert again.classes_seen == ({"Car"} if recorded else set())
+
+
+def test_an_input_rewritten_to_the_same_size_starts_the_run_over(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    # The checkpoint counts input lines: resuming over an input edited since (here its
+    # lines reordered, so its size is the same) would mix the two versions' lines.
+    import gtconsensus.adapters.manifest as adapter
+
+    small = tmp_path / "in.manifest"
+    lines = source.read_text().splitlines()[:40]
+    small.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    args = ["consolidate", str(small), "-o", str(out), "--method", "image", "--jobs", "1",
+            "--resume"]  # fmt: skip
+    monkeypatch.setattr(adapter, "_CHECKPOINT_S", 0.0)
+    with monkeypatch.context() as patch:
+        patch.setattr(adapter, "finish_line", finish_line_interrupted_at(20))
+        with pytest.raises(KeyboardInterrupt):
+            cli.main([*args, "-q"])
+    assert json.loads((tmp_path / "out.partial.json").read_text())["line"] > 5
+    size, stat = small.stat().st_size, small.stat()
+    small.write_text("\n".join(lines[::-1]) + "\n")
+    os.utime(small, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a coarse clock too
+    assert small.stat().st_size == size
+    capsys.readouterr()
+    assert cli.main(args) == cli.EXIT_OK
+    assert "resumed after" not in capsys.readouterr().err
+    whole = tmp_path / "whole"
+    plain = ["consolidate", str(small), "-o", str(whole), "-q", "--method", "image", "--jobs", "1"]
+    assert cli.main(plain) == cli.EXIT_OK
+    assert out.read_bytes() == whole.read_bytes()

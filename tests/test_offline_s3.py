@@ -176,3 +176,21 @@ def test_resume_to_s3_keeps_partial_files_locally_and_uploads_them_at_the_end(
         == (local / "out.errors.jsonl").read_bytes()
     )
     assert not checkpoint.exists()
+
+
+def test_the_version_of_an_s3_input_changes_when_it_is_rewritten_to_the_same_size(
+    s3: Any,
+) -> None:
+    import s3fs  # type: ignore[import-untyped]
+
+    from gtconsensus.adapters.storage import version
+
+    s3fs.S3FileSystem.clear_instance_cache()  # no cached listing of an earlier object
+    uri = f"s3://{BUCKET}/versioned/in.manifest"
+    _put(s3, uri, '{"a":1}\n')
+    first = version(uri)
+    assert first is not None
+    assert first == version(uri)
+    _put(s3, uri, '{"a":2}\n')
+    s3fs.S3FileSystem.clear_instance_cache()
+    assert version(uri) not in (None, first)

@@ -106,7 +106,9 @@ def test_an_interrupted_merged_run_resumes_with_the_same_bytes(
     assert not out.exists()
     checkpoint = json.loads((tmp_path / "out.partial.json").read_text())
     assert 40 < checkpoint["line"] < 50
-    assert checkpoint["fingerprint"]["inputs"] == [[str(p), p.stat().st_size] for p in inputs]
+    assert checkpoint["fingerprint"]["inputs"] == [
+        [str(p), p.stat().st_size, str(p.stat().st_mtime_ns)] for p in inputs
+    ]
     capsys.readouterr()
 
     def no_pass_1(*args: Any, **kwargs: Any) -> Any:

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gtconsensus.adapters.spool import Blob
-from gtconsensus.adapters.storage import atomic_writer, is_remote, is_stream, local_path, size
+from gtconsensus.adapters.storage import (
+    atomic_writer,
+    is_remote,
+    is_stream,
+    local_path,
+    size,
+    version,
+)
 from gtconsensus.answers import Fetch
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.lines import dumps
@@ -66,7 +73,9 @@ def fingerprint(
 ) -> dict[str, Any]:
     """What a checkpoint must match to be resumed from (JSON values).
 
-    The input (``input_key``, or ``input_path`` and its size), the options
+    The input (``input_key``, or ``input_path``, its size and its
+    :func:`~gtconsensus.adapters.storage.version`: an input edited since, even to the
+    same size, starts the run over rather than mixing two versions), the options
     (:func:`options_key`) and the label attribute used; the driver adds the
     method of pass 2 (``"method"``) once it is known.
 
@@ -80,7 +89,8 @@ def fingerprint(
     False
     """
     return {
-        **(input_key or {"input": input_path, "size": size(input_path)}),
+        **(input_key or {"input": input_path, "size": size(input_path),
+                         "version": version(input_path)}),
         "options": options_key(options), "attribute": attribute,
     }  # fmt: skip
 

@@ -24,7 +24,7 @@ two jobs is one worker. The rules are in ``docs/merging.md``; in short:
 
 With one input, :func:`consolidate_manifests` is
 :func:`~gtconsensus.adapters.manifest.consolidate_manifest`, byte for byte.
-With ``resume``, the checkpoint names every input in order (path and size), the
+With ``resume``, the checkpoint names every input in order (path, size and version), the
 options and the references that failed while merging (:func:`input_key`); an
 interrupted run merges the inputs again and consolidates only the merged lines
 not written yet, and ends with the same bytes as an uninterrupted run.
@@ -68,7 +68,7 @@ from gtconsensus.adapters.manifest import (
     ignore_interrupts,
 )
 from gtconsensus.adapters.storage import fetch as storage_fetch
-from gtconsensus.adapters.storage import open_read, size
+from gtconsensus.adapters.storage import open_read, size, version
 from gtconsensus.answers import Fetch
 from gtconsensus.exceptions import CODES, FetchError, GtConsensusError, OptionsError
 from gtconsensus.lines import dumps, infer_label_attribute
@@ -401,7 +401,7 @@ def input_key(
     """What identifies the merged lines in a ``--resume`` checkpoint (JSON values).
 
     The merged lines, and so the line numbers a checkpoint counts, follow from
-    every input in order (path and size, as one input's checkpoint has them),
+    every input in order (path, size and version, as one input's checkpoint has them),
     each input's label attribute, the fetch given (the merged run replaces it
     with a :class:`_Remembered` when references failed) and the references that
     could not be read while merging: a reference that failed in one run and not
@@ -421,7 +421,7 @@ def input_key(
         text = json.dumps(sorted([uri, *error] for uri, error in failed.items()))
         unread = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
     return {
-        "inputs": [[p, size(p)] for p in paths],
+        "inputs": [[p, size(p), version(p)] for p in paths],
         "attributes": list(attributes),
         "fetch": fetch_key(fetch),
         "unread": unread,

@@ -51,6 +51,7 @@ __all__ = [
     "read_bytes",
     "remove",
     "size",
+    "version",
 ]
 
 
@@ -105,6 +106,32 @@ def size(path: str) -> int | None:
         return int(fs.size(inner))
     except (OSError, ValueError, TypeError):
         return None
+
+
+def version(path: str) -> str | None:
+    """What changes when the file at ``path`` is rewritten, even to the same size: its
+    modification time in nanoseconds (a local file), its ``ETag`` (an S3 object, or any
+    store whose listing gives one), else its modification time there; ``None`` when it
+    cannot be known (standard input, a store that gives neither).
+
+    Examples
+    --------
+    >>> version("-") is None, version("no/such/file") is None
+    (True, True)
+    """
+    if path == "-":
+        return None
+    try:
+        if not is_remote(path):
+            return str(os.stat(local_path(path)).st_mtime_ns)
+        fs, inner = _filesystem(path)
+        info = fs.info(inner)
+    except (OSError, ValueError, TypeError):
+        return None
+    for key in ("ETag", "etag", "LastModified", "mtime", "last_modified"):
+        if info.get(key) is not None:
+            return f"{key}:{info[key]}"
+    return None
 
 
 def bucket_of(path: str) -> str | None:
