@@ -291,7 +291,8 @@ def test_over_budget_without_an_output_location_fails_clearly(s3: Any) -> None:
     prefix = f"s3://{BUCKET}/spill-prefix"
     response = _run(event, response_budget=2000, spill_prefix=prefix)
     refs = [next(v for k, v in _value(e).items() if k.endswith("-ref")) for e in response]
-    batch = f"{prefix}/gtconsensus/consolidation-request/nowhere/"
+    _, key = s3_adapter.split_s3_uri(event["payload"]["s3Uri"])
+    batch = f"{prefix}/gtconsensus/{BUCKET}/{key.removesuffix('.json')}/"
     assert all(ref.startswith(batch) for ref in refs)
 
 
@@ -499,3 +500,24 @@ def test_class_aware_and_min_area_settings_apply_to_the_objects(s3: Any) -> None
     assert instances(plain) == [("Car", ["a", "b", "c"]), ("Bus", ["a", "b"])]
     tuned = _run(_event(s3, "options-tuned", payload), class_aware=True, min_area=(("Bus", 5),))
     assert instances(tuned) == [("Car", ["a", "b"])]
+
+
+def test_jobs_sharing_a_spill_prefix_never_overwrite_each_others_files(s3: Any) -> None:
+    # One stack serves several jobs; Ground Truth names each batch by iteration and
+    # second, and numbers every job's objects from 0, so two jobs' batches can share
+    # both the payload's file name and the objects' ids.
+    prefix = f"s3://{BUCKET}/shared-spill"
+    responses = {}
+    for job, seed in (("job-a", 40), ("job-b", 50)):
+        payload = [payload_object(str(i), answers_for(seed + i)) for i in range(3)]
+        event = event_fixture("post-annotation-2018-10-06")
+        folder = f"s3://{BUCKET}/{job}/annotations"
+        event.update(labelingJobArn=f"arn:aws:sagemaker:us-east-1:{JOB_ACCOUNT}:labeling-job/{job}",
+                     outputConfig=folder)  # fmt: skip
+        event["payload"] = {"s3Uri": f"{folder}/consolidated-annotation/consolidation-request/"
+                            "iteration-1/2026-11-25_10:00:00.json"}  # fmt: skip
+        _put(s3, event["payload"]["s3Uri"], payload)
+        responses[job] = (payload, _run(event, response_budget=1500, spill_prefix=prefix))
+    for payload, response in responses.values():
+        for entry, sent in zip(response, payload, strict=True):
+            assert _follow(_value(entry))["annotationsFromAllWorkers"] == sent["annotations"]

@@ -317,14 +317,24 @@ def _consolidate(
     return BatchResult(results, METHOD_MAJORITY, None, len(answers_per_worker(objects)))
 
 
-def _spill_base(event: PostAnnotationEvent, prefix: str | None) -> str | None:
-    """``<prefix>/gtconsensus/<parent folder>/<payload file stem>``: one folder per batch."""
-    if prefix is None:
+def _spill_base(event: PostAnnotationEvent, shared_prefix: str | None) -> str | None:
+    """One folder per batch, which no other batch of any job writes to.
+
+    Under the event's ``outputConfig`` (the job's own folder):
+    ``<outputConfig>/gtconsensus/<parent folder>/<payload file stem>``. Under
+    ``GTCONSENSUS_SPILL_PREFIX``, which every job of the stack shares, the
+    payload's bucket and whole key name the folder: two jobs' batches can share
+    the parent folder (``iteration-1``), the file name (a time to the second)
+    and the object ids (each job counts from 0).
+    """
+    bucket, key = split_s3_uri(event.payload.s3_uri)
+    if shared_prefix is not None:
+        return join_s3_uri(shared_prefix, "gtconsensus", bucket, key.removesuffix(".json"))
+    if event.output_config is None:
         return None
-    _, key = split_s3_uri(event.payload.s3_uri)
     parts = key.rsplit("/", 2)[-2:]
     parts[-1] = parts[-1].removesuffix(".json")
-    return join_s3_uri(prefix, "gtconsensus", *parts)
+    return join_s3_uri(event.output_config, "gtconsensus", *parts)
 
 
 def _values(
@@ -431,7 +441,7 @@ def consolidate_event(
         fitted = fit_response(
             [(i, r.value) for i, r in values], attribute=parsed.label_attribute_name,
             budget=settings.response_budget,
-            spill_base=_spill_base(parsed, settings.spill_prefix or parsed.output_config),
+            spill_base=_spill_base(parsed, settings.spill_prefix),
             put=store.put_json, threads=settings.threads,
         )  # fmt: skip
         timings["respondMs"] = time.perf_counter() - started - sum(timings.values())
