@@ -88,3 +88,26 @@ def test_unwritable_output_is_a_usage_error(
     assert main(["report", str(job), "-o", target + ".html", "--gallery", "0"]) == 2
     assert main(["export", "coco", str(job), "-o", target + ".json"]) == 2
     assert capsys.readouterr().err.count("No such file or directory") == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"name,accuracy\nalice,0.9\n", "no `worker_id` column"),  # another tool's table
+        (b'{"line": 4, "code": "no_valid_answer"}\n', "no `worker_id` column"),  # errors.jsonl
+        (b"worker_id,score\nw1,0.5,0.7,extra\n", "line 2 has 4 fields"),
+        (b"\xff\xfeworker_id,score\n", "not UTF-8"),  # a UTF-16 export of a spreadsheet
+    ],
+)
+def test_a_worker_table_that_is_not_one_is_a_usage_error(
+    job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, said: str
+) -> None:
+    table = tmp_path / "workers.csv"
+    table.write_bytes(content)
+    target = tmp_path / "r.html"
+    assert main(["report", str(job), "-o", str(target), "--workers", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert str(table) in err
+    assert "Traceback" not in err
+    assert not target.exists()

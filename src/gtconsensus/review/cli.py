@@ -251,6 +251,9 @@ def _report(args: argparse.Namespace) -> int:
             image_fetch=image_fetch,
         )
         Path(args.output).write_text(page, encoding="utf-8")
+    except GtConsensusError as exc:
+        print(f"gtconsensus report: {exc.message} [{exc.code}]", file=sys.stderr)
+        return EXIT_USAGE
     except (ImportError, OSError) as exc:
         print(f"gtconsensus report: {exc}", file=sys.stderr)
         return EXIT_USAGE
