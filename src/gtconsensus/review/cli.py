@@ -46,7 +46,8 @@ precision against recall and boundary quality per worker, the distribution of
 instance confidence, the least-agreed images with their overlays, and the
 failed lines.
 
-exit status: 0 written; 2 usage error.
+exit status: 0 written; 2 usage error, a --workers file that is not a worker
+table, or a manifest where no line holds a consensus (consolidate it first).
 
 example:
   gtconsensus report consensus.manifest -o report.html --workers workers.csv"""
@@ -362,9 +363,9 @@ def _report_failed(failed: tuple[tuple[int, str], ...], *, exported: int) -> int
     more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
     print(f"left out {len(failed)} failed lines: {shown}{more}", file=sys.stderr)
     if not exported and all(code == "missing_consensus" for _, code in failed):
-        hint = ("no line holds a consensus: is this the job's own manifest? Consolidate it "
-                "first: gtconsensus consolidate MANIFEST -o consensus.manifest")  # fmt: skip
-        print(hint, file=sys.stderr)
+        from gtconsensus.review.outputs import CONSOLIDATE_FIRST
+
+        print(f"no line holds a consensus: {CONSOLIDATE_FIRST}", file=sys.stderr)
     return EXIT_PARTIAL
 
 

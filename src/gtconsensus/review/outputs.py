@@ -40,6 +40,7 @@ from gtconsensus.masks import decode_label_png
 from gtconsensus.references import resolve_references
 
 __all__ = [
+    "CONSOLIDATE_FIRST",
     "ConsensusInstance",
     "OutputObject",
     "iter_output_objects",
@@ -47,6 +48,13 @@ __all__ = [
     "read_output_object",
     "read_worker_answers",
 ]
+
+
+#: What the review tools say when a manifest holds no consensus (``missing_consensus``).
+CONSOLIDATE_FIRST = (
+    "is this the job's own manifest? Consolidate it first: "
+    "gtconsensus consolidate MANIFEST -o consensus.manifest"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from gtconsensus.answers import Answers, Fetch
 from gtconsensus.consensus import WorkerAnnotation
 from gtconsensus.exceptions import FetchError, OptionsError
 from gtconsensus.matching import iou_matrix, match_pairs
-from gtconsensus.review.outputs import OutputObject, read_worker_answers
+from gtconsensus.review.outputs import CONSOLIDATE_FIRST, OutputObject, read_worker_answers
 
 __all__ = [
     "DISAGREEMENT",
@@ -267,8 +267,9 @@ def render_overlay(
     """
     if obj.error is not None or obj.labels is None or obj.size is None:
         code, message = obj.error or ("failed_line", "no consensus")
+        hint = f"; {CONSOLIDATE_FIRST}" if code == "missing_consensus" else ""
         raise OptionsError(
-            "failed_line", f"line {obj.line} was not consolidated ({code}: {message})"
+            "failed_line", f"line {obj.line} was not consolidated ({code}: {message}){hint}"
         )
     if panel_width < 32:
         raise OptionsError("bad_option", f"`panel_width` must be >= 32, got {panel_width}")

@@ -22,9 +22,14 @@ from typing import Any
 
 from gtconsensus._version import __version__
 from gtconsensus.answers import Fetch
-from gtconsensus.exceptions import GtConsensusError, OptionsError, excerpt
+from gtconsensus.exceptions import GtConsensusError, OptionsError, SchemaError, excerpt
 from gtconsensus.review.charts import bars_svg, histogram_svg, quality_colour, scatter_svg
-from gtconsensus.review.outputs import OutputObject, iter_output_objects, parse_output_line
+from gtconsensus.review.outputs import (
+    CONSOLIDATE_FIRST,
+    OutputObject,
+    iter_output_objects,
+    parse_output_line,
+)
 
 __all__ = ["WORKER_COLUMNS", "JobStats", "build_report", "job_stats", "read_worker_table"]
 
@@ -352,11 +357,22 @@ def build_report(
     -------
     str
         The page, to be written as UTF-8.
+
+    Raises
+    ------
+    SchemaError
+        ``missing_consensus`` when no line holds a consensus (the job's own
+        manifest, not consolidated yet).
+    OptionsError
+        ``bad_option`` when ``workers_csv`` is not a worker table.
     """
     objects = iter_output_objects(
         manifest, label_attribute=label_attribute, fetch=fetch, decode=False
     )
     stats = job_stats(objects)
+    codes = {code for _, _, code, _ in stats.failed}
+    if stats.lines and len(stats.failed) == stats.lines and codes == {"missing_consensus"}:
+        raise SchemaError("missing_consensus", f"no line holds a consensus: {CONSOLIDATE_FIRST}")
     rows = read_worker_table(workers_csv) if workers_csv else stats.worker_rows()
     scored = [r for r in rows if r.get("score") is not None]
     worst_worker = min(scored, key=lambda r: (r["score"], r["worker_id"])) if scored else None
