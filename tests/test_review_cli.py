@@ -111,3 +111,15 @@ def test_a_worker_table_that_is_not_one_is_a_usage_error(
     assert str(table) in err
     assert "Traceback" not in err
     assert not target.exists()
+
+
+def test_a_panel_width_too_large_to_draw_is_a_usage_error(
+    job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "x.png"
+    # 100000 px panels asked numpy for a 168 GiB canvas: a MemoryError traceback
+    assert (
+        main(["render", str(job), "--line", "1", "-o", str(target), "--panel-width", "100000"]) == 2
+    )
+    assert "`panel_width` must be in [32, 4096], got 100000" in capsys.readouterr().err
+    assert not target.exists()

@@ -493,7 +493,7 @@ def add_parsers(commands: Any) -> None:
         type=int,
         default=360,
         metavar="PX",
-        help="width of each panel (default: %(default)s)",
+        help="width of each panel, 32 to 4096 (default: %(default)s)",
     )
     render.add_argument(
         "--columns",
