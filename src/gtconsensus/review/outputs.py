@@ -186,6 +186,12 @@ def parse_output_line(
     A line that failed consolidation, or that cannot be read back, comes back
     with ``error`` set to ``(code, message)``.
     """
+    if isinstance(line, bytes):  # json.loads would guess UTF-16 or UTF-32 from stray bytes
+        try:
+            line = line.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError as exc:
+            message = f"line is not valid UTF-8 (at byte {exc.start})"
+            return OutputObject(number, None, ("bad_json", message))
     try:
         parsed = json.loads(line)
     except ValueError as exc:
