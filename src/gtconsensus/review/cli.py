@@ -329,16 +329,11 @@ def _export_masks(args: argparse.Namespace) -> int:
 
     if not _manifest_exists(args.manifest):
         return EXIT_USAGE
-    classes = None
-    if args.classes:
-        from gtconsensus.adapters.pre_annotation import labels_setting
-
-        classes = labels_setting(args.classes)
     try:
         summary = export_masks(
             args.manifest,
             args.output,
-            classes=classes,
+            classes=args.classes,
             attribute=args.attribute,
             label_attribute=args.label_attribute,
         )
@@ -374,6 +369,18 @@ def _share(text: str) -> float:
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
+
+
+def _classes(text: str) -> list[str]:
+    from gtconsensus.adapters.pre_annotation import class_names
+
+    try:
+        names = class_names(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if not names:
+        raise argparse.ArgumentTypeError(f"names no class, got {text!r}")
+    return names
 
 
 def _fraction(text: str) -> float:
@@ -456,6 +463,7 @@ def _add_masks_parser(formats: Any) -> None:
     )
     masks.add_argument(
         "--classes",
+        type=_classes,
         metavar="NAMES",
         help="the classes in index order, comma-separated or a JSON list (default: "
         "the consensus's classes, sorted)",
