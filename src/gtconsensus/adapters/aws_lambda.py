@@ -32,7 +32,12 @@ from gtconsensus.adapters.lambda_events import (
     parse_payload,
     parse_post_annotation_event,
 )
-from gtconsensus.adapters.lambda_response import DEFAULT_BUDGET, FittedResponse, fit_response
+from gtconsensus.adapters.lambda_response import (
+    DEFAULT_BUDGET,
+    RESPONSE_LIMIT,
+    FittedResponse,
+    fit_response,
+)
 from gtconsensus.adapters.s3 import (
     PrefetchingFetch,
     S3Store,
@@ -143,11 +148,19 @@ allowed_buckets=(), class_aware=False, min_area=0)
             raise OptionsError(
                 "bad_setting", f"GTCONSENSUS_IOU_THRESHOLD must be in (0, 1), got {threshold}"
             )
+        budget = _number(env, "GTCONSENSUS_RESPONSE_BUDGET", DEFAULT_BUDGET, int)
+        if budget > RESPONSE_LIMIT:
+            raise OptionsError(
+                "bad_setting",
+                f"GTCONSENSUS_RESPONSE_BUDGET must be at most {RESPONSE_LIMIT} (Lambda's "
+                f"response limit; the default {DEFAULT_BUDGET} leaves room for the runtime's "
+                f"framing), got {budget}",
+            )
         return cls(
             assume_role=_flag(env, "GTCONSENSUS_ASSUME_ROLE"),
             worker_model=env.get("GTCONSENSUS_WORKER_MODEL") or None,
             spill_prefix=env.get("GTCONSENSUS_SPILL_PREFIX") or None,
-            response_budget=_number(env, "GTCONSENSUS_RESPONSE_BUDGET", DEFAULT_BUDGET, int),
+            response_budget=budget,
             iou_threshold=threshold,
             max_pixels=_number(env, "GTCONSENSUS_MAX_PIXELS", DEFAULT_MAX_PIXELS, int),
             element=env.get("GTCONSENSUS_ELEMENT") or None,
