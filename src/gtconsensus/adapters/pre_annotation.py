@@ -77,15 +77,25 @@ def class_names(text: str) -> list[str]:
 def labels_setting(text: str) -> list[str]:
     """Class names from ``GTCONSENSUS_TASK_LABELS`` (:func:`class_names`).
 
+    Raises
+    ------
+    OptionsError
+        ``bad_setting`` when the text cannot be read or names no class (the
+        worker template would offer none).
+
     Examples
     --------
     >>> labels_setting('["Person", "Traffic light"]'), labels_setting("Person, Car,")
     (['Person', 'Traffic light'], ['Person', 'Car'])
     """
     try:
-        return class_names(text)
+        names = class_names(text)
     except ValueError as exc:
         raise OptionsError("bad_setting", f"GTCONSENSUS_TASK_LABELS {exc}") from exc
+    if not names:
+        message = f"GTCONSENSUS_TASK_LABELS names no class, got {text!r}; unset it for the defaults"
+        raise OptionsError("bad_setting", message)
+    return names
 
 
 def task_input(
