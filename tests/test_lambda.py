@@ -521,3 +521,12 @@ def test_jobs_sharing_a_spill_prefix_never_overwrite_each_others_files(s3: Any) 
     for payload, response in responses.values():
         for entry, sent in zip(response, payload, strict=True):
             assert _follow(_value(entry))["annotationsFromAllWorkers"] == sent["annotations"]
+
+
+def test_a_repeated_dataset_object_id_never_shares_spilled_files(s3: Any) -> None:
+    payload = [payload_object("0", answers_for(60)), payload_object("0", answers_for(61)),
+               payload_object("1", answers_for(62))]  # fmt: skip
+    response = _run(_event(s3, "repeated-id", payload), response_budget=1200)
+    assert [e["datasetObjectId"] for e in response] == ["0", "0", "1"]
+    for entry, sent in zip(response, payload, strict=True):
+        assert _follow(_value(entry))["annotationsFromAllWorkers"] == sent["annotations"]
