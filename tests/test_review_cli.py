@@ -123,3 +123,30 @@ def test_a_panel_width_too_large_to_draw_is_a_usage_error(
     )
     assert "`panel_width` must be in [32, 4096], got 100000" in capsys.readouterr().err
     assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["render", "{manifest}", "--line", "1", "-o", "{manifest}"],
+        ["report", "{manifest}", "-o", "{manifest}"],
+        ["report", "{manifest}", "-o", "{workers}", "--workers", "{workers}"],
+        ["export", "coco", "{manifest}", "-o", "{manifest}"],
+        ["export", "adjustment", "{manifest}", "-o", "{manifest}", "--below", "1"],
+        ["export", "coco", "{manifest}", "-o", "{manifest}", "--pseudonymize", "s3cret"],
+    ],
+)
+def test_an_output_that_would_replace_a_file_the_command_reads_is_refused(
+    job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # `export coco consensus.manifest -o consensus.manifest` replaced the consolidated
+    # manifest (and every raw answer it kept) by the COCO file
+    manifest = tmp_path / "consensus.manifest"
+    manifest.write_bytes(job.read_bytes())
+    workers = tmp_path / "workers.csv"
+    workers.write_text("worker_id,score\nw1,0.5\n", encoding="utf-8")
+    before = manifest.read_bytes(), workers.read_bytes()
+    args = [a.format(manifest=manifest, workers=workers) for a in command]
+    assert main(args) == 2
+    assert "is read by the run: writing it would replace it" in capsys.readouterr().err
+    assert (manifest.read_bytes(), workers.read_bytes()) == before

@@ -143,6 +143,10 @@ def _pseudonymized(handler: Callable[[argparse.Namespace], int]) -> Any:
     ``--pseudonymize`` is given."""
 
     def run(args: argparse.Namespace) -> int:
+        problem = _replaces_what_is_read(args)
+        if problem is not None:
+            print(f"gtconsensus: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         secret = getattr(args, "pseudonymize", None)
         if not secret or not Path(args.manifest).is_file():
             return handler(args)
@@ -162,6 +166,14 @@ def _pseudonymized(handler: Callable[[argparse.Namespace], int]) -> Any:
             return handler(argparse.Namespace(**{**vars(args), **changed}))
 
     return run
+
+
+def _replaces_what_is_read(args: argparse.Namespace) -> str | None:
+    """Why ``-o`` must not be written: it names the manifest or the worker table read."""
+    from gtconsensus.adapters.preflight import clash
+
+    read = [p for p in (args.manifest, getattr(args, "workers", None)) if p]
+    return clash([], {"output": args.output}, read=read)
 
 
 def _fetchers(args: argparse.Namespace) -> tuple[Any, Any]:
