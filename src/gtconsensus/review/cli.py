@@ -333,6 +333,13 @@ def _export_adjustment(args: argparse.Namespace) -> int:
         f"(PNGs in {images_out})",
         file=sys.stderr,
     )
+    if summary.chosen and not (args.images_url or images_out).startswith("s3://"):
+        print(
+            f"note: {args.output} names the consensus PNGs by local path ({images_out}/...), "
+            "which a Ground Truth job cannot read: upload the folder and export again with "
+            "--images-url s3://BUCKET/PREFIX/, or write them with --images-out s3://...",
+            file=sys.stderr,
+        )
     return _report_failed(summary.failed, exported=summary.lines - len(summary.failed))
 
 
