@@ -530,3 +530,27 @@ def test_a_repeated_dataset_object_id_never_shares_spilled_files(s3: Any) -> Non
     assert [e["datasetObjectId"] for e in response] == ["0", "0", "1"]
     for entry, sent in zip(response, payload, strict=True):
         assert _follow(_value(entry))["annotationsFromAllWorkers"] == sent["annotations"]
+
+
+def test_the_exports_follow_the_references_of_the_lambdas_output(s3: Any, tmp_path: Any) -> None:
+    # In a batch over 6 MB some objects' whole value is in S3 (`<attr>-ref`); the exports
+    # left those images out (unresolved_reference) with no way to follow them.
+    from gtconsensus.cli import main
+
+    payload = [payload_object(str(i), answers_for(70 + i)) for i in range(4)]
+    spilled = _run(_event(s3, "exports-spilled", payload), response_budget=1500)
+    inline = _run(_event(s3, "exports-inline", payload))
+    assert any(f"{ATTR}-ref" in _value(e) for e in spilled)
+    outputs = {}
+    for name, response in (("spilled", spilled), ("inline", inline)):
+        manifest = tmp_path / f"{name}.manifest"
+        manifest.write_text("".join(  # as Ground Truth writes the output manifest
+            json.dumps({"source-ref": f"s3://{BUCKET}/images/{e['datasetObjectId']}.jpg",
+                        ATTR: _value(e), f"{ATTR}-metadata": {"type": "groundtruth/custom"}})
+            + "\n" for e in response), encoding="utf-8")  # fmt: skip
+        coco = tmp_path / f"{name}.json"
+        assert main(["export", "coco", str(manifest), "-o", str(coco)]) == 0
+        masks = tmp_path / f"{name}-masks"
+        assert main(["export", "masks", str(manifest), "-o", str(masks)]) == 0
+        outputs[name] = (coco.read_bytes(), (masks / "000003.png").read_bytes())
+    assert outputs["spilled"] == outputs["inline"]

@@ -125,7 +125,8 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--s3",
         action="store_true",
-        help="read s3:// source images and references with boto3 (the `aws` extra)",
+        help="read s3:// source images with boto3 (the `aws` extra); references "
+        "(the Lambda's -ref keys, answers by s3Uri) are always followed",
     )
 
 
@@ -177,12 +178,19 @@ def _replaces_what_is_read(args: argparse.Namespace) -> str | None:
 
 
 def _fetchers(args: argparse.Namespace) -> tuple[Any, Any]:
-    """``(fetch for references, fetch for images)``: boto3 only when --s3 is given."""
+    """``(fetch for references, fetch for images)``.
+
+    References (the Lambda's ``-ref`` keys, answers by ``s3Uri``) are always
+    followed, as ``consolidate`` follows them; source images are read from S3
+    only with ``--s3``.
+    """
+    from gtconsensus.adapters.storage import fetch
+
     if not getattr(args, "s3", False):
-        return None, None
+        return fetch, None
     from gtconsensus.review.render import s3_fetch
 
-    return s3_fetch, s3_fetch
+    return fetch, s3_fetch
 
 
 def _number(kind: Callable[[str], _N], text: str, invalid: _N) -> _N:
@@ -280,7 +288,10 @@ def _export_coco(args: argparse.Namespace) -> int:
     if not _manifest_exists(args.manifest):
         return EXIT_USAGE
     try:
-        summary = export_coco(args.manifest, args.output, label_attribute=args.label_attribute)
+        summary = export_coco(
+            args.manifest, args.output, label_attribute=args.label_attribute,
+            fetch=_fetchers(args)[0],
+        )  # fmt: skip
     except OSError as exc:
         print(f"gtconsensus export coco: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -321,6 +332,7 @@ def _export_adjustment(args: argparse.Namespace) -> int:
             rejected=args.rejected,
             label_attribute=args.label_attribute,
             disagreeing=args.disagreement,
+            fetch=_fetchers(args)[0],
         )
     except GtConsensusError as exc:
         print(f"gtconsensus export adjustment: {exc.message} [{exc.code}]", file=sys.stderr)
@@ -355,6 +367,7 @@ def _export_masks(args: argparse.Namespace) -> int:
             classes=args.classes,
             attribute=args.attribute,
             label_attribute=args.label_attribute,
+            fetch=_fetchers(args)[0],
         )
     except GtConsensusError as exc:
         print(f"gtconsensus export masks: {exc.message} [{exc.code}]", file=sys.stderr)
