@@ -162,6 +162,13 @@ def _pseudonymized(handler: Callable[[argparse.Namespace], int]) -> Any:
             changed = {"manifest": str(copy)}
             workers = getattr(args, "workers", None)
             if workers and Path(workers).is_file():
+                from gtconsensus.review.report import read_worker_table
+
+                try:  # refused here as the command would refuse the original
+                    read_worker_table(workers)
+                except GtConsensusError as exc:
+                    print(f"gtconsensus: {exc.message} [{exc.code}]", file=sys.stderr)
+                    return EXIT_USAGE
                 changed["workers"] = str(Path(folder) / "workers.csv")
                 pseudonymize_worker_csv(workers, changed["workers"], secret)
             return handler(argparse.Namespace(**{**vars(args), **changed}))

@@ -21,21 +21,23 @@ __all__ = ["pseudonymize_manifest", "pseudonymize_worker_csv"]
 def pseudonymize_manifest(source: str | Path, target: str | Path, secret: str) -> int:
     """Copy an output manifest with every worker id pseudonymised; returns the lines rewritten.
 
-    Lines that are not JSON objects are copied as they are (they hold no
-    contract field to find ids in).
+    Lines that are not JSON objects, or not UTF-8, are copied byte for byte
+    (they hold no contract field to find ids in; the review command then
+    reports them as it would in the original).
     """
     rewritten = 0
-    with open(source, encoding="utf-8") as lines, open(target, "w", encoding="utf-8") as out:
-        for text in lines:
+    with open(source, "rb") as lines, open(target, "wb") as out:
+        for raw in lines:
             try:
-                parsed = json.loads(text) if text.strip() else None
-            except ValueError:
+                parsed = json.loads(raw.decode("utf-8")) if raw.strip() else None
+            except ValueError:  # UnicodeDecodeError too
                 parsed = None
             if not isinstance(parsed, dict):
-                out.write(text if text.endswith("\n") else text + "\n")
+                out.write(raw if raw.endswith(b"\n") else raw + b"\n")
                 continue
             line = pseudonymize_line(parsed, secret)
-            out.write(json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n")
+            text = json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n"
+            out.write(text.encode("utf-8"))
             rewritten += 1
     return rewritten
 
