@@ -554,3 +554,28 @@ def test_the_exports_follow_the_references_of_the_lambdas_output(s3: Any, tmp_pa
         assert main(["export", "masks", str(manifest), "-o", str(masks)]) == 0
         outputs[name] = (coco.read_bytes(), (masks / "000003.png").read_bytes())
     assert outputs["spilled"] == outputs["inline"]
+
+
+def test_pseudonymize_resolves_the_references_before_it_rewrites_the_ids(
+    s3: Any, tmp_path: Any
+) -> None:
+    # The review commands follow -ref keys; on a pseudonymised copy they fetched the
+    # raw answers from S3 with the real worker ids, which the overlays then drew.
+    from gtconsensus.adapters.storage import fetch
+    from gtconsensus.cli import main
+    from gtconsensus.review.pseudonymize import pseudonymize_manifest
+
+    payload = [payload_object(str(i), answers_for(80 + i)) for i in range(3)]
+    response = _run(_event(s3, "pseudonymized-refs", payload), response_budget=1200)
+    manifest = tmp_path / "spilled.manifest"
+    manifest.write_text("".join(
+        json.dumps({"source-ref": f"s3://{BUCKET}/images/{e['datasetObjectId']}.jpg",
+                    ATTR: _value(e)}) + "\n" for e in response), encoding="utf-8")  # fmt: skip
+    copy = tmp_path / "copy.manifest"
+    pseudonymize_manifest(manifest, copy, "s3cret", fetch=fetch)
+    text = copy.read_text(encoding="utf-8")
+    assert f"{ATTR}-ref" not in text
+    assert RAW_REF_KEY not in text
+    assert not [w for w, _ in answers_for(80) if w.rsplit(".", 1)[-1] in text]
+    assert main(["report", str(manifest), "-o", str(tmp_path / "r.html"),
+                 "--pseudonymize", "s3cret"]) == 0  # fmt: skip

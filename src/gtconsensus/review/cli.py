@@ -158,8 +158,9 @@ def _pseudonymized(handler: Callable[[argparse.Namespace], int]) -> Any:
 
         with tempfile.TemporaryDirectory(prefix="gtconsensus-") as folder:
             copy = Path(folder) / Path(args.manifest).name
-            pseudonymize_manifest(args.manifest, copy, secret)
-            changed = {"manifest": str(copy)}
+            pseudonymize_manifest(args.manifest, copy, secret, fetch=_fetchers(args)[0])
+            # followed again, the copy's references would bring the real ids back
+            changed: dict[str, Any] = {"manifest": str(copy), "follow": False}
             workers = getattr(args, "workers", None)
             if workers and Path(workers).is_file():
                 from gtconsensus.review.report import read_worker_table
@@ -193,11 +194,12 @@ def _fetchers(args: argparse.Namespace) -> tuple[Any, Any]:
     """
     from gtconsensus.adapters.storage import fetch
 
+    references = fetch if getattr(args, "follow", True) else None
     if not getattr(args, "s3", False):
-        return fetch, None
+        return references, None
     from gtconsensus.review.render import s3_fetch
 
-    return fetch, s3_fetch
+    return references, s3_fetch
 
 
 def _number(kind: Callable[[str], _N], text: str, invalid: _N) -> _N:
