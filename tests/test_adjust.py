@@ -236,3 +236,19 @@ def test_lines_decided_by_a_gold_answer_are_never_chosen(tmp_path: Path) -> None
     assert main(["export", "adjustment", str(out), "-o", str(adjust), "--disagreement", "0.25",
                  "--min-workers", "5", "--images-out", str(tmp_path / "png")]) == 0  # fmt: skip
     assert adjust.read_text(encoding="utf-8") == ""
+
+
+def test_cli_warns_when_the_manifest_names_the_pngs_by_local_path(
+    job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "adjust.manifest"
+    # Ground Truth's workers read the starting point from S3 only: a local path leaves
+    # every task of the adjustment job without its consensus
+    assert main(["export", "adjustment", str(job), "-o", str(out), "--below", "1.0"]) == 1
+    err = capsys.readouterr().err
+    assert "names the consensus PNGs by local path" in err
+    assert "--images-url s3://" in err
+    url = "s3://gtconsensus-test-jobs/adjust/"
+    args = ["export", "adjustment", str(job), "-o", str(out), "--below", "1.0"]
+    assert main([*args, "--images-url", url]) == 1
+    assert "local path" not in capsys.readouterr().err

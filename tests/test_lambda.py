@@ -291,7 +291,8 @@ def test_over_budget_without_an_output_location_fails_clearly(s3: Any) -> None:
     prefix = f"s3://{BUCKET}/spill-prefix"
     response = _run(event, response_budget=2000, spill_prefix=prefix)
     refs = [next(v for k, v in _value(e).items() if k.endswith("-ref")) for e in response]
-    batch = f"{prefix}/gtconsensus/consolidation-request/nowhere/"
+    _, key = s3_adapter.split_s3_uri(event["payload"]["s3Uri"])
+    batch = f"{prefix}/gtconsensus/{BUCKET}/{key.removesuffix('.json')}/"
     assert all(ref.startswith(batch) for ref in refs)
 
 
@@ -499,3 +500,82 @@ def test_class_aware_and_min_area_settings_apply_to_the_objects(s3: Any) -> None
     assert instances(plain) == [("Car", ["a", "b", "c"]), ("Bus", ["a", "b"])]
     tuned = _run(_event(s3, "options-tuned", payload), class_aware=True, min_area=(("Bus", 5),))
     assert instances(tuned) == [("Car", ["a", "b"])]
+
+
+def test_jobs_sharing_a_spill_prefix_never_overwrite_each_others_files(s3: Any) -> None:
+    # One stack serves several jobs; Ground Truth names each batch by iteration and
+    # second, and numbers every job's objects from 0, so two jobs' batches can share
+    # both the payload's file name and the objects' ids.
+    prefix = f"s3://{BUCKET}/shared-spill"
+    responses = {}
+    for job, seed in (("job-a", 40), ("job-b", 50)):
+        payload = [payload_object(str(i), answers_for(seed + i)) for i in range(3)]
+        event = event_fixture("post-annotation-2018-10-06")
+        folder = f"s3://{BUCKET}/{job}/annotations"
+        event.update(labelingJobArn=f"arn:aws:sagemaker:us-east-1:{JOB_ACCOUNT}:labeling-job/{job}",
+                     outputConfig=folder)  # fmt: skip
+        event["payload"] = {"s3Uri": f"{folder}/consolidated-annotation/consolidation-request/"
+                            "iteration-1/2026-11-25_10:00:00.json"}  # fmt: skip
+        _put(s3, event["payload"]["s3Uri"], payload)
+        responses[job] = (payload, _run(event, response_budget=1500, spill_prefix=prefix))
+    for payload, response in responses.values():
+        for entry, sent in zip(response, payload, strict=True):
+            assert _follow(_value(entry))["annotationsFromAllWorkers"] == sent["annotations"]
+
+
+def test_a_repeated_dataset_object_id_never_shares_spilled_files(s3: Any) -> None:
+    payload = [payload_object("0", answers_for(60)), payload_object("0", answers_for(61)),
+               payload_object("1", answers_for(62))]  # fmt: skip
+    response = _run(_event(s3, "repeated-id", payload), response_budget=1200)
+    assert [e["datasetObjectId"] for e in response] == ["0", "0", "1"]
+    for entry, sent in zip(response, payload, strict=True):
+        assert _follow(_value(entry))["annotationsFromAllWorkers"] == sent["annotations"]
+
+
+def test_the_exports_follow_the_references_of_the_lambdas_output(s3: Any, tmp_path: Any) -> None:
+    # In a batch over 6 MB some objects' whole value is in S3 (`<attr>-ref`); the exports
+    # left those images out (unresolved_reference) with no way to follow them.
+    from gtconsensus.cli import main
+
+    payload = [payload_object(str(i), answers_for(70 + i)) for i in range(4)]
+    spilled = _run(_event(s3, "exports-spilled", payload), response_budget=1500)
+    inline = _run(_event(s3, "exports-inline", payload))
+    assert any(f"{ATTR}-ref" in _value(e) for e in spilled)
+    outputs = {}
+    for name, response in (("spilled", spilled), ("inline", inline)):
+        manifest = tmp_path / f"{name}.manifest"
+        manifest.write_text("".join(  # as Ground Truth writes the output manifest
+            json.dumps({"source-ref": f"s3://{BUCKET}/images/{e['datasetObjectId']}.jpg",
+                        ATTR: _value(e), f"{ATTR}-metadata": {"type": "groundtruth/custom"}})
+            + "\n" for e in response), encoding="utf-8")  # fmt: skip
+        coco = tmp_path / f"{name}.json"
+        assert main(["export", "coco", str(manifest), "-o", str(coco)]) == 0
+        masks = tmp_path / f"{name}-masks"
+        assert main(["export", "masks", str(manifest), "-o", str(masks)]) == 0
+        outputs[name] = (coco.read_bytes(), (masks / "000003.png").read_bytes())
+    assert outputs["spilled"] == outputs["inline"]
+
+
+def test_pseudonymize_resolves_the_references_before_it_rewrites_the_ids(
+    s3: Any, tmp_path: Any
+) -> None:
+    # The review commands follow -ref keys; on a pseudonymised copy they fetched the
+    # raw answers from S3 with the real worker ids, which the overlays then drew.
+    from gtconsensus.adapters.storage import fetch
+    from gtconsensus.cli import main
+    from gtconsensus.review.pseudonymize import pseudonymize_manifest
+
+    payload = [payload_object(str(i), answers_for(80 + i)) for i in range(3)]
+    response = _run(_event(s3, "pseudonymized-refs", payload), response_budget=1200)
+    manifest = tmp_path / "spilled.manifest"
+    manifest.write_text("".join(
+        json.dumps({"source-ref": f"s3://{BUCKET}/images/{e['datasetObjectId']}.jpg",
+                    ATTR: _value(e)}) + "\n" for e in response), encoding="utf-8")  # fmt: skip
+    copy = tmp_path / "copy.manifest"
+    pseudonymize_manifest(manifest, copy, "s3cret", fetch=fetch)
+    text = copy.read_text(encoding="utf-8")
+    assert f"{ATTR}-ref" not in text
+    assert RAW_REF_KEY not in text
+    assert not [w for w, _ in answers_for(80) if w.rsplit(".", 1)[-1] in text]
+    assert main(["report", str(manifest), "-o", str(tmp_path / "r.html"),
+                 "--pseudonymize", "s3cret"]) == 0  # fmt: skip

@@ -110,3 +110,37 @@ def test_lambda_entry_points_load_only_the_core_and_boto3(module: str) -> None:
     code = f"import sys, {module}; print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _doc_parameter_overrides() -> dict[str, str]:
+    """The ``--parameter-overrides`` of docs/lambda.md's ``sam deploy``, as SAM reads them.
+
+    The shell gives SAM one word per ``Key=Value``; SAM's documented format
+    (``KeyPairName=MyKey InstanceType=t1.micro``) ends a value at a space or a
+    quote unless the whole value is wrapped in quotes, which it strips.
+    """
+    import shlex
+
+    text = (ROOT / "docs" / "lambda.md").read_text(encoding="utf-8")
+    command = re.search(r"^sam deploy .*?(?=^\S)", text, flags=re.M | re.S)
+    assert command is not None
+    words = shlex.split(command.group(0).replace("\\\n", " "))
+    overrides = words[words.index("--parameter-overrides") + 1 :]
+    values = {}
+    for word in overrides[: next((i for i, w in enumerate(overrides) if w.startswith("-")),
+                                 len(overrides))]:  # fmt: skip
+        key, _, value = word.partition("=")
+        if value[:1] in "'\"" and len(value) > 1 and value[-1] == value[0]:
+            value = value[1:-1]
+        else:
+            assert not re.search(r"[\s'\"]", value), f"SAM cuts {word!r} at a space or quote"
+        values[key] = value
+    return values
+
+
+def test_the_documented_sam_deploy_gives_the_parameters_it_means() -> None:
+    from gtconsensus.adapters.pre_annotation import labels_setting
+
+    values = _doc_parameter_overrides()
+    assert labels_setting(values["TaskLabels"]) == ["Person", "Car", "Bicycle"]
+    assert values["TaskHeader"] == "Outline every object"

@@ -103,6 +103,7 @@ def test_settings_default_without_environment() -> None:
     [
         ("GTCONSENSUS_ASSUME_ROLE", "maybe"),
         ("GTCONSENSUS_RESPONSE_BUDGET", "-1"),
+        ("GTCONSENSUS_RESPONSE_BUDGET", "7000000"),  # over Lambda's 6 MB: every big batch fails
         ("GTCONSENSUS_IOU_THRESHOLD", "1.5"),
         ("GTCONSENSUS_THREADS", "many"),
     ],
@@ -349,3 +350,11 @@ def test_worker_model_document_is_read_in_either_shape() -> None:
     with pytest.raises(OptionsError) as info:
         load_worker_model(b'{"format": "gtconsensus.worker-model", "version": 99}')
     assert info.value.code == "bad_worker_model"
+
+
+@pytest.mark.parametrize("text", ["[]", " , ", "[ ]"])
+def test_labels_setting_that_names_no_class_is_refused(text: str) -> None:
+    # taken, it sent `labels: []`: the template then offered workers no class at all
+    with pytest.raises(OptionsError, match="GTCONSENSUS_TASK_LABELS names no class") as info:
+        task_input(event_fixture("pre-annotation"), environ={"GTCONSENSUS_TASK_LABELS": text})
+    assert info.value.code == "bad_setting"

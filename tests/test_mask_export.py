@@ -103,3 +103,24 @@ def test_cli_export_masks_lists_failed_lines(
     assert "3 classes" in err
     assert f"line {FAILED_LINE} (no_valid_answer)" in err
     assert (tmp_path / "output.manifest").is_file()
+
+
+@pytest.mark.parametrize(
+    ("classes", "said"),
+    [
+        ("[Person", "is not a JSON list"),
+        ("[1, 2]", "must list strings"),
+        (" , ", "names no class"),
+    ],
+)
+def test_cli_export_masks_refuses_a_classes_option_it_cannot_read(
+    job: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], classes: str, said: str
+) -> None:
+    out = tmp_path / "masks"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "masks", str(job), "-o", str(out), "--classes", classes])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --classes: {said}" in err
+    assert "GTCONSENSUS_TASK_LABELS" not in err  # the Lambda's setting, not this option
+    assert not out.exists()

@@ -110,3 +110,21 @@ def test_review_commands_with_pseudonymize_write_no_worker_id(
         assert _leaks(path.read_bytes()) == [], path
     if command[0] == "report":
         assert pseudonym(IDS[0], "s3cret") in (tmp_path / output).read_text()
+
+
+def test_pseudonymize_copies_a_line_that_is_not_utf8_and_refuses_a_bad_worker_table(
+    job: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # both ended in a UnicodeDecodeError traceback, with --pseudonymize only
+    manifest, _ = job
+    mixed = tmp_path / "mixed.manifest"
+    mixed.write_bytes(manifest.read_bytes() + b"\xff\xfe a stray binary line\n")
+    coco = tmp_path / "c.json"
+    assert main(["export", "coco", str(mixed), "-o", str(coco), "--pseudonymize", "k"]) == 1
+    assert "line 5 (bad_json)" in capsys.readouterr().err
+    assert len(json.loads(coco.read_text(encoding="utf-8"))["images"]) == 4
+    table = tmp_path / "workers.csv"
+    table.write_bytes(b"\xff\xfeworker_id,score\n")
+    report = ["report", str(manifest), "-o", str(tmp_path / "r.html"), "--workers", str(table)]
+    assert main([*report, "--pseudonymize", "k"]) == 2
+    assert "is not one from `consolidate --workers`: not UTF-8" in capsys.readouterr().err

@@ -44,3 +44,21 @@ def test_a_consolidated_manifest_with_one_raw_line_gets_no_such_hint(
     err = capsys.readouterr().err
     assert "left out 1 failed lines: line 4 (missing_consensus)" in err
     assert HINT not in err
+
+
+def test_a_report_of_a_manifest_not_consolidated_says_to_consolidate_it_first(
+    job_manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "report.html"
+    assert main(["report", str(job_manifest), "-o", str(target)]) == 2
+    assert HINT in capsys.readouterr().err
+    assert not target.exists()  # a report of nothing, with exit 0, looked like a job's report
+
+
+def test_a_render_of_a_line_not_consolidated_says_to_consolidate_it_first(
+    job_manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", str(job_manifest), "--line", "2", "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "missing_consensus" in err
+    assert "Consolidate it first" in err

@@ -67,3 +67,20 @@ def test_summaries_can_skip_decoding_the_png(job: Path) -> None:
     assert [o.instances for o in light] == [o.instances for o in decoded]
     assert all(o.labels is None for o in light)
     assert [o.error for o in light] == [o.error for o in decoded]
+
+
+def test_a_line_that_is_not_utf8_is_named_so_and_costs_that_line_only(
+    job: Path, tmp_path: Path
+) -> None:
+    lines = job.read_bytes().splitlines(keepends=True)
+    # 0xff 0xfe made json.loads guess UTF-16: "line is not JSON: Expecting value"
+    mixed = tmp_path / "mixed.manifest"
+    mixed.write_bytes(b"".join([lines[0], b"\xff\xfe a stray binary line\n", *lines[1:]]))
+    objects = list(iter_output_objects(mixed, decode=False))
+    assert objects[1].error == ("bad_json", "line is not valid UTF-8 (at byte 0)")
+    assert [o.line for o in objects if o.error is None] == [
+        o.line + (o.line > 1) for o in iter_output_objects(job, decode=False) if o.error is None
+    ]
+    bom = tmp_path / "bom.manifest"
+    bom.write_bytes(b"\xef\xbb\xbf" + lines[0])  # a UTF-8 byte order mark is read through
+    assert read_output_object(bom, 1).error is None

@@ -32,7 +32,12 @@ from gtconsensus.adapters.lambda_events import (
     parse_payload,
     parse_post_annotation_event,
 )
-from gtconsensus.adapters.lambda_response import DEFAULT_BUDGET, FittedResponse, fit_response
+from gtconsensus.adapters.lambda_response import (
+    DEFAULT_BUDGET,
+    RESPONSE_LIMIT,
+    FittedResponse,
+    fit_response,
+)
 from gtconsensus.adapters.s3 import (
     PrefetchingFetch,
     S3Store,
@@ -143,11 +148,19 @@ allowed_buckets=(), class_aware=False, min_area=0)
             raise OptionsError(
                 "bad_setting", f"GTCONSENSUS_IOU_THRESHOLD must be in (0, 1), got {threshold}"
             )
+        budget = _number(env, "GTCONSENSUS_RESPONSE_BUDGET", DEFAULT_BUDGET, int)
+        if budget > RESPONSE_LIMIT:
+            raise OptionsError(
+                "bad_setting",
+                f"GTCONSENSUS_RESPONSE_BUDGET must be at most {RESPONSE_LIMIT} (Lambda's "
+                f"response limit; the default {DEFAULT_BUDGET} leaves room for the runtime's "
+                f"framing), got {budget}",
+            )
         return cls(
             assume_role=_flag(env, "GTCONSENSUS_ASSUME_ROLE"),
             worker_model=env.get("GTCONSENSUS_WORKER_MODEL") or None,
             spill_prefix=env.get("GTCONSENSUS_SPILL_PREFIX") or None,
-            response_budget=_number(env, "GTCONSENSUS_RESPONSE_BUDGET", DEFAULT_BUDGET, int),
+            response_budget=budget,
             iou_threshold=threshold,
             max_pixels=_number(env, "GTCONSENSUS_MAX_PIXELS", DEFAULT_MAX_PIXELS, int),
             element=env.get("GTCONSENSUS_ELEMENT") or None,
@@ -317,14 +330,24 @@ def _consolidate(
     return BatchResult(results, METHOD_MAJORITY, None, len(answers_per_worker(objects)))
 
 
-def _spill_base(event: PostAnnotationEvent, prefix: str | None) -> str | None:
-    """``<prefix>/gtconsensus/<parent folder>/<payload file stem>``: one folder per batch."""
-    if prefix is None:
+def _spill_base(event: PostAnnotationEvent, shared_prefix: str | None) -> str | None:
+    """One folder per batch, which no other batch of any job writes to.
+
+    Under the event's ``outputConfig`` (the job's own folder):
+    ``<outputConfig>/gtconsensus/<parent folder>/<payload file stem>``. Under
+    ``GTCONSENSUS_SPILL_PREFIX``, which every job of the stack shares, the
+    payload's bucket and whole key name the folder: two jobs' batches can share
+    the parent folder (``iteration-1``), the file name (a time to the second)
+    and the object ids (each job counts from 0).
+    """
+    bucket, key = split_s3_uri(event.payload.s3_uri)
+    if shared_prefix is not None:
+        return join_s3_uri(shared_prefix, "gtconsensus", bucket, key.removesuffix(".json"))
+    if event.output_config is None:
         return None
-    _, key = split_s3_uri(event.payload.s3_uri)
     parts = key.rsplit("/", 2)[-2:]
     parts[-1] = parts[-1].removesuffix(".json")
-    return join_s3_uri(prefix, "gtconsensus", *parts)
+    return join_s3_uri(event.output_config, "gtconsensus", *parts)
 
 
 def _values(
@@ -431,7 +454,7 @@ def consolidate_event(
         fitted = fit_response(
             [(i, r.value) for i, r in values], attribute=parsed.label_attribute_name,
             budget=settings.response_budget,
-            spill_base=_spill_base(parsed, settings.spill_prefix or parsed.output_config),
+            spill_base=_spill_base(parsed, settings.spill_prefix),
             put=store.put_json, threads=settings.threads,
         )  # fmt: skip
         timings["respondMs"] = time.perf_counter() - started - sum(timings.values())

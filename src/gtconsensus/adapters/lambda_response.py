@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -132,16 +133,25 @@ def _object_part(dataset_object_id: str) -> str:
     return urllib.parse.quote(dataset_object_id, safe="") or "_"
 
 
-def spill_uris(base: str, dataset_object_id: str) -> tuple[str, str]:
+def spill_uris(base: str, dataset_object_id: str, *, occurrence: int = 1) -> tuple[str, str]:
     """The URIs of an object's raw answers and whole value under ``base``.
+
+    ``occurrence`` counts the objects of the batch with this id so far: a
+    payload that repeats an id (Ground Truth should not) gives the second one
+    its own folder, ``<id>/2/``, so that neither overwrites the other's files.
+    A quoted id has no ``/``, so no other id's folder can be named so.
 
     Examples
     --------
     >>> spill_uris("s3://b/out/gtconsensus/iteration-1/req", "a/b")
     ('s3://b/out/gtconsensus/iteration-1/req/a%2Fb/annotationsFromAllWorkers.json', \
 's3://b/out/gtconsensus/iteration-1/req/a%2Fb/value.json')
+    >>> spill_uris("s3://b/req", "7", occurrence=2)[1]
+    's3://b/req/7/2/value.json'
     """
     folder = f"{base.rstrip('/')}/{_object_part(dataset_object_id)}"
+    if occurrence > 1:
+        folder = f"{folder}/{occurrence}"
     return f"{folder}/{RAW_KEY}.json", f"{folder}/value.json"
 
 
@@ -221,7 +231,11 @@ def fit_response(
             f"the response is {_list_size(inline)} bytes, over the budget of {budget}, and "
             "neither the event's outputConfig nor GTCONSENSUS_SPILL_PREFIX says where to put it",
         )
-    uris = [spill_uris(spill_base, i) for i, _ in values]
+    seen: Counter[str] = Counter()
+    uris = []
+    for i, _ in values:
+        seen[i] += 1
+        uris.append(spill_uris(spill_base, i, occurrence=seen[i]))
     light = [
         response_entry(i, attribute, _without_raws(v, raw) if RAW_KEY in v else v)
         for (i, v), (raw, _) in zip(values, uris, strict=True)

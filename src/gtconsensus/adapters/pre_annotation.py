@@ -40,7 +40,7 @@ from typing import Any
 from gtconsensus.adapters.lambda_events import parse_pre_annotation_event
 from gtconsensus.exceptions import OptionsError, SchemaError
 
-__all__ = ["handler", "labels_setting", "task_input"]
+__all__ = ["class_names", "handler", "labels_setting", "task_input"]
 
 _INSTRUCTIONS = {
     "shortInstructions": "GTCONSENSUS_TASK_SHORT_INSTRUCTIONS",
@@ -48,12 +48,18 @@ _INSTRUCTIONS = {
 }
 
 
-def labels_setting(text: str) -> list[str]:
-    """Class names from ``GTCONSENSUS_TASK_LABELS``: a JSON list, or names split at commas.
+def class_names(text: str) -> list[str]:
+    """Class names from a JSON list, or names split at commas.
+
+    Raises
+    ------
+    ValueError
+        Saying why, without the setting's or option's name: a text starting
+        with ``[`` that is not a JSON list of strings.
 
     Examples
     --------
-    >>> labels_setting('["Person", "Traffic light"]'), labels_setting("Person, Car,")
+    >>> class_names('["Person", "Traffic light"]'), class_names("Person, Car,")
     (['Person', 'Traffic light'], ['Person', 'Car'])
     """
     text = text.strip()
@@ -61,13 +67,35 @@ def labels_setting(text: str) -> list[str]:
         try:
             names = json.loads(text)
         except ValueError as exc:
-            raise OptionsError(
-                "bad_setting", f"GTCONSENSUS_TASK_LABELS is not a JSON list: {exc}"
-            ) from exc
+            raise ValueError(f"is not a JSON list: {exc}") from exc
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise OptionsError("bad_setting", "GTCONSENSUS_TASK_LABELS must list strings")
+            raise ValueError("must list strings")
         return names
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def labels_setting(text: str) -> list[str]:
+    """Class names from ``GTCONSENSUS_TASK_LABELS`` (:func:`class_names`).
+
+    Raises
+    ------
+    OptionsError
+        ``bad_setting`` when the text cannot be read or names no class (the
+        worker template would offer none).
+
+    Examples
+    --------
+    >>> labels_setting('["Person", "Traffic light"]'), labels_setting("Person, Car,")
+    (['Person', 'Traffic light'], ['Person', 'Car'])
+    """
+    try:
+        names = class_names(text)
+    except ValueError as exc:
+        raise OptionsError("bad_setting", f"GTCONSENSUS_TASK_LABELS {exc}") from exc
+    if not names:
+        message = f"GTCONSENSUS_TASK_LABELS names no class, got {text!r}; unset it for the defaults"
+        raise OptionsError("bad_setting", message)
+    return names
 
 
 def task_input(

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gtconsensus.answers import Fetch
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.gold import METHOD_GOLD
 from gtconsensus.review.outputs import OutputObject, iter_output_objects
@@ -234,6 +235,7 @@ def write_adjustment_manifest(
     rejected: bool = False,
     label_attribute: str | None = None,
     disagreeing: float | None = None,
+    fetch: Fetch | None = None,
 ) -> AdjustmentExport:
     """Write the adjustment input manifest of an output manifest, and its PNGs.
 
@@ -249,13 +251,18 @@ def write_adjustment_manifest(
         the S3 prefix a local folder will be uploaded to.
     below, min_workers, rejected, disagreeing
         The choice, see :func:`adjustment_reasons`.
+    fetch : callable, optional
+        Reads what the Lambda's ``-ref`` keys point to; without it such lines
+        are left out (``unresolved_reference``).
     """
     _check_options(below, min_workers, rejected, disagreeing)
     store = Store(images_out)
     chosen = lines = 0
     failed: list[tuple[int, str]] = []
     with open(output, "w", encoding="utf-8") as out:
-        for obj in iter_output_objects(manifest, label_attribute=label_attribute, decode=False):
+        for obj in iter_output_objects(
+            manifest, label_attribute=label_attribute, fetch=fetch, decode=False
+        ):
             lines += 1
             if obj.error is not None:
                 failed.append((obj.line, obj.error[0]))

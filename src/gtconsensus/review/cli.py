@@ -46,7 +46,8 @@ precision against recall and boundary quality per worker, the distribution of
 instance confidence, the least-agreed images with their overlays, and the
 failed lines.
 
-exit status: 0 written; 2 usage error.
+exit status: 0 written; 2 usage error, a --workers file that is not a worker
+table, or a manifest where no line holds a consensus (consolidate it first).
 
 example:
   gtconsensus report consensus.manifest -o report.html --workers workers.csv"""
@@ -124,7 +125,8 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--s3",
         action="store_true",
-        help="read s3:// source images and references with boto3 (the `aws` extra)",
+        help="read s3:// source images with boto3 (the `aws` extra); references "
+        "(the Lambda's -ref keys, answers by s3Uri) are always followed",
     )
 
 
@@ -142,6 +144,10 @@ def _pseudonymized(handler: Callable[[argparse.Namespace], int]) -> Any:
     ``--pseudonymize`` is given."""
 
     def run(args: argparse.Namespace) -> int:
+        problem = _replaces_what_is_read(args)
+        if problem is not None:
+            print(f"gtconsensus: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         secret = getattr(args, "pseudonymize", None)
         if not secret or not Path(args.manifest).is_file():
             return handler(args)
@@ -152,10 +158,18 @@ def _pseudonymized(handler: Callable[[argparse.Namespace], int]) -> Any:
 
         with tempfile.TemporaryDirectory(prefix="gtconsensus-") as folder:
             copy = Path(folder) / Path(args.manifest).name
-            pseudonymize_manifest(args.manifest, copy, secret)
-            changed = {"manifest": str(copy)}
+            pseudonymize_manifest(args.manifest, copy, secret, fetch=_fetchers(args)[0])
+            # followed again, the copy's references would bring the real ids back
+            changed: dict[str, Any] = {"manifest": str(copy), "follow": False}
             workers = getattr(args, "workers", None)
             if workers and Path(workers).is_file():
+                from gtconsensus.review.report import read_worker_table
+
+                try:  # refused here as the command would refuse the original
+                    read_worker_table(workers)
+                except GtConsensusError as exc:
+                    print(f"gtconsensus: {exc.message} [{exc.code}]", file=sys.stderr)
+                    return EXIT_USAGE
                 changed["workers"] = str(Path(folder) / "workers.csv")
                 pseudonymize_worker_csv(workers, changed["workers"], secret)
             return handler(argparse.Namespace(**{**vars(args), **changed}))
@@ -163,13 +177,29 @@ def _pseudonymized(handler: Callable[[argparse.Namespace], int]) -> Any:
     return run
 
 
+def _replaces_what_is_read(args: argparse.Namespace) -> str | None:
+    """Why ``-o`` must not be written: it names the manifest or the worker table read."""
+    from gtconsensus.adapters.preflight import clash
+
+    read = [p for p in (args.manifest, getattr(args, "workers", None)) if p]
+    return clash([], {"output": args.output}, read=read)
+
+
 def _fetchers(args: argparse.Namespace) -> tuple[Any, Any]:
-    """``(fetch for references, fetch for images)``: boto3 only when --s3 is given."""
+    """``(fetch for references, fetch for images)``.
+
+    References (the Lambda's ``-ref`` keys, answers by ``s3Uri``) are always
+    followed, as ``consolidate`` follows them; source images are read from S3
+    only with ``--s3``.
+    """
+    from gtconsensus.adapters.storage import fetch
+
+    references = fetch if getattr(args, "follow", True) else None
     if not getattr(args, "s3", False):
-        return None, None
+        return references, None
     from gtconsensus.review.render import s3_fetch
 
-    return s3_fetch, s3_fetch
+    return references, s3_fetch
 
 
 def _number(kind: Callable[[str], _N], text: str, invalid: _N) -> _N:
@@ -251,6 +281,9 @@ def _report(args: argparse.Namespace) -> int:
             image_fetch=image_fetch,
         )
         Path(args.output).write_text(page, encoding="utf-8")
+    except GtConsensusError as exc:
+        print(f"gtconsensus report: {exc.message} [{exc.code}]", file=sys.stderr)
+        return EXIT_USAGE
     except (ImportError, OSError) as exc:
         print(f"gtconsensus report: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -264,7 +297,10 @@ def _export_coco(args: argparse.Namespace) -> int:
     if not _manifest_exists(args.manifest):
         return EXIT_USAGE
     try:
-        summary = export_coco(args.manifest, args.output, label_attribute=args.label_attribute)
+        summary = export_coco(
+            args.manifest, args.output, label_attribute=args.label_attribute,
+            fetch=_fetchers(args)[0],
+        )  # fmt: skip
     except OSError as exc:
         print(f"gtconsensus export coco: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -305,6 +341,7 @@ def _export_adjustment(args: argparse.Namespace) -> int:
             rejected=args.rejected,
             label_attribute=args.label_attribute,
             disagreeing=args.disagreement,
+            fetch=_fetchers(args)[0],
         )
     except GtConsensusError as exc:
         print(f"gtconsensus export adjustment: {exc.message} [{exc.code}]", file=sys.stderr)
@@ -317,6 +354,13 @@ def _export_adjustment(args: argparse.Namespace) -> int:
         f"(PNGs in {images_out})",
         file=sys.stderr,
     )
+    if summary.chosen and not (args.images_url or images_out).startswith("s3://"):
+        print(
+            f"note: {args.output} names the consensus PNGs by local path ({images_out}/...), "
+            "which a Ground Truth job cannot read: upload the folder and export again with "
+            "--images-url s3://BUCKET/PREFIX/, or write them with --images-out s3://...",
+            file=sys.stderr,
+        )
     return _report_failed(summary.failed, exported=summary.lines - len(summary.failed))
 
 
@@ -325,18 +369,14 @@ def _export_masks(args: argparse.Namespace) -> int:
 
     if not _manifest_exists(args.manifest):
         return EXIT_USAGE
-    classes = None
-    if args.classes:
-        from gtconsensus.adapters.pre_annotation import labels_setting
-
-        classes = labels_setting(args.classes)
     try:
         summary = export_masks(
             args.manifest,
             args.output,
-            classes=classes,
+            classes=args.classes,
             attribute=args.attribute,
             label_attribute=args.label_attribute,
+            fetch=_fetchers(args)[0],
         )
     except GtConsensusError as exc:
         print(f"gtconsensus export masks: {exc.message} [{exc.code}]", file=sys.stderr)
@@ -359,9 +399,9 @@ def _report_failed(failed: tuple[tuple[int, str], ...], *, exported: int) -> int
     more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
     print(f"left out {len(failed)} failed lines: {shown}{more}", file=sys.stderr)
     if not exported and all(code == "missing_consensus" for _, code in failed):
-        hint = ("no line holds a consensus: is this the job's own manifest? Consolidate it "
-                "first: gtconsensus consolidate MANIFEST -o consensus.manifest")  # fmt: skip
-        print(hint, file=sys.stderr)
+        from gtconsensus.review.outputs import CONSOLIDATE_FIRST
+
+        print(f"no line holds a consensus: {CONSOLIDATE_FIRST}", file=sys.stderr)
     return EXIT_PARTIAL
 
 
@@ -370,6 +410,18 @@ def _share(text: str) -> float:
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
+
+
+def _classes(text: str) -> list[str]:
+    from gtconsensus.adapters.pre_annotation import class_names
+
+    try:
+        names = class_names(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if not names:
+        raise argparse.ArgumentTypeError(f"names no class, got {text!r}")
+    return names
 
 
 def _fraction(text: str) -> float:
@@ -452,6 +504,7 @@ def _add_masks_parser(formats: Any) -> None:
     )
     masks.add_argument(
         "--classes",
+        type=_classes,
         metavar="NAMES",
         help="the classes in index order, comma-separated or a JSON list (default: "
         "the consensus's classes, sorted)",
@@ -489,7 +542,7 @@ def add_parsers(commands: Any) -> None:
         type=int,
         default=360,
         metavar="PX",
-        help="width of each panel (default: %(default)s)",
+        help="width of each panel, 32 to 4096 (default: %(default)s)",
     )
     render.add_argument(
         "--columns",

@@ -34,6 +34,7 @@ import numpy as np
 
 from gtconsensus._typing import BoolMask, IntArray, LabelImage
 from gtconsensus._version import __version__
+from gtconsensus.answers import Fetch
 from gtconsensus.contract import RAW_KEY
 from gtconsensus.matching import instance_stats
 from gtconsensus.review.outputs import OutputObject, iter_output_objects
@@ -235,10 +236,19 @@ def build_coco(objects: Iterable[OutputObject]) -> tuple[dict[str, Any], CocoExp
 
 
 def export_coco(
-    manifest: str | Path, output: str | Path, *, label_attribute: str | None = None
+    manifest: str | Path,
+    output: str | Path,
+    *,
+    label_attribute: str | None = None,
+    fetch: Fetch | None = None,
 ) -> CocoExport:
-    """Write the COCO annotations of an output manifest to ``output`` (JSON)."""
-    dataset, summary = build_coco(iter_output_objects(manifest, label_attribute=label_attribute))
+    """Write the COCO annotations of an output manifest to ``output`` (JSON).
+
+    ``fetch`` reads what the Lambda's ``-ref`` keys point to (an object's whole
+    value in S3); without it such lines are left out (``unresolved_reference``).
+    """
+    objects = iter_output_objects(manifest, label_attribute=label_attribute, fetch=fetch)
+    dataset, summary = build_coco(objects)
     text = json.dumps(dataset, separators=(",", ":"), ensure_ascii=False)
     Path(output).write_text(text + "\n", encoding="utf-8")
     return summary

@@ -54,6 +54,7 @@ import numpy as np
 from PIL import Image
 
 from gtconsensus._typing import LabelImage
+from gtconsensus.answers import Fetch
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.lines import infer_label_attribute
 from gtconsensus.masks import instance_colours
@@ -165,7 +166,9 @@ class MaskExport:
     manifest: str
 
 
-def _objects(path: str | Path, label_attribute: str | None) -> Iterator[tuple[str, OutputObject]]:
+def _objects(
+    path: str | Path, label_attribute: str | None, fetch: Fetch | None
+) -> Iterator[tuple[str, OutputObject]]:
     """``(label attribute, object)`` per non-blank line."""
     with open(path, "rb") as lines:  # a line that is not UTF-8 fails alone
         for number, text in enumerate(lines, start=1):
@@ -175,7 +178,12 @@ def _objects(path: str | Path, label_attribute: str | None) -> Iterator[tuple[st
             if label_attribute is None:
                 with contextlib.suppress(ValueError, AttributeError):  # SchemaError too
                     attribute = infer_label_attribute(json.loads(text))
-            yield attribute, parse_output_line(text, number=number, label_attribute=label_attribute)
+            yield (
+                attribute,
+                parse_output_line(
+                    text, number=number, label_attribute=label_attribute, fetch=fetch
+                ),
+            )
 
 
 def export_masks(
@@ -185,6 +193,7 @@ def export_masks(
     classes: Sequence[str] | None = None,
     attribute: str | None = None,
     label_attribute: str | None = None,
+    fetch: Fetch | None = None,
 ) -> MaskExport:
     """Write the consensus of an output manifest as class PNGs, a class map and a manifest.
 
@@ -199,10 +208,17 @@ def export_masks(
         give them to keep indices stable across exports.
     attribute : str, optional
         The attribute written (``<attribute>-ref``); default: each line's label attribute.
+    label_attribute : str, optional
+        The key holding the consolidated value (default: inferred per line).
+    fetch : callable, optional
+        Reads what the Lambda's ``-ref`` keys point to; without it such lines
+        are left out (``unresolved_reference``).
     """
     if classes is None:
         names: set[str] = set()
-        for obj in iter_output_objects(manifest, label_attribute=label_attribute, decode=False):
+        for obj in iter_output_objects(
+            manifest, label_attribute=label_attribute, fetch=fetch, decode=False
+        ):
             names.update(i.label for i in obj.instances)
         classes = sorted(names)
     classes = list(classes)
@@ -215,7 +231,7 @@ def export_masks(
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
     out: list[str] = []
     failed: list[tuple[int, str]] = []
-    for line_attribute, obj in _objects(manifest, label_attribute):
+    for line_attribute, obj in _objects(manifest, label_attribute, fetch):
         if obj.error is not None:
             failed.append((obj.line, obj.error[0]))
             continue

@@ -40,6 +40,7 @@ from gtconsensus.masks import decode_label_png
 from gtconsensus.references import resolve_references
 
 __all__ = [
+    "CONSOLIDATE_FIRST",
     "ConsensusInstance",
     "OutputObject",
     "iter_output_objects",
@@ -47,6 +48,13 @@ __all__ = [
     "read_output_object",
     "read_worker_answers",
 ]
+
+
+#: What the review tools say when a manifest holds no consensus (``missing_consensus``).
+CONSOLIDATE_FIRST = (
+    "is this the job's own manifest? Consolidate it first: "
+    "gtconsensus consolidate MANIFEST -o consensus.manifest"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +186,12 @@ def parse_output_line(
     A line that failed consolidation, or that cannot be read back, comes back
     with ``error`` set to ``(code, message)``.
     """
+    if isinstance(line, bytes):  # json.loads would guess UTF-16 or UTF-32 from stray bytes
+        try:
+            line = line.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError as exc:
+            message = f"line is not valid UTF-8 (at byte {exc.start})"
+            return OutputObject(number, None, ("bad_json", message))
     try:
         parsed = json.loads(line)
     except ValueError as exc:

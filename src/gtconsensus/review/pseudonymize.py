@@ -9,33 +9,57 @@ names a worker.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from gtconsensus.answers import Fetch
+from gtconsensus.exceptions import GtConsensusError
 from gtconsensus.privacy import pseudonymize_line, pseudonymize_worker_rows
+from gtconsensus.references import has_references, resolve_references
 
 __all__ = ["pseudonymize_manifest", "pseudonymize_worker_csv"]
 
 
-def pseudonymize_manifest(source: str | Path, target: str | Path, secret: str) -> int:
+def _resolved(line: dict[str, Any], fetch: Fetch | None) -> dict[str, Any]:
+    """``line`` with what its ``-ref`` keys point to put back, where it can be read."""
+    if fetch is None:
+        return line
+    out = dict(line)
+    for key, value in line.items():
+        if isinstance(value, Mapping) and has_references(value, attribute=key):
+            with contextlib.suppress(GtConsensusError):  # stays unresolved: the line fails
+                out[key] = resolve_references(value, attribute=key, fetch=fetch)
+    return out
+
+
+def pseudonymize_manifest(
+    source: str | Path, target: str | Path, secret: str, *, fetch: Fetch | None = None
+) -> int:
     """Copy an output manifest with every worker id pseudonymised; returns the lines rewritten.
 
-    Lines that are not JSON objects are copied as they are (they hold no
-    contract field to find ids in).
+    Lines that are not JSON objects, or not UTF-8, are copied byte for byte
+    (they hold no contract field to find ids in; the review command then
+    reports them as it would in the original). With ``fetch``, what the
+    Lambda's ``-ref`` keys point to is read first and pseudonymised with the
+    rest: the copy must not be followed again (it would bring back the ids).
     """
     rewritten = 0
-    with open(source, encoding="utf-8") as lines, open(target, "w", encoding="utf-8") as out:
-        for text in lines:
+    with open(source, "rb") as lines, open(target, "wb") as out:
+        for raw in lines:
             try:
-                parsed = json.loads(text) if text.strip() else None
-            except ValueError:
+                parsed = json.loads(raw.decode("utf-8")) if raw.strip() else None
+            except ValueError:  # UnicodeDecodeError too
                 parsed = None
             if not isinstance(parsed, dict):
-                out.write(text if text.endswith("\n") else text + "\n")
+                out.write(raw if raw.endswith(b"\n") else raw + b"\n")
                 continue
-            line = pseudonymize_line(parsed, secret)
-            out.write(json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n")
+            line = pseudonymize_line(_resolved(parsed, fetch), secret)
+            text = json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n"
+            out.write(text.encode("utf-8"))
             rewritten += 1
     return rewritten
 

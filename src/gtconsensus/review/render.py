@@ -30,10 +30,11 @@ from gtconsensus.answers import Answers, Fetch
 from gtconsensus.consensus import WorkerAnnotation
 from gtconsensus.exceptions import FetchError, OptionsError
 from gtconsensus.matching import iou_matrix, match_pairs
-from gtconsensus.review.outputs import OutputObject, read_worker_answers
+from gtconsensus.review.outputs import CONSOLIDATE_FIRST, OutputObject, read_worker_answers
 
 __all__ = [
     "DISAGREEMENT",
+    "MAX_PANEL_WIDTH",
     "UNMATCHED",
     "Panel",
     "load_source_image",
@@ -47,6 +48,8 @@ __all__ = [
 DISAGREEMENT = (255, 0, 255)
 #: Colour of a worker's instance that matches no consensus instance.
 UNMATCHED = "#ffffff"
+#: Widest panel drawn: a 4K screen's width (the canvas is float RGB while it is drawn).
+MAX_PANEL_WIDTH = 4096
 _NEUTRAL = 72  # grey level of the background when there is no source image
 _FILL_ALPHA = 0.35
 _INK = (20, 20, 20)
@@ -248,7 +251,7 @@ def render_overlay(
         The source image (:func:`load_source_image`); resized to the answers'
         size. Without it, a neutral grey background.
     panel_width : int, default 360
-        Width of each panel in pixels.
+        Width of each panel in pixels, at most :data:`MAX_PANEL_WIDTH`.
     columns : int, optional
         Panels per row; default about the square root of the number of panels.
     fetch : callable, optional
@@ -267,11 +270,14 @@ def render_overlay(
     """
     if obj.error is not None or obj.labels is None or obj.size is None:
         code, message = obj.error or ("failed_line", "no consensus")
+        hint = f"; {CONSOLIDATE_FIRST}" if code == "missing_consensus" else ""
         raise OptionsError(
-            "failed_line", f"line {obj.line} was not consolidated ({code}: {message})"
+            "failed_line", f"line {obj.line} was not consolidated ({code}: {message}){hint}"
         )
-    if panel_width < 32:
-        raise OptionsError("bad_option", f"`panel_width` must be >= 32, got {panel_width}")
+    if not 32 <= panel_width <= MAX_PANEL_WIDTH:
+        raise OptionsError(
+            "bad_option", f"`panel_width` must be in [32, {MAX_PANEL_WIDTH}], got {panel_width}"
+        )
     if columns is not None and columns < 1:
         raise OptionsError("bad_option", f"`columns` must be >= 1, got {columns}")
     answers = answers if answers is not None else read_worker_answers(obj, fetch=fetch)

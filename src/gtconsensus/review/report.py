@@ -22,9 +22,14 @@ from typing import Any
 
 from gtconsensus._version import __version__
 from gtconsensus.answers import Fetch
-from gtconsensus.exceptions import GtConsensusError
+from gtconsensus.exceptions import GtConsensusError, OptionsError, SchemaError, excerpt
 from gtconsensus.review.charts import bars_svg, histogram_svg, quality_colour, scatter_svg
-from gtconsensus.review.outputs import OutputObject, iter_output_objects, parse_output_line
+from gtconsensus.review.outputs import (
+    CONSOLIDATE_FIRST,
+    OutputObject,
+    iter_output_objects,
+    parse_output_line,
+)
 
 __all__ = ["WORKER_COLUMNS", "JobStats", "build_report", "job_stats", "read_worker_table"]
 
@@ -135,21 +140,44 @@ def job_stats(objects: Iterable[OutputObject]) -> JobStats:
     return stats
 
 
+def _cell_value(text: str) -> int | float | str:
+    try:
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    except ValueError:
+        return text
+
+
 def read_worker_table(path: str | Path) -> list[dict[str, Any]]:
-    """Read a worker table written by ``gtconsensus consolidate --workers FILE.csv``."""
+    """Read a worker table written by ``gtconsensus consolidate --workers FILE.csv``.
+
+    Raises
+    ------
+    OptionsError
+        ``bad_option`` when the file is not such a table: not UTF-8, no
+        ``worker_id`` column, or a row with more fields than the header.
+    """
+
+    def refuse(reason: str) -> OptionsError:
+        message = f"worker table {str(path)!r} is not one from `consolidate --workers`: {reason}"
+        return OptionsError("bad_option", message)
+
     rows = []
-    with open(path, encoding="utf-8", newline="") as handle:
-        for record in csv.DictReader(handle):
-            row: dict[str, Any] = {}
-            for key, text in record.items():
-                if key == "worker_id" or text in (None, ""):
-                    row[key] = text or None
-                    continue
-                try:
-                    row[key] = int(text) if text.lstrip("-").isdigit() else float(text)
-                except ValueError:
-                    row[key] = text
-            rows.append(row)
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if "worker_id" not in (reader.fieldnames or ()):
+                raise refuse(f"no `worker_id` column; columns: {excerpt(reader.fieldnames)}")
+            for record in reader:
+                if None in record:
+                    fields = len(record) - 1 + len(record[None])
+                    header = len(reader.fieldnames or ())
+                    raise refuse(f"line {reader.line_num} has {fields} fields, the header {header}")
+                rows.append({
+                    key: (text or None) if key == "worker_id" or not text else _cell_value(text)
+                    for key, text in record.items()
+                })  # fmt: skip
+    except UnicodeDecodeError as exc:
+        raise refuse(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     return rows
 
 
@@ -329,11 +357,22 @@ def build_report(
     -------
     str
         The page, to be written as UTF-8.
+
+    Raises
+    ------
+    SchemaError
+        ``missing_consensus`` when no line holds a consensus (the job's own
+        manifest, not consolidated yet).
+    OptionsError
+        ``bad_option`` when ``workers_csv`` is not a worker table.
     """
     objects = iter_output_objects(
         manifest, label_attribute=label_attribute, fetch=fetch, decode=False
     )
     stats = job_stats(objects)
+    codes = {code for _, _, code, _ in stats.failed}
+    if stats.lines and len(stats.failed) == stats.lines and codes == {"missing_consensus"}:
+        raise SchemaError("missing_consensus", f"no line holds a consensus: {CONSOLIDATE_FIRST}")
     rows = read_worker_table(workers_csv) if workers_csv else stats.worker_rows()
     scored = [r for r in rows if r.get("score") is not None]
     worst_worker = min(scored, key=lambda r: (r["score"], r["worker_id"])) if scored else None
