@@ -193,6 +193,47 @@ def test_the_python_api_refuses_a_missing_bucket_before_reading_a_line(
     assert _keys(moto, "api/") == []
 
 
+@pytest.mark.parametrize("target", [f"s3://{BUCKET}", f"s3://{BUCKET}/", f"s3a://{BUCKET}/"])
+@pytest.mark.parametrize(("option", "what"), [("-o", "output"), ("--workers", "worker table")])
+def test_an_output_that_names_a_bucket_and_no_key_is_refused_before_the_run(
+    moto: Any, example: Path, capsys: pytest.CaptureFixture[str], no_run: None,
+    target: str, option: str, what: str,
+) -> None:  # fmt: skip
+    # The bucket exists, so S3 lets it through; the writer failed late (after pass 1, or
+    # after the whole run for the worker table) with botocore's "Invalid length for
+    # parameter Key". The worker table's bucket is the output's, asked about once.
+    before = _keys(moto, "")
+    out = target if option == "-o" else f"s3://{BUCKET}/keyless/out.manifest"
+    args = ["consolidate", str(example), "-o", out, "-q", "--jobs", "1"]
+    args += [] if option == "-o" else [option, target]
+    assert cli.main(args) == cli.EXIT_USAGE
+    assert capsys.readouterr().err == (
+        f"gtconsensus: {what} {target!r} is a bucket, not a file: name a file in it\n"
+    )
+    assert _keys(moto, "") == before
+
+
+def test_the_writer_refuses_a_bucket_before_it_writes(moto: Any) -> None:
+    before = _keys(moto, "")
+    with (
+        pytest.raises(IsADirectoryError, match="is a bucket, not a file"),
+        storage.atomic_writer(f"s3://{BUCKET}/") as handle,
+    ):
+        handle.write("never put\n")
+    assert _keys(moto, "") == before
+
+
+def test_the_python_api_refuses_a_bucket_as_its_output_before_reading_a_line(
+    moto: Any, example: Path
+) -> None:
+    def reader(options: ManifestOptions) -> Any:
+        raise AssertionError("the input was read")
+
+    with pytest.raises(OptionsError, match="is a bucket, not a file") as caught:
+        consolidate_manifest(str(example), f"s3://{BUCKET}", reader=reader)
+    assert caught.value.code == "bad_option"
+
+
 def test_a_double_slash_names_another_key_so_it_is_not_the_same_output(moto: Any) -> None:
     # S3 keys may hold "//": s3fs writes s3://b//k to the key "/k", not "k". Two outputs
     # that differ so are two objects, and are not refused as one file.
