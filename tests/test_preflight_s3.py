@@ -321,3 +321,16 @@ def test_a_role_that_may_only_write_under_a_prefix_is_let_through_and_writes(
     assert _keys(moto, "prefix-only/") == [f"prefix-only/{name}" for name in
                                            ("out.manifest", "out.manifest.errors.jsonl",
                                             "workers.csv")]  # fmt: skip
+
+
+def test_several_inputs_are_not_read_before_a_missing_bucket_is_refused(
+    moto: Any, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gtconsensus.adapters import merge
+
+    def never(*args: Any, **kwargs: Any) -> Any:  # reads and groups every input
+        raise AssertionError("the inputs were read")
+
+    monkeypatch.setattr(merge, "merged_inputs", never)
+    with pytest.raises(OptionsError, match=f"there is no bucket {MISSING!r}"):
+        merge.consolidate_manifests([str(example)] * 2, f"s3://{MISSING}/merged/out.manifest")
