@@ -13,7 +13,6 @@ import contextlib
 import json
 import socket
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,10 @@ from gtconsensus.adapters import preflight, storage
 from gtconsensus.adapters import s3 as s3_adapter
 from gtconsensus.adapters.manifest import ManifestOptions, consolidate_manifest
 from gtconsensus.exceptions import OptionsError
+from test_cli_preflight import example, no_run
 from test_offline_s3 import BUCKET, _get, _keys, s3
 
-__all__ = ["s3"]  # the moto fixture, used by name
+__all__ = ["example", "no_run", "s3"]  # fixtures, used by name
 
 MISSING = "no-such-output-bucket"
 
@@ -42,25 +42,6 @@ def moto(s3: Any) -> Iterator[Any]:
     s3fs.S3FileSystem.clear_instance_cache()
     yield s3
     s3fs.S3FileSystem.clear_instance_cache()
-
-
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    """The first two lines of the shipped example job, on local disk."""
-    text = resources.files("gtconsensus.data").joinpath("example.manifest").read_text("utf-8")
-    path = tmp_path / "in.manifest"
-    path.write_text("".join(text.splitlines(keepends=True)[:2]), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail the test if the run starts: the problem must be found before it."""
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(cli, "consolidate_manifests", refuse)
 
 
 def _response(status: int, code: str | None) -> dict[str, Any]:
