@@ -431,6 +431,7 @@ def _instances(text: str) -> tuple[int, int]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,  # --rest gives its children the command without --rest, spelt so
         description="Time gtconsensus.consolidate_line against the decode floor, a "
         "straightforward reference and the peers, per image, one table per setting.",
     )

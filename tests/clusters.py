@@ -6,7 +6,8 @@ suites beside this one) that once took longer than distributed's 30 s connect
 timeout, and the module's tests all errored before running; with three test suites
 side by side a start also ended as "Cluster closed without starting up", twice in a
 row. The cluster under test is the same; only its start is given more time, and up to
-:data:`TRIES` tries.
+:data:`TRIES` tries. Its HTTP server takes a free port, not distributed's 8787, which
+another suite's cluster may hold (``tests/test_clusters.py``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ TRIES = 3
 @contextlib.contextmanager
 def local_cluster(**kwargs: Any) -> Iterator[LocalCluster]:
     """Two single-threaded worker processes (``kwargs`` add to or replace these)."""
+    # The scheduler serves HTTP even without a dashboard, on 8787 unless given a port (None
+    # too): beside another suite's cluster its "Port 8787 is already in use" warning is an
+    # error here (filterwarnings=error), and the start fails. A free port of loopback.
     options: dict[str, Any] = {
-        "n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": None,
+        "n_workers": 2, "threads_per_worker": 1, "processes": True,
+        "dashboard_address": "127.0.0.1:0",
     }  # fmt: skip
     options.update(kwargs)
     timeouts = {"distributed.comm.timeouts.connect": START_TIMEOUT,

@@ -272,3 +272,15 @@ def test_output_hash_is_stable_and_sees_a_changed_byte(
     changed = capsys.readouterr().out.splitlines()
     assert [line.split()[3] for line in changed] == [line.split()[3] for line in first]
     assert all(a.split()[4] != b.split()[4] for a, b in zip(changed, first, strict=True))
+
+
+@pytest.mark.parametrize("abbreviated", [["--res", "5"], ["--sett", "hd5"]])
+def test_the_options_rest_strips_from_its_children_are_not_abbreviated(
+    abbreviated: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each child of --rest gets the command without --rest and --setting. An abbreviation
+    # passed through: `--res 5` made every child start children of its own, without end.
+    speed = _module("speed")
+    with pytest.raises(SystemExit):
+        speed._parser().parse_args(abbreviated)
+    assert "unrecognized arguments" in capsys.readouterr().err

@@ -47,3 +47,27 @@ def test_a_run_with_a_minimum_area_per_class_resumes(
              "--jobs", "1", *area]  # fmt: skip
     assert cli.main(plain) == cli.EXIT_OK
     assert out.read_bytes() == whole.read_bytes()
+
+
+@pytest.mark.parametrize("errors", [(None, "errors.jsonl"), ("errors.jsonl", None)])
+def test_a_checkpoint_of_other_files_starts_the_run_over(
+    tmp_path: Path, errors: tuple[str | None, str | None]
+) -> None:
+    # The files written are not in the fingerprint: a checkpoint of the output alone,
+    # resumed with an error file too (or the reverse), is not this run's.
+    import contextlib
+
+    from gtconsensus.adapters.checkpoint import Sink
+    from gtconsensus.adapters.manifest import RunSummary
+
+    out = str(tmp_path / "out")
+    before, now = (None if e is None else str(tmp_path / e) for e in errors)
+    with contextlib.ExitStack() as stack:
+        sink = Sink(stack, out, before, resume=True, fingerprint={"k": 1}, summary=RunSummary())
+        sink.out.write("written\n")
+        sink.done_through = 3
+        sink.save()
+    with contextlib.ExitStack() as stack:
+        sink = Sink(stack, out, now, resume=True, fingerprint={"k": 1}, summary=RunSummary())
+        assert sink.done_through == -1
+        assert sink.out.tell() == 0

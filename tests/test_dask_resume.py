@@ -24,7 +24,7 @@ from gtconsensus import cli
 from gtconsensus.adapters import dask_engine
 from harness import finish_line_interrupted_at, kill_past_line
 from test_offline import simulated
-from test_resume_merge import _split_job
+from test_resume_merge import _args, _files, _split_job
 
 #: The CLI with the Dask engine reading partitions of ``argv[1]`` bytes (the CLI reads
 #: 64 MiB ones: a test input would be one partition).
@@ -53,17 +53,6 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lines.insert(100, "")  # blank lines are counted
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def _files(out: Path) -> list[bytes]:
-    """The output, the error file and the worker table of a run writing ``out``."""
-    return [out.read_bytes(), Path(f"{out}.errors.jsonl").read_bytes(),
-            Path(f"{out}.csv").read_bytes()]  # fmt: skip
-
-
-def _args(inputs: list[Path], out: Path, *extra: str) -> list[str]:
-    return ["consolidate", *map(str, inputs), "-o", str(out), "--jobs", "1",
-            "--workers", f"{out}.csv", *extra]  # fmt: skip
 
 
 def _dask(cluster: LocalCluster) -> list[str]:
@@ -191,6 +180,22 @@ def test_either_engine_resumes_a_run_of_the_other(
         assert cli.main(then) == cli.EXIT_FAILED_LINES
     assert _resumed_after(capsys.readouterr().err) == saved["line"]
     assert _files(out) == _uninterrupted([source], tmp_path, "--method", "job")
+
+
+def test_ctrl_c_saves_the_checkpoint_of_every_line_written(
+    cluster: LocalCluster, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No timed save on the way: only the save as Ctrl-C leaves the run records how far
+    # the files go.
+    monkeypatch.setattr("gtconsensus.adapters.manifest._CHECKPOINT_S", 3600.0)
+    out = tmp_path / "out"
+    args = _args([source], out, "-q", "--method", "image", "--resume", *_dask(cluster))
+    _interrupt_dask(args, 5, monkeypatch)
+    saved = json.loads((tmp_path / "out.partial.json").read_text())
+    assert saved["line"] == saved["counts"][0] > 30  # 5 parts of about 10 lines, no blank
+    assert saved["sizes"][0] == (tmp_path / "out.partial").stat().st_size
+    assert cli.main(args) == cli.EXIT_FAILED_LINES
+    assert _files(out) == _uninterrupted([source], tmp_path, "--method", "image")
 
 
 def test_a_dask_run_resumed_with_other_options_starts_over(

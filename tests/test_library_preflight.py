@@ -97,3 +97,40 @@ def test_atomic_writer_refuses_a_folder_before_writing(tmp_path):
     ):
         raise AssertionError("the block must not run")  # pragma: no cover
     assert list(tmp_path.iterdir()) == []
+
+
+def _never(*args: object, **kwargs: object) -> object:
+    raise AssertionError("the inputs were read")
+
+
+def test_several_inputs_are_not_read_and_merged_before_a_folder_output_is_refused(
+    tmp_path, monkeypatch
+):
+    from gtconsensus.adapters import merge
+
+    (tmp_path / "b").mkdir()
+    inputs = [str(_manifest(tmp_path)), str(_manifest(tmp_path / "b"))]
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    monkeypatch.setattr(merge, "merged_inputs", _never)  # reads and groups every input
+    with pytest.raises(OptionsError, match=r"output .* is a folder") as caught:
+        merge.consolidate_manifests(inputs, str(folder))
+    with pytest.raises(OptionsError, match=r"error file .* is a folder"):
+        merge.consolidate_manifests(inputs, str(tmp_path / "out"), errors_path=str(folder))
+    assert caught.value.code == "bad_option"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("inputs", [1, 2])
+def test_the_dask_engine_refuses_a_folder_output_before_reading(tmp_path, monkeypatch, inputs):
+    pytest.importorskip("dask.bag")
+    from gtconsensus.adapters import dask_engine
+
+    paths = [str(_manifest(tmp_path))] * inputs
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    monkeypatch.setattr(dask_engine.db, "read_text", _never)
+    monkeypatch.setattr(dask_engine, "merged_inputs", _never)
+    with pytest.raises(OptionsError, match=r"output .* is a folder") as caught:
+        dask_engine.consolidate_with_dask(paths, str(folder), scheduler=None)
+    assert caught.value.code == "bad_option"

@@ -13,7 +13,6 @@ import contextlib
 import json
 import socket
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,10 @@ from gtconsensus.adapters import preflight, storage
 from gtconsensus.adapters import s3 as s3_adapter
 from gtconsensus.adapters.manifest import ManifestOptions, consolidate_manifest
 from gtconsensus.exceptions import OptionsError
+from test_cli_preflight import example, no_run
 from test_offline_s3 import BUCKET, _get, _keys, s3
 
-__all__ = ["s3"]  # the moto fixture, used by name
+__all__ = ["example", "no_run", "s3"]  # fixtures, used by name
 
 MISSING = "no-such-output-bucket"
 
@@ -42,25 +42,6 @@ def moto(s3: Any) -> Iterator[Any]:
     s3fs.S3FileSystem.clear_instance_cache()
     yield s3
     s3fs.S3FileSystem.clear_instance_cache()
-
-
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    """The first two lines of the shipped example job, on local disk."""
-    text = resources.files("gtconsensus.data").joinpath("example.manifest").read_text("utf-8")
-    path = tmp_path / "in.manifest"
-    path.write_text("".join(text.splitlines(keepends=True)[:2]), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail the test if the run starts: the problem must be found before it."""
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(cli, "consolidate_manifests", refuse)
 
 
 def _response(status: int, code: str | None) -> dict[str, Any]:
@@ -193,6 +174,47 @@ def test_the_python_api_refuses_a_missing_bucket_before_reading_a_line(
     assert _keys(moto, "api/") == []
 
 
+@pytest.mark.parametrize("target", [f"s3://{BUCKET}", f"s3://{BUCKET}/", f"s3a://{BUCKET}/"])
+@pytest.mark.parametrize(("option", "what"), [("-o", "output"), ("--workers", "worker table")])
+def test_an_output_that_names_a_bucket_and_no_key_is_refused_before_the_run(
+    moto: Any, example: Path, capsys: pytest.CaptureFixture[str], no_run: None,
+    target: str, option: str, what: str,
+) -> None:  # fmt: skip
+    # The bucket exists, so S3 lets it through; the writer failed late (after pass 1, or
+    # after the whole run for the worker table) with botocore's "Invalid length for
+    # parameter Key". The worker table's bucket is the output's, asked about once.
+    before = _keys(moto, "")
+    out = target if option == "-o" else f"s3://{BUCKET}/keyless/out.manifest"
+    args = ["consolidate", str(example), "-o", out, "-q", "--jobs", "1"]
+    args += [] if option == "-o" else [option, target]
+    assert cli.main(args) == cli.EXIT_USAGE
+    assert capsys.readouterr().err == (
+        f"gtconsensus: {what} {target!r} is a bucket, not a file: name a file in it\n"
+    )
+    assert _keys(moto, "") == before
+
+
+def test_the_writer_refuses_a_bucket_before_it_writes(moto: Any) -> None:
+    before = _keys(moto, "")
+    with (
+        pytest.raises(IsADirectoryError, match="is a bucket, not a file"),
+        storage.atomic_writer(f"s3://{BUCKET}/") as handle,
+    ):
+        handle.write("never put\n")
+    assert _keys(moto, "") == before
+
+
+def test_the_python_api_refuses_a_bucket_as_its_output_before_reading_a_line(
+    moto: Any, example: Path
+) -> None:
+    def reader(options: ManifestOptions) -> Any:
+        raise AssertionError("the input was read")
+
+    with pytest.raises(OptionsError, match="is a bucket, not a file") as caught:
+        consolidate_manifest(str(example), f"s3://{BUCKET}", reader=reader)
+    assert caught.value.code == "bad_option"
+
+
 def test_a_double_slash_names_another_key_so_it_is_not_the_same_output(moto: Any) -> None:
     # S3 keys may hold "//": s3fs writes s3://b//k to the key "/k", not "k". Two outputs
     # that differ so are two objects, and are not refused as one file.
@@ -280,3 +302,16 @@ def test_a_role_that_may_only_write_under_a_prefix_is_let_through_and_writes(
     assert _keys(moto, "prefix-only/") == [f"prefix-only/{name}" for name in
                                            ("out.manifest", "out.manifest.errors.jsonl",
                                             "workers.csv")]  # fmt: skip
+
+
+def test_several_inputs_are_not_read_before_a_missing_bucket_is_refused(
+    moto: Any, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gtconsensus.adapters import merge
+
+    def never(*args: Any, **kwargs: Any) -> Any:  # reads and groups every input
+        raise AssertionError("the inputs were read")
+
+    monkeypatch.setattr(merge, "merged_inputs", never)
+    with pytest.raises(OptionsError, match=f"there is no bucket {MISSING!r}"):
+        merge.consolidate_manifests([str(example)] * 2, f"s3://{MISSING}/merged/out.manifest")

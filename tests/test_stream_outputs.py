@@ -122,3 +122,38 @@ def test_an_output_into_a_pipe_has_no_error_file_beside_it_by_default(
     assert len(got[0].splitlines()) == 2  # the failed lines, with consensus.error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.manifest", "pipe"]
     assert "2 failed" in capsys.readouterr().err
+
+
+def _with_a_bad_line(folder: Path) -> Path:
+    """:func:`_example` and a line that is not JSON (one error record)."""
+    source = _example(folder)
+    source.write_text(source.read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
+    return source
+
+
+def test_resume_writes_an_error_file_that_is_a_pipe_through_it(tmp_path: Path) -> None:
+    # The output is a file (checkpointed); the error file, a pipe, is written as the run
+    # goes: a partial file renamed over it at the end would replace the pipe (as root,
+    # --errors /dev/stderr replaced the device link of the whole machine by a file).
+    source = _with_a_bad_line(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader, got = _drain(fifo)
+    args = ["consolidate", str(source), "-o", str(tmp_path / "out"), "--errors", str(fifo),
+            "--resume", "-q", "-j", "1"]  # fmt: skip
+    assert cli.main(args) == cli.EXIT_FAILED_LINES
+    reader.join(timeout=10)
+    assert [b'"code":"bad_json"' in line for line in b"".join(got).splitlines()] == [True]
+    assert storage.is_stream(fifo)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.manifest", "out", "pipe"]
+
+
+def test_resume_writes_an_error_file_named_dash_to_standard_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _with_a_bad_line(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    args = ["consolidate", str(source), "-o", "out", "--errors", "-", "--resume", "-q", "-j", "1"]
+    assert cli.main(args) == cli.EXIT_FAILED_LINES
+    assert '"code":"bad_json"' in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.manifest", "out"]  # no file "-"

@@ -233,8 +233,11 @@ class Sink:
     :func:`partial_path`) with a checkpoint ``<output>.partial.json`` saved
     every ``every`` seconds (after the files are flushed to disk): the last
     input line written, the files' sizes and the counts so far. A run that
-    finds a checkpoint of the same :func:`fingerprint` truncates the partial
-    files to the checkpointed sizes and skips the lines already written.
+    finds a checkpoint of the same :func:`fingerprint` (and of the same files)
+    truncates the partial files to the checkpointed sizes and skips the lines
+    already written. An error file that is ``-``, a pipe or a device is written in
+    place as the run goes, not checkpointed (a partial file renamed over it would
+    replace it); an output that is one keeps no checkpoint at all.
     """
 
     def __init__(
@@ -245,15 +248,15 @@ class Sink:
         self.summary = summary
         self._every = every
         self.done_through = -1  # every input line up to this number is written
-        # A pipe or device (/dev/stdout) cannot be truncated back to a checkpoint, nor replaced.
-        self.resume = resume and output not in (None, "-") and not is_stream(local_path(output))
+        self.resume = resume and _rewritable(output)
         self._last_save = time.monotonic()
         if not self.resume:
             self.out = stack.enter_context(atomic_writer(output))
             self.err = stack.enter_context(atomic_writer(errors)) if errors else None
             return
         assert output is not None
-        self._targets = [output] + ([errors] if errors else [])
+        checkpointed = errors if _rewritable(errors) else None
+        self._targets = [output] + ([checkpointed] if checkpointed else [])
         self._partials = [partial_path(p) for p in self._targets]
         self._checkpoint = Path(f"{partial_path(output)}.json")
         self._fingerprint = fingerprint
@@ -266,8 +269,11 @@ class Sink:
             handle.truncate(offset)
             handle.seek(offset)
             handles.append(io.TextIOWrapper(handle, encoding="utf-8", newline="\n"))
+        self._handles = handles
         self.out = handles[0]
-        self.err = handles[1] if errors else None
+        self.err = handles[1] if checkpointed else None
+        if errors and not checkpointed:  # written as the run goes
+            self.err = stack.enter_context(atomic_writer(errors))
 
     def _restore(self) -> list[int]:
         zero = [0] * len(self._partials)
@@ -276,6 +282,8 @@ class Sink:
         except (OSError, ValueError):
             return zero
         if not isinstance(saved, dict) or saved.get("fingerprint") != self._fingerprint:
+            return zero
+        if len(saved["sizes"]) != len(self._partials):  # of other files (no error file)
             return zero
         if any(not Path(p).is_file() or Path(p).stat().st_size < n
                for p, n in zip(self._partials, saved["sizes"], strict=True)):  # fmt: skip
@@ -305,12 +313,10 @@ class Sink:
     def save(self) -> None:
         """Flush the partial files to disk, then record how far they go."""
         sizes = []
-        for handle in (self.out, self.err):
-            if handle is None:
-                continue
+        for handle in self._handles:
             handle.flush()
-            os.fsync(handle.buffer.fileno())  # type: ignore[attr-defined]
-            sizes.append(handle.buffer.tell())  # type: ignore[attr-defined]
+            os.fsync(handle.buffer.fileno())
+            sizes.append(handle.buffer.tell())
         s = self.summary
         state = {
             "fingerprint": self._fingerprint,
@@ -353,6 +359,18 @@ class Sink:
             else:
                 os.replace(partial, local_path(target))
         self._checkpoint.unlink(missing_ok=True)
+
+
+def _rewritable(path: str | None) -> bool:
+    """Whether a resumed run can truncate ``path`` back to a checkpoint and replace it:
+    not standard output (``-``), a pipe or a device (``/dev/stderr``), written in place.
+
+    Examples
+    --------
+    >>> _rewritable("out.manifest"), _rewritable("-"), _rewritable("/dev/null"), _rewritable(None)
+    (True, False, False, False)
+    """
+    return path is not None and path != "-" and not is_stream(local_path(path))
 
 
 def _tally_to_json(tally: WorkerTally) -> list[Any]:

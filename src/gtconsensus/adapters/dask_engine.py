@@ -370,9 +370,13 @@ def consolidate_with_dask(
     shares).
     ``resume`` keeps the local engine's checkpoint beside the output and continues
     from the one an interrupted run left, with either engine (see :func:`_resumable`).
+    An output or error file that cannot be written (a folder, an ``s3://`` bucket that
+    does not exist) is refused first, ``OptionsError`` ``bad_option``
+    (:func:`~gtconsensus.adapters.manifest.check_outputs`).
     """
     options = options or ManifestOptions()
     paths = [input_path] if isinstance(input_path, str) else list(input_path)
+    local.check_outputs(output_path, errors_path)  # now, not after pass 1
 
     def run() -> RunSummary:
         if len(paths) != 1:

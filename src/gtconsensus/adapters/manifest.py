@@ -95,6 +95,7 @@ __all__ = [
     "ManifestOptions",
     "ProgressCallback",
     "RunSummary",
+    "check_outputs",
     "consolidate_manifest",
     "error_record",
     "finish_chunk",
@@ -540,6 +541,35 @@ _CHECKPOINT_S = checkpoint.CHECKPOINT_S
 ProgressCallback = Callable[[str, int, int], None]
 
 
+def check_outputs(output_path: str | None, errors_path: str | None) -> None:
+    """Refuse, before any input is read, an output or error file that cannot be written.
+
+    What :func:`gtconsensus.adapters.preflight.output_problem` finds (a folder, a folder
+    that cannot be written, a bucket named as a file), and an ``s3://`` bucket that does
+    not exist (:func:`~gtconsensus.adapters.preflight.remote_output_problem`): found now,
+    not when the file is written after the run. Every driver calls it first
+    (:func:`consolidate_manifest`, :func:`gtconsensus.adapters.merge.consolidate_manifests`,
+    :func:`gtconsensus.adapters.dask_engine.consolidate_with_dask`).
+
+    Raises
+    ------
+    OptionsError
+        ``bad_option``, naming the file and why.
+
+    Examples
+    --------
+    >>> check_outputs("-", None)
+    >>> check_outputs(".", None)
+    Traceback (most recent call last):
+    ...
+    gtconsensus.exceptions.OptionsError: [bad_option] output '.' is a folder: name a file
+    """
+    for path, what in ((output_path, "output"), (errors_path, "error file")):
+        problem = output_problem(path, what) or remote_output_problem(path, what)
+        if problem is not None:
+            raise OptionsError("bad_option", problem)
+
+
 def consolidate_manifest(
     input_path: str,
     output_path: str | None,
@@ -608,11 +638,7 @@ def consolidate_manifest(
         )
     if jobs < 1 or chunk_lines < 1:
         raise OptionsError("bad_option", "`jobs` and `chunk_lines` must be positive")
-    for path, what in ((output_path, "output"), (errors_path, "error file")):
-        # Now, not when written after the run; an s3:// bucket is asked whether it exists.
-        problem = output_problem(path, what) or remote_output_problem(path, what)
-        if problem is not None:
-            raise OptionsError("bad_option", problem)
+    check_outputs(output_path, errors_path)
     summary = RunSummary()
     report = progress or (lambda phase, lines, nbytes: None)
     with contextlib.ExitStack() as stack:

@@ -64,6 +64,7 @@ from gtconsensus.adapters.manifest import (
     Record,
     RunSummary,
     _records,
+    check_outputs,
     consolidate_manifest,
     ignore_interrupts,
 )
@@ -559,7 +560,9 @@ def consolidate_manifests(
     Raises
     ------
     OptionsError
-        ``bad_option`` with no input, or ``-`` twice.
+        ``bad_option`` with no input, or ``-`` twice; before any input is read, an
+        output or error file that cannot be written
+        (:func:`~gtconsensus.adapters.manifest.check_outputs`).
     """
     paths = list(input_paths)
     options = options or ManifestOptions()
@@ -568,6 +571,7 @@ def consolidate_manifests(
             paths[0], output_path, errors_path=errors_path, options=options, progress=progress,
             jobs=jobs, chunk_lines=chunk_lines, resume=resume,
         )  # fmt: skip
+    check_outputs(output_path, errors_path)  # now, not after every input is read and merged
     with merged_inputs(
         paths, options, jobs=jobs, bucket_bytes=bucket_bytes, progress=progress
     ) as merge:

@@ -96,8 +96,17 @@ def output_problem(path: str | None, what: str) -> str | None:
     """Why a local ``path`` cannot be written, found before the run rather than after it.
 
     A pipe or device (``/dev/stdout``, a FIFO) is written in place: only it must be
-    writable, not its folder.
+    writable, not its folder. Of a URL only one thing is checked here: that it names an
+    object, not a bucket (``s3://bucket/``); its bucket is asked about by
+    :func:`remote_output_problem`.
+
+    Examples
+    --------
+    >>> output_problem("s3://my-bucket/", "output")
+    "output 's3://my-bucket/' is a bucket, not a file: name a file in it"
     """
+    if path is not None and storage.names_a_bucket(path):
+        return f"{what} {path!r} is a bucket, not a file: name a file in it"
     if path is None or path in ("-", os.devnull) or storage.is_remote(path):
         return None
     target = Path(storage.local_path(path))

@@ -47,6 +47,7 @@ __all__ = [
     "is_remote",
     "is_stream",
     "local_path",
+    "names_a_bucket",
     "open_read",
     "read_bytes",
     "remove",
@@ -146,6 +147,21 @@ def bucket_of(path: str) -> str | None:
     if scheme not in ("s3", "s3a") or not rest:
         return None
     return rest.split("/", 1)[0] or None
+
+
+def names_a_bucket(path: str) -> bool:
+    """Whether the ``s3://`` (or ``s3a://``) URL ``path`` names a bucket and no object in it
+    (no key, or only slashes): nothing can be written there.
+
+    Examples
+    --------
+    >>> names_a_bucket("s3://my-bucket"), names_a_bucket("s3a://my-bucket/")
+    (True, True)
+    >>> names_a_bucket("s3://my-bucket/out.manifest"), names_a_bucket("out.manifest")
+    (False, False)
+    """
+    bucket = bucket_of(path)
+    return bucket is not None and not path.partition("://")[2][len(bucket) :].strip("/")
 
 
 def head_bucket(path: str) -> None:
@@ -276,6 +292,8 @@ def atomic_writer(path: str | None) -> Iterator[IO[str]]:
 
 @contextlib.contextmanager
 def _remote_atomic_writer(path: str) -> Iterator[IO[str]]:
+    if names_a_bucket(path):  # the temporary key would name another bucket
+        raise IsADirectoryError(errno.EISDIR, "is a bucket, not a file: name a file in it", path)
     fs, inner = _filesystem(path)
     temporary = f"{inner}.partial-{uuid.uuid4().hex[:12]}"
     try:
