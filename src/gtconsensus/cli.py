@@ -276,7 +276,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Consolidate OUTPUT_OR_INPUT again (an input manifest, or an output "
         "manifest of gtconsensus, which keeps the raw answers) without writing it, and print "
         "every worker's row, best score first, with the counts; -o writes the table as CSV, "
-        "or JSON when the name ends in .json.",
+        "or JSON when the name ends in .json. Exit status as for consolidate: 0 every line "
+        "consolidated, 1 some lines failed (the table counts only the others; the first "
+        "failure is printed), 2 usage error or a file that cannot be read or written.",
     )  # fmt: skip
     workers.add_argument(
         "input", metavar="OUTPUT_OR_INPUT", nargs="+",
@@ -711,7 +713,7 @@ def _workers(args: argparse.Namespace) -> int:
         if args.output:
             print(f"worker table: {args.output}", file=sys.stderr)
     _report_failures(summary, first, None, args.quiet)
-    return EXIT_OK
+    return EXIT_FAILED_LINES if summary.failed else EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
