@@ -523,13 +523,22 @@ def test_jobs_sharing_a_spill_prefix_never_overwrite_each_others_files(s3: Any) 
             assert _follow(_value(entry))["annotationsFromAllWorkers"] == sent["annotations"]
 
 
-def test_a_repeated_dataset_object_id_never_shares_spilled_files(s3: Any) -> None:
-    payload = [payload_object("0", answers_for(60)), payload_object("0", answers_for(61)),
-               payload_object("1", answers_for(62))]  # fmt: skip
-    response = _run(_event(s3, "repeated-id", payload), response_budget=1200)
-    assert [e["datasetObjectId"] for e in response] == ["0", "0", "1"]
-    for entry, sent in zip(response, payload, strict=True):
-        assert _follow(_value(entry))["annotationsFromAllWorkers"] == sent["annotations"]
+def test_a_repeated_dataset_object_id_gives_one_entry_with_every_answer(s3: Any) -> None:
+    # Ground Truth requires one entry per datasetObjectId: the elements that share
+    # one are one object, their answers merged (and spilled to one folder).
+    again = [(f"{worker}-again", content) for worker, content in answers_for(61)]
+    payload = [payload_object("0", answers_for(60)), payload_object("1", answers_for(62)),
+               payload_object("0", again)]  # fmt: skip
+    logs: list[dict[str, Any]] = []
+    response = _run(_event(s3, "repeated-id", payload), logs, response_budget=1200)
+    assert [e["datasetObjectId"] for e in response] == ["0", "1"]
+    merged = _follow(_value(response[0]))
+    sent = payload[0]["annotations"] + payload[2]["annotations"]
+    assert merged["annotationsFromAllWorkers"] == sent
+    assert len(merged["consensus"]["workers"]) == 6
+    assert _follow(_value(response[1]))["annotationsFromAllWorkers"] == payload[1]["annotations"]
+    assert (logs[0]["objects"], logs[0]["repeatedIds"], logs[0]["entries"]) == (3, 1, 2)
+    assert "/0/2/" not in json.dumps(response)  # one object, one folder
 
 
 def test_the_exports_follow_the_references_of_the_lambdas_output(s3: Any, tmp_path: Any) -> None:

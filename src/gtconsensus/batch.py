@@ -19,7 +19,10 @@ many of them, so the batch says more about each worker than any one image does.
    kept bit-packed, 1/8 of a byte per pixel).
 3. ``per-image-majority`` otherwise, one object at a time.
 
-Pure apart from the ``fetch`` callable that reads answers given by ``s3Uri``.
+Pure apart from the ``fetch`` callable that reads answers given by ``s3Uri`` and
+the optional ``remaining`` callable that says how much time is left: when the
+time runs short the batch stops deciding, and every object not yet decided
+comes out failed with the code ``deadline``, its raw answers kept.
 
 Examples
 --------
@@ -35,30 +38,39 @@ import dataclasses
 import math
 import statistics
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from gtconsensus.answers import Answers, Fetch
+from gtconsensus.answers import Answers, Fetch, Rejection
 from gtconsensus.consensus import METHOD_MAJORITY, ObjectEvidence, decide
 from gtconsensus.contract import RAW_KEY
-from gtconsensus.exceptions import GtConsensusError, OptionsError
+from gtconsensus.exceptions import ConsolidationError, GtConsensusError, OptionsError
 from gtconsensus.fusion import Candidate
 from gtconsensus.job import METHOD_JOB
 from gtconsensus.masks import DEFAULT_MAX_PIXELS
-from gtconsensus.objects import ObjectResult, PreparedObject, finish_object, prepare_object
+from gtconsensus.objects import (
+    ObjectResult,
+    PreparedObject,
+    failed_object,
+    finish_object,
+    prepare_object,
+)
 from gtconsensus.scoring import Agreement
 from gtconsensus.worker_model import WorkerModel
 
 __all__ = [
+    "DEADLINE",
     "METHOD_BATCH",
     "METHOD_MODEL",
     "BatchResult",
+    "Remaining",
     "answers_per_worker",
     "batch_weights",
     "consolidate_batch",
+    "each_in_time",
     "model_weights",
 ]
 
@@ -70,6 +82,14 @@ METHOD_MODEL = "worker-model"
 MIN_WEIGHT = 0.05
 #: Objects' worth of the batch's own PQ mixed into each worker's (shrinkage).
 PRIOR_OBJECTS = 5
+#: ``consensus.error.code`` of an object left undecided because the time ran out.
+DEADLINE = "deadline"
+#: Seconds left for the batch's work, asked before each object (``consolidate_batch``).
+Remaining = Callable[[], float]
+#: Pass 2 of the batch method costs at most this share of pass 1 per object (measured:
+#: 7 to 41 %, fetching from S3 excluded), so pass 1 keeps that much time for each
+#: object it reads.
+PASS2_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -237,6 +257,95 @@ def _leave_one_out(prepared: PreparedObject) -> list[tuple[str, Agreement]]:
     return [(s.worker_id, s.versus_others) for s in workers if s.versus_others is not None]
 
 
+class _Pace:
+    """Whether there is time for more objects: the time left against the cost so far.
+
+    The time is asked once before each object. An object is taken to cost the
+    mean of those done since the first question (one pace per pass); before the
+    first one, any time left is enough.
+
+    Examples
+    --------
+    >>> clock = iter([10.0, 9.0, 8.0])  # seconds left, at each question
+    >>> pace = _Pace(lambda: next(clock))
+    >>> pace.allows(), pace.tick(), pace.allows(), pace.tick(), pace.allows(8)
+    (True, None, True, None, False)
+    """
+
+    def __init__(self, remaining: Remaining | None) -> None:
+        self._remaining = remaining
+        self._start: float | None = None
+        self._done = 0
+
+    def tick(self) -> None:
+        """One more object done."""
+        self._done += 1
+
+    def allows(self, objects: float = 1.0) -> bool:
+        """Whether ``objects`` more objects, at the mean cost so far, fit in the time left."""
+        if self._remaining is None:
+            return True
+        left = self._remaining()
+        if self._start is None:
+            self._start = left
+        mean = (self._start - left) / self._done if self._done else 0.0
+        return left > mean * objects
+
+
+def _late(
+    original: Mapping[str, Any] | None,
+    method: str,
+    rejected: tuple[Rejection, ...] = (),
+) -> ObjectResult:
+    """An object the time did not allow to decide: its raw answers and ``deadline``."""
+    error = ConsolidationError(
+        "deadline",
+        "the batch's time ran out before this object was consolidated; its answers are "
+        "kept (consolidate it offline, or give the batch more time)",
+    )
+    return failed_object(original, error, rejected, method=method)
+
+
+def each_in_time(
+    objects: Sequence[Sequence[object]],
+    one: Callable[[Sequence[object]], ObjectResult],
+    *,
+    remaining: Remaining | None = None,
+    method: str = METHOD_MAJORITY,
+) -> list[ObjectResult]:
+    """``one`` on each object while there is time; the others come out failed (``deadline``).
+
+    Parameters
+    ----------
+    objects : sequence of sequence
+        Per object, its raw answers.
+    one : callable
+        Consolidates one object's raw answers.
+    remaining : callable, optional
+        Seconds left, asked before each object; ``None``: no deadline. An object
+        is started only while the time left exceeds the mean cost of those done.
+    method : str
+        ``consensus.method`` of the objects left undecided.
+
+    Examples
+    --------
+    >>> done = lambda raws: ObjectResult({"answers": list(raws)}, None, None, ())
+    >>> clock = iter([1.0, 0.2])  # seconds left, before each object
+    >>> results = each_in_time([["a"], ["b"]], done, remaining=clock.__next__)
+    >>> results[0].value, results[1].value["consensus"]["error"]["code"]
+    ({'answers': ['a']}, 'deadline')
+    """
+    pace = _Pace(remaining)
+    results: list[ObjectResult] = []
+    for raws in objects:
+        if not pace.allows():
+            break
+        results.append(one(raws))
+        pace.tick()
+    late = objects[len(results) :]
+    return results + [_late({RAW_KEY: list(raws)}, method) for raws in late]
+
+
 def consolidate_batch(
     objects: Sequence[Sequence[object]],
     *,
@@ -250,6 +359,7 @@ def consolidate_batch(
     keep_consensus: bool = True,
     class_aware: bool = False,
     min_area: int | Mapping[str, int] = 0,
+    remaining: Remaining | None = None,
 ) -> BatchResult:
     """Consolidate the objects of one batch, weighting workers by the whole batch.
 
@@ -273,6 +383,16 @@ def consolidate_batch(
         1920x1080 would otherwise hold 2 GB of label images.
     class_aware, min_area
         As for :func:`gtconsensus.consensus.gather`.
+    remaining : callable, optional
+        Seconds left for the batch, asked before each object (``None``: no
+        deadline). An object is started only while the time left exceeds the mean
+        cost of the objects done so far; once one is not, every object not yet
+        decided comes out failed with the code ``deadline`` (:data:`DEADLINE`),
+        its raw answers kept. The batch method's pass 1 keeps time for pass 2
+        (:data:`PASS2_SHARE` of its own cost per object read); should it stop
+        early, the method is chosen again from the objects it read, and these are
+        decided as a batch of their own would be. A batch that finishes in time
+        comes out exactly as without ``remaining``.
 
     Returns
     -------
@@ -295,39 +415,60 @@ def consolidate_batch(
 
     if worker_model is not None:
         weights = worker_model.weights()
-        results = []
-        for raws in objects:
+
+        def by_model(raws: Sequence[object]) -> ObjectResult:
             prepared = prepare(raws)
             evidence = prepared.evidence
             existence = None if evidence is None else worker_model.existence(evidence)
-            results.append(
-                finish(prepared, weights=weights, existence=existence, method=METHOD_JOB)
-            )
+            return finish(prepared, weights=weights, existence=existence, method=METHOD_JOB)
+
+        results = each_in_time(objects, by_model, remaining=remaining, method=METHOD_JOB)
         return BatchResult(tuple(results), METHOD_JOB, weights, len(counts))
     if worker_weights is not None:
         known = dict(worker_weights)
         default = statistics.median(known.values()) if known else 1.0
-        results = []
-        for raws in objects:
+
+        def by_weights(raws: Sequence[object]) -> ObjectResult:
             prepared = prepare(raws)
             weights = _object_weights(prepared, known, default)
-            results.append(finish(prepared, weights=weights, method=METHOD_MODEL))
+            return finish(prepared, weights=weights, method=METHOD_MODEL)
+
+        results = each_in_time(objects, by_weights, remaining=remaining, method=METHOD_MODEL)
         return BatchResult(tuple(results), METHOD_MODEL, known, len(counts))
     if not counts or statistics.median(counts.values()) < min_median_objects:
-        results = [finish(prepare(raws)) for raws in objects]
+        results = each_in_time(objects, lambda raws: finish(prepare(raws)), remaining=remaining)
         return BatchResult(tuple(results), METHOD_MAJORITY, None, len(counts))
     kept: list[_Kept] = []
     tallies: dict[str, tuple[Agreement, int]] = {}
+    pace = _Pace(remaining)
     for raws in objects:
+        if not pace.allows(1 + PASS2_SHARE * (len(kept) + 1)):
+            break
         prepared = prepare(raws)
         for worker_id, agreement in _leave_one_out(prepared):
             total, n = tallies.get(worker_id, (Agreement(), 0))
             tallies[worker_id] = (total + agreement, n + 1)
         kept.append(_keep(prepared))
-    weights = batch_weights(tallies)
+        pace.tick()
+    method = METHOD_BATCH
+    learned: dict[str, float] | None = batch_weights(tallies)
+    if len(kept) < len(objects):  # cut short: the method the objects read call for
+        read = answers_per_worker(objects[: len(kept)])
+        if not read or statistics.median(read.values()) < min_median_objects:
+            method, learned = METHOD_MAJORITY, None
     results = []
+    pace = _Pace(remaining)
     for item in kept:
+        if not pace.allows():
+            break
         prepared = _restore(item)
-        chosen = _object_weights(prepared, weights, 1.0)
-        results.append(finish(prepared, weights=chosen, method=METHOD_BATCH))
-    return BatchResult(tuple(results), METHOD_BATCH, weights, len(counts))
+        if learned is None:
+            results.append(finish(prepared))
+        else:
+            chosen = _object_weights(prepared, learned, 1.0)
+            results.append(finish(prepared, weights=chosen, method=METHOD_BATCH))
+        pace.tick()
+    undecided = kept[len(results) :]
+    results += [_late(k.prepared.original, method, k.prepared.rejected) for k in undecided]
+    results += [_late({RAW_KEY: list(raws)}, method) for raws in objects[len(kept) :]]
+    return BatchResult(tuple(results), method, learned, len(counts))

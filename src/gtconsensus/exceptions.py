@@ -160,7 +160,7 @@ CODES: Mapping[str, type[GtConsensusError]] = _registry({
     MaskError: "bad_base64 not_png bad_png image_too_large png_too_large too_many_chunks "
                "size_mismatch unsupported_png_mode duplicate_colour bad_colour "
                "too_many_instances",
-    ConsolidationError: "no_valid_answer too_many_answers internal_error",
+    ConsolidationError: "no_valid_answer too_many_answers internal_error deadline",
     FetchError: "bad_reference not_found access_denied fetch_failed bucket_not_allowed",
     StorageError: "write_failed no_spill_location response_too_large",
     OptionsError: "bad_option bad_setting bad_worker_model line_out_of_range failed_line "

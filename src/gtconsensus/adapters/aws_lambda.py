@@ -7,15 +7,21 @@ with the batch method of :mod:`gtconsensus.batch`, and return exactly one entry
 per ``datasetObjectId``, in payload order, under the 6 MB limit
 (:mod:`gtconsensus.adapters.lambda_response`). An object that cannot be
 consolidated keeps its raw answers and gets ``consensus.error``; only an event
-or a payload that cannot be read fails the invocation. Each invocation writes one
-JSON log line (counts and timings, never the payload). Settings come from
-``GTCONSENSUS_*`` environment variables (:class:`Settings`, ``docs/lambda.md``).
+or a payload that cannot be read fails the invocation. Elements of the payload
+that repeat a ``datasetObjectId`` are one object (their answers merged). The
+function watches its time (the context's ``get_remaining_time_in_millis``):
+when what is left falls to ``GTCONSENSUS_TIME_MARGIN_S``, kept to write the
+response, the objects not yet decided come out failed with ``deadline``, so that
+Ground Truth always gets its response. Each invocation writes one JSON log line
+(counts and timings, never the payload). Settings come from ``GTCONSENSUS_*``
+environment variables (:class:`Settings`, ``docs/lambda.md``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import statistics
 import sys
@@ -29,6 +35,7 @@ from gtconsensus._version import __version__
 from gtconsensus.adapters.lambda_events import (
     PayloadItem,
     PostAnnotationEvent,
+    merge_repeated_ids,
     parse_payload,
     parse_post_annotation_event,
 )
@@ -47,7 +54,15 @@ from gtconsensus.adapters.s3 import (
     split_s3_uri,
 )
 from gtconsensus.answers import Fetch
-from gtconsensus.batch import BatchResult, answers_per_worker, consolidate_batch, model_weights
+from gtconsensus.batch import (
+    DEADLINE,
+    BatchResult,
+    Remaining,
+    answers_per_worker,
+    consolidate_batch,
+    each_in_time,
+    model_weights,
+)
 from gtconsensus.consensus import METHOD_MAJORITY, parse_min_area
 from gtconsensus.contract import RAW_KEY
 from gtconsensus.exceptions import (
@@ -61,9 +76,21 @@ from gtconsensus.masks import DEFAULT_MAX_PIXELS
 from gtconsensus.objects import ObjectResult, consolidate_answers, failed_object
 from gtconsensus.worker_model import MODEL_FORMAT, WorkerModel
 
-__all__ = ["Settings", "consolidate_event", "emit", "handler", "load_worker_model"]
+__all__ = [
+    "Settings",
+    "consolidate_event",
+    "emit",
+    "handler",
+    "load_worker_model",
+    "remaining_time",
+]
 
 Log = Callable[[Mapping[str, Any]], None]
+
+#: Seconds kept by default, out of the function's time, to write the response.
+DEFAULT_TIME_MARGIN = 15.0
+#: Lambda's longest timeout, in seconds: a margin must be shorter.
+LONGEST_TIMEOUT = 900.0
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:
@@ -115,7 +142,7 @@ class Settings:
     >>> Settings.from_env({"GTCONSENSUS_ASSUME_ROLE": "1", "GTCONSENSUS_IOU_THRESHOLD": "0.6"})
     Settings(assume_role=True, worker_model=None, spill_prefix=None, response_budget=5800000, \
 iou_threshold=0.6, max_pixels=100000000, element=None, min_median_objects=20, threads=16, \
-allowed_buckets=(), class_aware=False, min_area=0)
+allowed_buckets=(), class_aware=False, min_area=0, time_margin=15.0)
     >>> Settings.from_env({"GTCONSENSUS_MIN_AREA": "Person=50,Car=200"}).min_area
     (('Person', 50), ('Car', 200))
     """
@@ -133,6 +160,8 @@ allowed_buckets=(), class_aware=False, min_area=0)
     class_aware: bool = False
     #: One number for every class, or ``(class, number)`` pairs (``GTCONSENSUS_MIN_AREA``).
     min_area: int | tuple[tuple[str, int], ...] = 0
+    #: Seconds of the function's time kept to write the response (``GTCONSENSUS_TIME_MARGIN_S``).
+    time_margin: float = DEFAULT_TIME_MARGIN
 
     @property
     def min_area_option(self) -> int | dict[str, int]:
@@ -156,6 +185,13 @@ allowed_buckets=(), class_aware=False, min_area=0)
                 f"response limit; the default {DEFAULT_BUDGET} leaves room for the runtime's "
                 f"framing), got {budget}",
             )
+        margin = _number(env, "GTCONSENSUS_TIME_MARGIN_S", DEFAULT_TIME_MARGIN, float)
+        if not (math.isfinite(margin) and margin < LONGEST_TIMEOUT):
+            raise OptionsError(
+                "bad_setting",
+                f"GTCONSENSUS_TIME_MARGIN_S must be a number of seconds under "
+                f"{LONGEST_TIMEOUT:g} (Lambda's longest timeout), got {margin}",
+            )
         return cls(
             assume_role=_flag(env, "GTCONSENSUS_ASSUME_ROLE"),
             worker_model=env.get("GTCONSENSUS_WORKER_MODEL") or None,
@@ -173,6 +209,7 @@ allowed_buckets=(), class_aware=False, min_area=0)
             ),
             class_aware=_flag(env, "GTCONSENSUS_CLASS_AWARE"),
             min_area=_min_area(env, "GTCONSENSUS_MIN_AREA"),
+            time_margin=margin,
         )
 
 
@@ -313,8 +350,13 @@ def _consolidate(
     fetch: Fetch,
     model: WorkerModel | dict[str, float] | None,
     record: dict[str, Any],
+    remaining: Remaining | None,
 ) -> BatchResult:
-    """The batch method; should it fail on a bug, every object alone, each guarded."""
+    """The batch method; should it fail on a bug, every object alone, each guarded.
+
+    ``remaining`` gives the seconds left for consolidating (the margin already
+    taken off); objects not decided in time come out failed with ``deadline``.
+    """
     try:
         return consolidate_batch(
             objects, element=settings.element, iou_threshold=settings.iou_threshold,
@@ -323,11 +365,14 @@ def _consolidate(
             worker_weights=model if isinstance(model, dict) else None,
             min_median_objects=settings.min_median_objects, keep_consensus=False,
             class_aware=settings.class_aware, min_area=settings.min_area_option,
+            remaining=remaining,
         )  # fmt: skip
     except Exception as exc:  # a bug must not cost the whole batch: object by object
         record["batchError"] = type(exc).__name__
-    results = tuple(_guarded(raws, settings, fetch) for raws in objects)
-    return BatchResult(results, METHOD_MAJORITY, None, len(answers_per_worker(objects)))
+    results = each_in_time(
+        objects, lambda raws: _guarded(raws, settings, fetch), remaining=remaining
+    )
+    return BatchResult(tuple(results), METHOD_MAJORITY, None, len(answers_per_worker(objects)))
 
 
 def _spill_base(event: PostAnnotationEvent, shared_prefix: str | None) -> str | None:
@@ -405,14 +450,41 @@ def _summary(
     }
 
 
+def _cut(
+    results: Sequence[ObjectResult], remaining: Remaining | None, settings: Settings
+) -> dict[str, Any]:
+    """What the log line says of the deadline: objects cut, why, and the time left."""
+    if remaining is None:
+        return {"cut": 0, "timeLeftMs": None}
+    left = remaining()
+    cut = sum(1 for r in results if r.error is not None and r.error.code == DEADLINE)
+    fields: dict[str, Any] = {"cut": cut, "timeLeftMs": round(left * 1000)}
+    if cut:
+        fields["cutReason"] = (
+            f"{cut} of {len(results)} objects not decided: {left:.1f} s of the function's "
+            f"time left, and GTCONSENSUS_TIME_MARGIN_S={settings.time_margin:g} s kept to "
+            "write the response; raise the timeout or lower the batch size"
+        )
+    return fields
+
+
 def consolidate_event(
     event: Mapping[str, Any],
     *,
     settings: Settings,
     log: Log = emit,
     request_id: str | None = None,
+    remaining: Remaining | None = None,
 ) -> list[dict[str, Any]]:
     """Everything the handler does, with the settings and the log passed in.
+
+    Parameters
+    ----------
+    remaining : callable, optional
+        Seconds left of the invocation (from the Lambda context); ``None``: no
+        deadline. Consolidation stops when what is left falls to
+        ``settings.time_margin``: the objects not yet decided come out failed
+        with ``deadline``.
 
     Returns
     -------
@@ -441,15 +513,21 @@ def consolidate_event(
             kms_key_id=parsed.kms_key_id, label=parsed.job_name,
         )  # fmt: skip
         items = _read_payload(parsed, store)
+        objects = merge_repeated_ids(items)
+        record["repeatedIds"] = len(items) - len(objects)
         model, model_error = _worker_model(settings.worker_model, store)
         if model_error:
             record["workerModelError"] = model_error
         timings["readMs"] = time.perf_counter() - started
-        good = [i for i in items if i.dataset_object_id is not None and i.error is None]
+        good = [i for i in objects if i.dataset_object_id is not None and i.error is None]
         guarded = bucket_guard(store.fetch, _allowed_buckets(parsed, settings))
+        consolidating = _less(remaining, settings.time_margin)
         with PrefetchingFetch(guarded, _answer_uris(good), threads=settings.threads) as fetch:
-            batch = _consolidate([i.annotations for i in good], settings, fetch, model, record)
-        values = _values(items, batch, good)
+            batch = _consolidate(
+                [i.annotations for i in good], settings, fetch, model, record, consolidating
+            )
+        values = _values(objects, batch, good)
+        record.update(_cut(batch.results, remaining, settings))
         timings["consolidateMs"] = time.perf_counter() - started - sum(timings.values())
         fitted = fit_response(
             [(i, r.value) for i, r in values], attribute=parsed.label_attribute_name,
@@ -459,7 +537,7 @@ def consolidate_event(
         )  # fmt: skip
         timings["respondMs"] = time.perf_counter() - started - sum(timings.values())
         record.update(_summary(items, [r for _, r in values], batch, fitted), status="ok")
-        record["fewerAnswers"] = _fewer_answers(items, parsed.max_human_workers_per_data_object)
+        record["fewerAnswers"] = _fewer_answers(objects, parsed.max_human_workers_per_data_object)
         return fitted.entries
     except GtConsensusError as exc:
         record.update(status="failed", error=exc.to_dict())
@@ -470,8 +548,39 @@ def consolidate_event(
         log(record)
 
 
+def _less(remaining: Remaining | None, margin: float) -> Remaining | None:
+    """``remaining`` less ``margin`` seconds."""
+    if remaining is None:
+        return None
+    return lambda: remaining() - margin
+
+
+def remaining_time(context: object) -> Remaining | None:
+    """Seconds left of the invocation, from the context's ``get_remaining_time_in_millis``.
+
+    ``None`` (no deadline) when the context has none, as in a local call.
+
+    Examples
+    --------
+    >>> remaining_time(None) is None
+    True
+    >>> class Context:
+    ...     def get_remaining_time_in_millis(self) -> int:
+    ...         return 2500
+    >>> remaining_time(Context())()
+    2.5
+    """
+    millis = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(millis):
+        return None
+    return lambda: float(millis()) / 1000.0
+
+
 def handler(event: Mapping[str, Any], context: object) -> list[dict[str, Any]]:
-    """The Lambda entry point: settings from the environment, one log line, the response."""
+    """The Lambda entry point: settings from the environment, one log line, the response.
+
+    The context's ``get_remaining_time_in_millis`` sets the deadline (none without it).
+    """
     request_id = getattr(context, "aws_request_id", None)
     try:
         settings = Settings.from_env()
@@ -479,4 +588,6 @@ def handler(event: Mapping[str, Any], context: object) -> list[dict[str, Any]]:
         emit({"message": "gtconsensus post-annotation", "requestId": request_id,
               "status": "failed", "error": exc.to_dict()})  # fmt: skip
         raise
-    return consolidate_event(event, settings=settings, request_id=request_id)
+    return consolidate_event(
+        event, settings=settings, request_id=request_id, remaining=remaining_time(context)
+    )

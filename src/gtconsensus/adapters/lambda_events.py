@@ -8,7 +8,9 @@ missing ``version`` are accepted. Validation failures become a
 
 A payload is parsed object by object (:func:`parse_payload`), so one malformed
 object costs that object only: it still gets its response entry, with
-``consensus.error``, as long as it has a ``datasetObjectId``.
+``consensus.error``, as long as it has a ``datasetObjectId``. Ground Truth wants
+exactly one entry per ``datasetObjectId``: :func:`merge_repeated_ids` makes one
+object of the elements that repeat an id.
 
 Examples
 --------
@@ -25,7 +27,8 @@ Examples
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -40,6 +43,7 @@ __all__ = [
     "PayloadRef",
     "PostAnnotationEvent",
     "PreAnnotationEvent",
+    "merge_repeated_ids",
     "parse_payload",
     "parse_post_annotation_event",
     "parse_pre_annotation_event",
@@ -243,3 +247,39 @@ def parse_payload(data: str | bytes) -> list[PayloadItem]:
         kind = type(items).__name__
         raise SchemaError("bad_payload", f"the payload must be a JSON list, got {kind}")
     return [_item(index, raw) for index, raw in enumerate(items)]
+
+
+def merge_repeated_ids(items: Sequence[PayloadItem]) -> list[PayloadItem]:
+    """One item per ``datasetObjectId``: an element that repeats an id joins the first.
+
+    Ground Truth requires exactly one response entry per ``datasetObjectId``. A
+    payload that repeats one (it should not) holds answers about one data object
+    in several elements, as a manifest merged from several jobs does: the merged
+    item keeps the first element's position and ``dataObject``, and has every
+    element's answers in payload order (the same worker twice: the later answer is
+    kept, the earlier rejected with ``duplicate_worker``, as for any object). When
+    an element is malformed, the merged item carries its error: the object fails
+    with ``bad_schema``, every answer kept. Items without an id pass unchanged.
+
+    Examples
+    --------
+    >>> items = parse_payload(b'[{"datasetObjectId": "0", "annotations": [1]}, '
+    ...                       b'{"datasetObjectId": "1", "annotations": [2]}, '
+    ...                       b'{"datasetObjectId": "0", "annotations": [3]}]')
+    >>> [(i.index, i.dataset_object_id, i.annotations) for i in merge_repeated_ids(items)]
+    [(0, '0', (1, 3)), (1, '1', (2,))]
+    """
+    groups: dict[str, list[PayloadItem]] = {}
+    for item in items:
+        if item.dataset_object_id is not None:
+            groups.setdefault(item.dataset_object_id, []).append(item)
+    merged = []
+    for item in items:
+        group = groups.get(item.dataset_object_id) if item.dataset_object_id else None
+        if group is None or len(group) == 1:
+            merged.append(item)
+        elif group[0] is item:
+            answers = tuple(a for member in group for a in member.annotations)
+            error = next((m.error for m in group if m.error is not None), None)
+            merged.append(replace(item, annotations=answers, error=error))
+    return merged

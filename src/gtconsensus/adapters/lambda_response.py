@@ -136,10 +136,12 @@ def _object_part(dataset_object_id: str) -> str:
 def spill_uris(base: str, dataset_object_id: str, *, occurrence: int = 1) -> tuple[str, str]:
     """The URIs of an object's raw answers and whole value under ``base``.
 
-    ``occurrence`` counts the objects of the batch with this id so far: a
-    payload that repeats an id (Ground Truth should not) gives the second one
-    its own folder, ``<id>/2/``, so that neither overwrites the other's files.
-    A quoted id has no ``/``, so no other id's folder can be named so.
+    ``occurrence`` counts the entries with this id so far: given a list that
+    repeats an id, the second one gets its own folder, ``<id>/2/``, so that
+    neither overwrites the other's files. (The Lambda merges the payload elements
+    that repeat an id into one object first, Ground Truth wanting one entry per
+    id, so its spill never repeats one.) A quoted id has no ``/``, so no other
+    id's folder can be named so.
 
     Examples
     --------
