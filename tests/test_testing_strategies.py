@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import find, given
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -130,3 +130,46 @@ def test_recipe_line_is_a_line_gtconsensus_consolidates() -> None:
     assert result.error is None
     assert result.consensus is not None
     assert result.consensus.labels.tolist() == [[0, 1]]
+
+
+# --- many instances, large images (what a user's edge-case tests ask for) ---
+
+
+@settings(max_examples=3)
+@given(gts.label_images(min_instances=255, max_instances=255))
+def test_label_images_reach_255_instances_at_the_default_sizes(labels: np.ndarray) -> None:
+    assert int(labels.max()) == 255
+    assert set(np.unique(labels).tolist()) - {0} == set(range(1, 256))
+
+
+@given(gts.label_images(height=6, width=5, min_instances=30, max_instances=30))
+def test_label_images_fill_every_pixel_when_asked_for_as_many_instances(
+    labels: np.ndarray,
+) -> None:
+    assert sorted(labels.ravel().tolist()) == list(range(1, 31))
+
+
+@given(gts.label_images(height=st.integers(1, 32), width=20, min_instances=20, max_instances=26))
+def test_label_images_keep_every_painted_shape_visible(labels: np.ndarray) -> None:
+    assert 20 <= int(labels.max()) <= 20 + 6
+
+
+def test_label_images_refuse_more_instances_than_a_fixed_size_holds() -> None:
+    @given(gts.label_images(height=2, width=3, min_instances=7, max_instances=7))
+    def draw(labels: np.ndarray) -> None:
+        pass
+
+    with pytest.raises(InvalidArgument, match="2x3"):
+        draw()
+
+
+@settings(max_examples=3)
+@given(gts.label_images(height=4000, width=4000))
+def test_label_images_can_be_large(labels: np.ndarray) -> None:
+    assert labels.shape == (4000, 4000)
+
+
+def test_minimal_many_instance_image_is_a_row_of_single_pixels() -> None:
+    labels = find(gts.label_images(height=2, width=3, min_instances=4), lambda x: True,
+                  settings=settings(database=None))  # fmt: skip
+    assert labels.tolist() == [[1, 2, 3], [4, 0, 0]]

@@ -125,22 +125,59 @@ def _dense(labels: np.ndarray) -> tuple[LabelImage, list[int]]:
 
 
 @st.composite
-def _shape_masks(draw: st.DrawFn, rows: int, cols: int) -> np.ndarray:
-    """A non-empty rectangle or inscribed ellipse, as an ``(H, W)`` boolean mask."""
+def _shapes(draw: st.DrawFn, rows: int, cols: int) -> tuple[int, int, np.ndarray]:
+    """A non-empty rectangle or inscribed ellipse: its top-left pixel and its mask.
+
+    The mask covers the shape's bounding box only, so a shape on a large image
+    costs no more than on a small one.
+    """
     r0 = draw(st.integers(0, rows - 1))
     r1 = draw(st.integers(r0 + 1, rows))
     c0 = draw(st.integers(0, cols - 1))
     c1 = draw(st.integers(c0 + 1, cols))
-    mask = np.zeros((rows, cols), dtype=bool)
     if draw(st.sampled_from(("rectangle", "ellipse"))) == "rectangle":
-        mask[r0:r1, c0:c1] = True
-        return mask
-    rr, cc = np.mgrid[r0:r1, c0:c1]
-    centre_r, centre_c = (r0 + r1 - 1) / 2, (c0 + c1 - 1) / 2
-    radius_r, radius_c = (r1 - r0) / 2, (c1 - c0) / 2
+        return r0, c0, np.ones((r1 - r0, c1 - c0), dtype=bool)
+    half_r, half_c = (r1 - r0) / 2, (c1 - c0) / 2
+    across_r = ((np.arange(r1 - r0) - half_r + 0.5) / half_r) ** 2
+    across_c = ((np.arange(c1 - c0) - half_c + 0.5) / half_c) ** 2
     # The centre pixel is always inside, so the ellipse is never empty.
-    mask[r0:r1, c0:c1] = ((rr - centre_r) / radius_r) ** 2 + ((cc - centre_c) / radius_c) ** 2 <= 1
-    return mask
+    return r0, c0, across_r[:, None] + across_c[None, :] <= 1
+
+
+def _paint(labels: np.ndarray, kept: np.ndarray, label: int, shape: tuple[int, int, np.ndarray]
+           ) -> bool:  # fmt: skip
+    """Paint ``shape`` as ``label`` over ``labels``, sparing the pixel each earlier label keeps.
+
+    Every label keeps one pixel (marked in ``kept``), so no shape hides another
+    completely; a shape lying on kept pixels only takes the first free pixel in
+    raster order instead. False when every pixel is taken.
+    """
+    r0, c0, mask = shape
+    height, width = mask.shape
+    free = mask & ~kept[r0 : r0 + height, c0 : c0 + width]
+    first = int(free.argmax())  # the first True in raster order, if any
+    if free.flat[first]:
+        np.copyto(labels[r0 : r0 + height, c0 : c0 + width], label, where=free)
+        kept[r0 + first // width, c0 + first % width] = True
+        return True
+    spare = int(kept.argmin())
+    if kept.flat[spare]:
+        return False
+    row, col = divmod(spare, labels.shape[1])
+    labels[row, col] = label
+    kept[row, col] = True
+    return True
+
+
+def _sides_for(
+    side: int | st.SearchStrategy[int], other: int | st.SearchStrategy[int], instances: int
+) -> int | st.SearchStrategy[int]:
+    """The default side (1 to 32) raised so that an image holds ``instances`` pixels."""
+    if side is not _SIDES or instances <= 1:
+        return side
+    across = other if isinstance(other, int) else int(np.ceil(np.sqrt(instances)))
+    low = int(np.ceil(instances / max(across, 1)))
+    return st.integers(low, max(low, 32))
 
 
 @st.composite
@@ -155,30 +192,49 @@ def label_images(
     """Dense ``(H, W)`` uint8 label images: 0 background, every label 1..K present.
 
     Rectangles and ellipses are painted in order, later ones over earlier ones,
-    then the labels still visible are renumbered 1..K in painting order.
+    but each keeps at least one pixel, so K is the number of shapes painted
+    (fewer only when the image has fewer pixels than shapes).
 
     Parameters
     ----------
     height, width : int or strategy of int
-        Image size; default 1 to 32 each.
+        Image size; default 1 to 32 each (at least enough pixels for
+        ``min_instances``: 16 to 32 for 255).
     min_instances, max_instances : int
-        Bounds on K (at most 255). Shapes hidden by later ones are dropped, and
-        examples that end up with fewer than ``min_instances`` are rejected.
+        Bounds on K (at most 255). A fixed size with fewer than ``min_instances``
+        pixels is refused; a drawn one is rejected.
+
+    Examples
+    --------
+    The smallest example of four instances (what a failing test shrinks to):
+
+    >>> from hypothesis import find, settings
+    >>> smallest = find(label_images(height=2, width=3, min_instances=4), lambda labels: True,
+    ...                 settings=settings(database=None))
+    >>> smallest.tolist()
+    [[1, 2, 3], [4, 0, 0]]
     """
     if not 0 <= min_instances <= max_instances <= 255:
         raise InvalidArgument(
             f"need 0 <= min_instances <= max_instances <= 255, got {min_instances}, {max_instances}"
         )
+    if isinstance(height, int) and isinstance(width, int) and height * width < min_instances:
+        raise InvalidArgument(
+            f"a {height}x{width} (H x W) image holds fewer than min_instances={min_instances}"
+        )
+    height, width = (_sides_for(height, width, min_instances),
+                     _sides_for(width, height, min_instances))  # fmt: skip
     rows, cols = _draw_int(draw, height), _draw_int(draw, width)
     if rows < 1 or cols < 1:
         raise InvalidArgument(f"height and width must be >= 1, got {rows}x{cols} (H x W)")
-    labels = np.zeros((rows, cols), dtype=np.uint8)
-    for label in range(1, draw(st.integers(min_instances, max_instances)) + 1):
-        labels[draw(_shape_masks(rows, cols))] = label
-    dense, _ = _dense(labels)
-    if int(dense.max(initial=0)) < min_instances:
+    if rows * cols < min_instances:
         reject()
-    return dense
+    labels = np.zeros((rows, cols), dtype=np.uint8)
+    kept = np.zeros((rows, cols), dtype=bool)
+    for label in range(1, draw(st.integers(min_instances, max_instances)) + 1):
+        if not _paint(labels, kept, label, draw(_shapes(rows, cols))):
+            break
+    return labels
 
 
 def _class_lists(k: int, classes: Sequence[str]) -> st.SearchStrategy[list[str]]:
@@ -257,7 +313,8 @@ def _noisy_copy(
     if _sometimes(draw):  # sloppy: everything one pixel off
         labels = _shifted(labels, draw(st.integers(-1, 1)), draw(st.integers(-1, 1)))
     if k < 255 and _sometimes(draw):  # a false positive, painted over the rest
-        labels[draw(_shape_masks(rows, cols))] = k + 1
+        r0, c0, mask = draw(_shapes(rows, cols))
+        labels[r0 : r0 + mask.shape[0], c0 : c0 + mask.shape[1]][mask] = k + 1
         names.append(draw(st.sampled_from(tuple(classes))))
     dense, old = _dense(labels)
     order = draw(st.permutations(range(len(old))))  # each worker numbers instances its own way
