@@ -173,3 +173,37 @@ def test_minimal_many_instance_image_is_a_row_of_single_pixels() -> None:
     labels = find(gts.label_images(height=2, width=3, min_instances=4), lambda x: True,
                   settings=settings(database=None))  # fmt: skip
     assert labels.tolist() == [[1, 2, 3], [4, 0, 0]]
+
+
+@settings(max_examples=10)
+@given(gts.panels(min_instances=200, max_instances=255, max_workers=3))
+def test_panels_of_hundreds_of_instances_pass_the_health_checks(
+    panel: list[WorkerAnnotation],
+) -> None:
+    assert len({w.labels.shape for w in panel}) == 1
+    assert all(int(w.labels.max(initial=0)) == len(w.classes) for w in panel)
+
+
+@settings(max_examples=10)
+@given(gts.worker_answers(min_instances=255, max_instances=255, max_workers=2))
+def test_worker_answers_can_each_hold_255_instances(answers: list[WorkerAnnotation]) -> None:
+    assert all(len(w.classes) == 255 for w in answers)
+
+
+@settings(max_examples=10)
+@given(gts.labelled_answers(min_instances=255, max_instances=255))
+def test_answers_of_255_instances_use_a_mode_that_holds_them(
+    pair: tuple[np.ndarray, dict[str, Any]],
+) -> None:
+    labels, answer = pair
+    assert len(answer["instances"]) == 255 == int(labels.max())
+    assert read_png_header(png_of(answer)).bit_depth in (8, 16)
+
+
+def test_answers_refuse_more_instances_than_the_png_modes_hold() -> None:
+    @given(gts.annotated_results(min_instances=4, png_modes=["P1", "P2"]))
+    def draw(answer: dict[str, Any]) -> None:
+        pass
+
+    with pytest.raises(InvalidArgument, match="min_instances"):
+        draw()

@@ -180,6 +180,16 @@ def _sides_for(
     return st.integers(low, max(low, 32))
 
 
+def _size(draw: st.DrawFn, height: int | st.SearchStrategy[int],
+          width: int | st.SearchStrategy[int], min_instances: int) -> tuple[int, int]:  # fmt: skip
+    """Draw one ``(H, W)`` for several label images; reject one too small for them."""
+    rows = _draw_int(draw, _sides_for(height, width, min_instances))
+    cols = _draw_int(draw, _sides_for(width, height, min_instances))
+    if rows * cols < min_instances:
+        reject()
+    return rows, cols
+
+
 @st.composite
 def label_images(
     draw: st.DrawFn,
@@ -253,21 +263,24 @@ def worker_answers(
     max_workers: int = 4,
     height: int | st.SearchStrategy[int] = _SIDES,
     width: int | st.SearchStrategy[int] = _SIDES,
+    min_instances: int = 0,
     max_instances: int = 4,
     classes: Sequence[str] = DEFAULT_CLASSES,
     worker_ids: st.SearchStrategy[str] = _WORKER_IDS,
 ) -> list[WorkerAnnotation]:
     """Independent workers' answers for one image: distinct ids, one size.
 
-    Each worker draws its own :func:`label_images` and classes from ``classes``,
-    so the workers mostly disagree; see :func:`panels` for workers who agree.
+    Each worker draws its own :func:`label_images` (``min_instances`` to
+    ``max_instances`` instances) and classes from ``classes``, so the workers
+    mostly disagree; see :func:`panels` for workers who agree.
     """
     n = draw(st.integers(min_workers, max_workers))
     ids = _ids(draw, n, worker_ids)
-    rows, cols = _draw_int(draw, height), _draw_int(draw, width)
+    rows, cols = _size(draw, height, width, min_instances)
     answers = []
     for worker_id in ids:
-        labels = draw(label_images(height=rows, width=cols, max_instances=max_instances))
+        labels = draw(label_images(height=rows, width=cols, min_instances=min_instances,
+                                   max_instances=max_instances))  # fmt: skip
         names = draw(_class_lists(int(labels.max(initial=0)), classes))
         answers.append(WorkerAnnotation(worker_id, labels, tuple(names)))
     return answers
@@ -334,21 +347,24 @@ def panels(
     max_workers: int = 5,
     height: int | st.SearchStrategy[int] = _SIDES,
     width: int | st.SearchStrategy[int] = _SIDES,
+    min_instances: int = 0,
     max_instances: int = 4,
     classes: Sequence[str] = DEFAULT_CLASSES,
     worker_ids: st.SearchStrategy[str] = _WORKER_IDS,
 ) -> list[WorkerAnnotation]:
     """A panel of workers labelling one image: noisy copies of one drawn truth.
 
-    Each worker copies the truth, then may miss instances, pick a wrong class,
-    shift everything by one pixel, add a false positive, or ignore the truth and
+    The truth holds ``min_instances`` to ``max_instances`` instances. Each
+    worker copies it, then may miss instances, pick a wrong class, shift
+    everything by one pixel, add a false positive, or ignore the truth and
     draw at random; and numbers its instances in its own order. Examples shrink
     to workers who copy the truth exactly.
     """
     n = draw(st.integers(min_workers, max_workers))
     ids = _ids(draw, n, worker_ids)
-    rows, cols = _draw_int(draw, height), _draw_int(draw, width)
-    truth = draw(label_images(height=rows, width=cols, max_instances=max_instances))
+    rows, cols = _size(draw, height, width, min_instances)
+    truth = draw(label_images(height=rows, width=cols, min_instances=min_instances,
+                              max_instances=max_instances))  # fmt: skip
     truth_classes = draw(_class_lists(int(truth.max(initial=0)), classes))
     return [
         draw(_noisy_copy(worker_id, truth, truth_classes, max_instances, classes))
@@ -523,22 +539,29 @@ def labelled_answers(
     png_modes: Sequence[str] = PNG_MODES,
     height: int | st.SearchStrategy[int] = _SIDES,
     width: int | st.SearchStrategy[int] = _SIDES,
+    min_instances: int = 0,
     max_instances: int = 4,
     classes: Sequence[str] = DEFAULT_CLASSES,
 ) -> tuple[LabelImage, dict[str, Any]]:
     """A label image and the answer that encodes it: ``(labels, annotatedResult)``.
 
     Decoding the answer's PNG with its ``instances`` colours gives ``labels`` back.
-    The PNG mode is drawn from ``png_modes``; colours are category10 in a random
-    order (grey levels in greyscale modes) and palette indices are shuffled.
+    The PNG mode is drawn from ``png_modes`` (those that hold ``min_instances``);
+    colours are category10 in a random order (grey levels in greyscale modes)
+    and palette indices are shuffled.
     """
     modes = list(png_modes)
     if not modes or any(m not in PNG_MODES for m in modes):
         raise InvalidArgument(f"png_modes must be a non-empty subset of {PNG_MODES}")
     if labels is None:
+        modes = [m for m in modes if png_mode_capacity(m) >= min_instances]
+        if not modes:
+            raise InvalidArgument(f"none of png_modes={list(png_modes)} holds "
+                                  f"min_instances={min_instances} instances")  # fmt: skip
         png_mode = draw(st.sampled_from(modes))
         cap = min(max_instances, png_mode_capacity(png_mode))
-        image = draw(label_images(height=height, width=width, max_instances=cap))
+        image = draw(label_images(height=height, width=width, min_instances=min_instances,
+                                  max_instances=cap))  # fmt: skip
         modes = [png_mode]
     else:
         image = draw(labels)
@@ -554,6 +577,7 @@ def annotated_results(
     png_modes: Sequence[str] = PNG_MODES,
     height: int | st.SearchStrategy[int] = _SIDES,
     width: int | st.SearchStrategy[int] = _SIDES,
+    min_instances: int = 0,
     max_instances: int = 4,
     classes: Sequence[str] = DEFAULT_CLASSES,
 ) -> dict[str, Any]:
@@ -561,7 +585,7 @@ def annotated_results(
     _, answer = draw(
         labelled_answers(
             labels=labels, png_modes=png_modes, height=height, width=width,
-            max_instances=max_instances, classes=classes,
+            min_instances=min_instances, max_instances=max_instances, classes=classes,
         )
     )  # fmt: skip
     return answer
