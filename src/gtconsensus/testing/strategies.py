@@ -59,16 +59,21 @@ from gtconsensus.masks import CATEGORY10, instance_colours
 
 __all__ = [
     "DEFAULT_CLASSES",
+    "ENTRY_FORMS",
     "GREY_PNG_MODES",
+    "METADATA_FORMS",
     "PNG_MODES",
     "annotated_results",
+    "answer_entry",
     "encode_answer",
     "label_images",
     "labelled_answers",
+    "lambda_requests",
     "panel_answers",
     "panels",
     "png_mode_capacity",
     "recipe_line",
+    "wild_lines",
     "worker_answers",
 ]
 
@@ -619,7 +624,8 @@ def recipe_line(
     """An output-manifest line as the recipe's pass-through Lambda writes it.
 
     Each answer is wrapped as ``{"workerId", "annotationData": {"content": "<JSON
-    string>"}}`` under ``<label_attribute>.annotationsFromAllWorkers``.
+    string>"}}`` under ``<label_attribute>.annotationsFromAllWorkers``. See
+    :func:`wild_lines` for the other forms lines take.
 
     Examples
     --------
@@ -627,19 +633,231 @@ def recipe_line(
     >>> json.loads(line)["job"]["annotationsFromAllWorkers"][0]["annotationData"]["content"]
     '{"annotatedResult": {"instances": []}}'
     """
-    entries = [
-        {"workerId": worker_id, "annotationData": {"content": json.dumps({element: answer})}}
-        for worker_id, answer in answers
-    ]
-    return json.dumps(
-        {
-            "source-ref": source_ref,
-            label_attribute: {"annotationsFromAllWorkers": entries},
-            f"{label_attribute}-metadata": {
-                "type": "groundtruth/custom",
-                "job-name": label_attribute,
-                "human-annotated": "yes",
-                "creation-date": "2019-04-01T05:21:34+0000",
-            },
-        }
-    )
+    entries = [answer_entry(worker_id, answer, element=element)[0] for worker_id, answer in answers]
+    return _line(entries, label_attribute, source_ref, "recipe")
+
+
+#: The forms of one worker's entry (an element of ``annotationsFromAllWorkers``
+#: or of a payload's ``annotations``) that :func:`answer_entry` writes:
+#: ``content`` (the recipe's: the answer as a JSON string), ``s3Uri`` and
+#: ``s3uri`` (the answer is an S3 object; ``s3uri`` is the spelling the sample
+#: recipe looks up), ``worker_id`` (the id under that key), ``list`` (the
+#: element wrapped in a one-element list, as some templates submit it) and
+#: ``escaped`` (the base64's ``=`` written as the JSON escape ``\\u003d``).
+ENTRY_FORMS = ("content", "s3Uri", "s3uri", "worker_id", "list", "escaped")
+
+#: The forms of a line's metadata that :func:`wild_lines` writes: ``recipe``
+#: (``<attr>-metadata``, as the recipe's Lambda), ``snake_case`` (``job_name``,
+#: ``creation_date`` with a fraction and no offset), ``groundTruth``
+#: (``groundTruth/custom``), ``other_key`` (``<attr>-17-metadata``, job
+#: ``<attr>-17``, as in the real sample) and ``absent``.
+METADATA_FORMS = ("recipe", "snake_case", "groundTruth", "other_key", "absent")
+
+
+def answer_entry(
+    worker_id: str,
+    answer: Mapping[str, Any],
+    *,
+    form: str = "content",
+    element: str = "annotatedResult",
+    uri: str | None = None,
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """One worker's entry in one of :data:`ENTRY_FORMS`, and the S3 objects it names.
+
+    Parameters
+    ----------
+    worker_id : str
+    answer : mapping
+        The ``annotatedResult`` value (:func:`encode_answer`).
+    form : str, default "content"
+        One of :data:`ENTRY_FORMS`.
+    element : str, default "annotatedResult"
+    uri : str, optional
+        Where an ``s3Uri``/``s3uri`` entry's answer lives; default
+        ``s3://bucket/answers/<worker_id>.json``.
+
+    Returns
+    -------
+    (dict, dict of str to bytes)
+        The entry, and ``{uri: JSON bytes}`` for the answer it refers to (empty
+        unless ``form`` is ``s3Uri`` or ``s3uri``): pass ``fetch=store.__getitem__``.
+
+    Examples
+    --------
+    >>> entry, store = answer_entry("w1", {"instances": []}, form="s3Uri")
+    >>> entry
+    {'workerId': 'w1', 'annotationData': {'s3Uri': 's3://bucket/answers/w1.json'}}
+    >>> store
+    {'s3://bucket/answers/w1.json': b'{"annotatedResult": {"instances": []}}'}
+    """
+    if form not in ENTRY_FORMS:
+        raise InvalidArgument(f"form must be one of {ENTRY_FORMS}, got {form!r}")
+    content = json.dumps({element: [answer] if form == "list" else answer})
+    if form == "escaped":
+        content = content.replace("=", "\\u003d")
+    if form in ("s3Uri", "s3uri"):
+        where = uri or f"s3://bucket/answers/{worker_id}.json"
+        return {"workerId": worker_id, "annotationData": {form: where}}, {where: content.encode()}
+    key = "worker_id" if form == "worker_id" else "workerId"
+    return {key: worker_id, "annotationData": {"content": content}}, {}
+
+
+def _metadata(label_attribute: str, form: str) -> tuple[str, dict[str, str]] | None:
+    if form == "absent":
+        return None
+    key, job, date = f"{label_attribute}-metadata", label_attribute, "2019-04-01T05:21:34+0000"
+    kind = "groundTruth/custom" if form == "groundTruth" else "groundtruth/custom"
+    if form == "other_key":
+        key, job = f"{label_attribute}-17-metadata", f"{label_attribute}-17"
+    if form == "snake_case":
+        return key, {"type": kind, "job_name": job, "human_annotated": "yes",
+                     "creation_date": "2019-04-01T05:21:34.123456"}  # fmt: skip
+    return key, {"type": kind, "job-name": job, "human-annotated": "yes", "creation-date": date}
+
+
+def _line(entries: Sequence[Mapping[str, Any]], label_attribute: str, source_ref: str,
+          metadata_form: str) -> str:  # fmt: skip
+    line: dict[str, Any] = {
+        "source-ref": source_ref,
+        label_attribute: {"annotationsFromAllWorkers": list(entries)},
+    }
+    metadata = _metadata(label_attribute, metadata_form)
+    if metadata is not None:
+        line[metadata[0]] = metadata[1]
+    return json.dumps(line)
+
+
+def _entries(
+    draw: st.DrawFn,
+    answers: Sequence[tuple[str, Mapping[str, Any]]],
+    forms: Sequence[str],
+    element: str,
+    prefix: str,
+) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    entries, store = [], {}
+    for worker_id, answer in answers:
+        form = draw(st.sampled_from(tuple(forms)))
+        entry, objects = answer_entry(worker_id, answer, form=form, element=element,
+                                      uri=f"{prefix}{worker_id}.json")  # fmt: skip
+        entries.append(entry)
+        store.update(objects)
+    return entries, store
+
+
+def _forms(forms: Sequence[str], known: Sequence[str], name: str) -> list[str]:
+    chosen = list(forms)
+    if not chosen or any(f not in known for f in chosen):
+        raise InvalidArgument(f"{name} must be a non-empty subset of {tuple(known)}, got {chosen}")
+    return chosen
+
+
+@st.composite
+def wild_lines(
+    draw: st.DrawFn,
+    *,
+    answers: st.SearchStrategy[list[tuple[str, dict[str, Any]]]] | None = None,
+    forms: Sequence[str] = ENTRY_FORMS,
+    metadata_forms: Sequence[str] = METADATA_FORMS,
+    label_attribute: str = "gt-label",
+    element: str = "annotatedResult",
+) -> tuple[str, dict[str, bytes]]:
+    """Output-manifest lines in the forms seen in the wild, and the S3 objects they name.
+
+    Like :func:`recipe_line`, but each worker's entry takes one of ``forms``
+    (:data:`ENTRY_FORMS`: answers by ``s3Uri`` reference, ``worker_id``, an
+    element wrapped in a list, JSON escapes) and the metadata one of
+    ``metadata_forms`` (:data:`METADATA_FORMS`: other spellings, another key,
+    none). Examples shrink to the recipe's own line.
+
+    Parameters
+    ----------
+    answers : strategy, optional
+        ``(worker_id, annotatedResult)`` lists; default :func:`panel_answers`.
+
+    Returns
+    -------
+    (str, dict of str to bytes)
+        The line (no newline) and the answers it refers to by URI: read it with
+        ``consolidate_line(line, fetch=store.__getitem__)``.
+    """
+    forms = _forms(forms, ENTRY_FORMS, "forms")
+    metadata_forms = _forms(metadata_forms, METADATA_FORMS, "metadata_forms")
+    drawn = draw(panel_answers() if answers is None else answers)
+    entries, store = _entries(draw, drawn, forms, element, "s3://bucket/answers/")
+    metadata_form = draw(st.sampled_from(metadata_forms))
+    return _line(entries, label_attribute, "s3://bucket/images/image.png", metadata_form), store
+
+
+def _optional(draw: st.DrawFn, event: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``event[key]`` to ``value``, to null, or leave it out (all occur)."""
+    how = draw(st.sampled_from(("value", "null", "absent")))
+    if how != "absent":
+        event[key] = value if how == "value" else None
+
+
+@st.composite
+def lambda_requests(
+    draw: st.DrawFn,
+    *,
+    objects: st.SearchStrategy[list[list[tuple[str, dict[str, Any]]]]] | None = None,
+    forms: Sequence[str] = ENTRY_FORMS,
+    label_attribute: str = "gt-label",
+    element: str = "annotatedResult",
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A post-annotation Lambda event and the S3 objects it names (payload, answers).
+
+    The event takes either ``version``, and each optional key (``labelCategories``,
+    ``outputConfig``, ``kmsKeyId``, ``maxHumanWorkersPerDataObject``) is set,
+    null or absent; sometimes a key Ground Truth may add later is there. The
+    payload holds one entry per object (ids ``"0"``, ``"1"``...), its
+    ``dataObject`` by ``s3Uri`` or inline ``content``, each answer in one of
+    ``forms``; ``maxHumanWorkersPerDataObject`` may exceed the answers an
+    object got (expired tasks).
+
+    Parameters
+    ----------
+    objects : strategy, optional
+        One answer list per object; default 1 to 3 :func:`panel_answers`.
+
+    Returns
+    -------
+    (dict, dict of str to bytes)
+        The event and ``{uri: bytes}`` for the payload file and the answers
+        given by reference: a fake S3 for your handler.
+    """
+    forms = _forms(forms, ENTRY_FORMS, "forms")
+    batch = draw(st.lists(panel_answers(), min_size=1, max_size=3) if objects is None else objects)
+    if not batch or any(not answers for answers in batch):
+        raise InvalidArgument("objects must draw a non-empty list of non-empty answer lists")
+    payload, store = [], {}
+    for index, answers in enumerate(batch):
+        prefix = f"s3://bucket/job/annotations/worker-response/iteration-1/{index}/"
+        entries, objects_of = _entries(draw, answers, forms, element, prefix)
+        store.update(objects_of)
+        inline = draw(st.booleans())
+        data_object = (
+            {"content": f"image {index}"}
+            if inline
+            else {"s3Uri": f"s3://bucket/images/{index}.jpg"}
+        )
+        payload.append({"datasetObjectId": str(index), "dataObject": data_object,
+                        "annotations": entries})  # fmt: skip
+    payload_uri = ("s3://bucket/job/annotations/consolidated-annotation/consolidation-request/"
+                   "iteration-1/2026-11-25_10:00:00.json")  # fmt: skip
+    store[payload_uri] = json.dumps(payload).encode()
+    event: dict[str, Any] = {
+        "version": draw(st.sampled_from(("2018-10-06", "2018-10-16"))),
+        "labelingJobArn": "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/job",
+        "labelAttributeName": label_attribute,
+        "roleArn": "arn:aws:iam::111122223333:role/GroundTruthExecution",
+        "payload": {"s3Uri": payload_uri},
+    }
+    classes = sorted({i["label"] for answers in batch for _, a in answers for i in a["instances"]})
+    _optional(draw, event, "labelCategories", classes)
+    _optional(draw, event, "outputConfig", "s3://bucket/job/annotations")
+    _optional(draw, event, "kmsKeyId", None)
+    most = max(len(answers) for answers in batch) + draw(st.integers(0, 2))
+    _optional(draw, event, "maxHumanWorkersPerDataObject", most)
+    if draw(st.booleans()):
+        event["someFutureKey"] = {"ignored": True}
+    return event, store
