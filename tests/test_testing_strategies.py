@@ -14,6 +14,7 @@ from hypothesis.errors import InvalidArgument
 from gtconsensus import WorkerAnnotation, consolidate_line
 from gtconsensus.masks import CATEGORY10, read_png_header
 from gtconsensus.testing import strategies as gts
+from gtconsensus.testing.synthetic import TOOL_COLOUR_ORDER
 from support import png_of
 
 # Per PNG mode: bit depth, colour type, interlaced, has a tRNS chunk.
@@ -96,12 +97,23 @@ def test_answers_use_distinct_tool_colours(answer: dict[str, Any]) -> None:
     assert all(i["label"] in gts.DEFAULT_CLASSES for i in answer["instances"])
 
 
-def test_answer_colours_are_not_always_in_category10_order() -> None:
+def test_answer_colours_are_not_always_in_the_tools_order() -> None:
     shuffled = find(
         gts.annotated_results(png_modes=["RGB"]),
-        lambda a: bool(a["instances"]) and a["instances"][0]["color"] != CATEGORY10[0],
+        lambda a: bool(a["instances"]) and a["instances"][0]["color"] != TOOL_COLOUR_ORDER[0],
+        settings=settings(database=None),
     )
     assert shuffled["instances"][0]["color"] in CATEGORY10
+
+
+def test_answer_colours_shrink_to_the_tools_order() -> None:
+    # A failing example reads like a real answer: #2ca02c first, then #1f77b4.
+    answer = find(
+        gts.annotated_results(png_modes=["P8"]),
+        lambda a: len(a["instances"]) >= 3,
+        settings=settings(database=None),
+    )
+    assert [i["color"] for i in answer["instances"]] == list(TOOL_COLOUR_ORDER[:3])
 
 
 def test_encode_answer_refuses_a_colour_count_that_does_not_match() -> None:

@@ -56,6 +56,7 @@ from PIL import Image
 from gtconsensus._typing import LabelImage
 from gtconsensus.consensus import WorkerAnnotation
 from gtconsensus.masks import CATEGORY10, instance_colours
+from gtconsensus.testing.synthetic import TOOL_COLOUR_ORDER
 
 __all__ = [
     "DEFAULT_CLASSES",
@@ -517,7 +518,8 @@ def _colour_lists(k: int, png_mode: str) -> st.SearchStrategy[list[str]]:
         levels = st.lists(st.integers(1, 255), min_size=k, max_size=k, unique=True)
         return levels.map(lambda gs: [f"#{g:02x}{g:02x}{g:02x}" for g in gs])
     extra = list(instance_colours(k)[len(CATEGORY10) :])
-    return st.permutations(CATEGORY10).map(lambda p: (list(p) + extra)[:k])
+    # Shrinks to the order the tool hands colours out in (#2ca02c, #1f77b4, ...).
+    return st.permutations(TOOL_COLOUR_ORDER).map(lambda p: (list(p) + extra)[:k])
 
 
 def _encode_drawn(
@@ -552,8 +554,9 @@ def labelled_answers(
 
     Decoding the answer's PNG with its ``instances`` colours gives ``labels`` back.
     The PNG mode is drawn from ``png_modes`` (those that hold ``min_instances``);
-    colours are category10 in a random order (grey levels in greyscale modes)
-    and palette indices are shuffled.
+    colours are category10 in a random order that shrinks to the tool's own
+    (``#2ca02c``, ``#1f77b4``...; grey levels in greyscale modes) and palette
+    indices are shuffled.
     """
     modes = list(png_modes)
     if not modes or any(m not in PNG_MODES for m in modes):
