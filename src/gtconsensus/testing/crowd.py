@@ -92,6 +92,11 @@ class WorkerStyle:
         Ignores the image: draws 0 to 4 random blobs with random classes.
     lazy_rate : float
         Probability of submitting an empty answer (per image).
+    absent_rate : float
+        Probability that the answer never comes (per image): the task expired,
+        so the object reaches the Lambda and the manifest with fewer answers.
+        Drawn apart from everything else, so the answers that do come are
+        those of the same job without absences.
     """
 
     worker_id: str
@@ -104,9 +109,12 @@ class WorkerStyle:
     class_confusion: float = 0.02
     spammer: bool = False
     lazy_rate: float = 0.0
+    absent_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("miss_rate", "merge_rate", "split_rate", "class_confusion", "lazy_rate"):
+        names = ("miss_rate", "merge_rate", "split_rate", "class_confusion", "lazy_rate",
+                 "absent_rate")  # fmt: skip
+        for name in names:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise OptionsError("bad_option", f"`{name}` must be in [0, 1], got {value}")
@@ -405,6 +413,9 @@ def simulate_job(
     workers_per_image : int, optional
         When set, each image is answered by that many workers drawn from
         ``styles`` (so workers answer different subsets); default all of them.
+        Fewer answers come when a style has an ``absent_rate``; an image none
+        of its workers answered is left out (Ground Truth sends no such
+        object), its number skipped in ``source-ref``.
     classes : sequence of str
     source_prefix : str
 
@@ -419,6 +430,8 @@ def simulate_job(
     if not 1 <= k <= len(styles):
         raise OptionsError("bad_option", f"`workers_per_image` must be in 1..{len(styles)}")
     rng = np.random.default_rng(seed)
+    # Absences come from a stream of their own: the answers that come stay the same.
+    absences = np.random.default_rng([seed, 1]) if any(s.absent_rate for s in styles) else None
     images = []
     for index in range(n_images):
         count = int(rng.integers(instances[0], instances[1] + 1))
@@ -427,8 +440,12 @@ def simulate_job(
         answers = []
         for i in chosen:
             drawn = simulate_answer(rng, truth, styles[i], classes=classes)
+            if absences is not None and absences.random() < styles[i].absent_rate:
+                continue
             answers.append(WorkerAnnotation(styles[i].worker_id, drawn.labels, drawn.classes))
-        images.append(SimulatedImage(f"{source_prefix}{index + 1:05d}.jpg", truth, tuple(answers)))
+        if answers:
+            source_ref = f"{source_prefix}{index + 1:05d}.jpg"
+            images.append(SimulatedImage(source_ref, truth, tuple(answers)))
     return SimulatedJob(tuple(images))
 
 
