@@ -41,8 +41,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from skimage import draw
-from skimage.segmentation import expand_labels, find_boundaries
 
 from gtconsensus.consensus import WorkerAnnotation
 from gtconsensus.exceptions import OptionsError
@@ -53,6 +51,14 @@ from gtconsensus.testing.synthetic import (
     simulate_worker,
     worker_answer,
 )
+
+try:
+    from skimage import draw
+    from skimage.segmentation import expand_labels, find_boundaries
+except ImportError as exc:  # the `testing` extra is not installed
+    raise ImportError(
+        "gtconsensus.testing.crowd needs scikit-image: pip install 'gtconsensus[testing]'"
+    ) from exc
 
 __all__ = [
     "STYLES",

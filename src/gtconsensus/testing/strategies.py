@@ -48,15 +48,21 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from hypothesis import reject
-from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 from PIL import Image
 
 from gtconsensus._typing import LabelImage
 from gtconsensus.consensus import WorkerAnnotation
 from gtconsensus.masks import CATEGORY10, instance_colours
 from gtconsensus.testing.synthetic import TOOL_COLOUR_ORDER
+
+try:
+    from hypothesis import reject
+    from hypothesis import strategies as st
+    from hypothesis.errors import InvalidArgument
+except ImportError as exc:  # the `testing` extra is not installed
+    raise ImportError(
+        "gtconsensus.testing.strategies needs Hypothesis: pip install 'gtconsensus[testing]'"
+    ) from exc
 
 __all__ = [
     "DEFAULT_CLASSES",
