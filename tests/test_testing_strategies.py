@@ -219,3 +219,15 @@ def test_answers_refuse_more_instances_than_the_png_modes_hold() -> None:
 
     with pytest.raises(InvalidArgument, match="min_instances"):
         draw()
+
+
+@given(gts.panels(max_instances=2))
+def test_no_worker_of_a_panel_draws_more_than_max_instances(
+    panel: list[WorkerAnnotation],
+) -> None:
+    assert all(len(w.classes) <= 2 for w in panel)
+
+
+@given(gts.panels(max_instances=0))
+def test_a_panel_of_empty_images_is_all_empty(panel: list[WorkerAnnotation]) -> None:
+    assert all(w.classes == () and not w.labels.any() for w in panel)

@@ -337,7 +337,7 @@ def _noisy_copy(
             names[label - 1] = draw(st.sampled_from(tuple(classes)))
     if _sometimes(draw):  # sloppy: everything one pixel off
         labels = _shifted(labels, draw(st.integers(-1, 1)), draw(st.integers(-1, 1)))
-    if k < 255 and _sometimes(draw):  # a false positive, painted over the rest
+    if k < max_instances and _sometimes(draw):  # a false positive, painted over the rest
         r0, c0, mask = draw(_shapes(rows, cols))
         labels[r0 : r0 + mask.shape[0], c0 : c0 + mask.shape[1]][mask] = k + 1
         names.append(draw(st.sampled_from(tuple(classes))))
@@ -368,9 +368,10 @@ def panels(
 
     The truth holds ``min_instances`` to ``max_instances`` instances. Each
     worker copies it, then may miss instances, pick a wrong class, shift
-    everything by one pixel, add a false positive, or ignore the truth and
-    draw at random; and numbers its instances in its own order. Examples shrink
-    to workers who copy the truth exactly.
+    everything by one pixel, add a false positive (while under
+    ``max_instances``), or ignore the truth and draw at random; and numbers its
+    instances in its own order. No worker draws more than ``max_instances``.
+    Examples shrink to workers who copy the truth exactly.
     """
     n = draw(st.integers(min_workers, max_workers))
     ids = _ids(draw, n, worker_ids)
