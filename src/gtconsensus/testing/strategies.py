@@ -18,12 +18,16 @@ Use them in your own property-based tests::
 - :func:`annotated_results`, :func:`labelled_answers`, :func:`panel_answers`:
   Ground Truth answers (the value under ``annotatedResult``) as the annotation
   tool writes them, in every PNG mode the codec reads (:data:`PNG_MODES`);
-- :func:`encode_answer` and :func:`recipe_line`: the same, as plain functions.
+- :func:`wild_lines` and :func:`lambda_requests`: output-manifest lines and
+  post-annotation events in the forms seen in the wild (:data:`ENTRY_FORMS`,
+  :data:`METADATA_FORMS`), with the S3 objects they refer to as a dict;
+- :func:`encode_answer`, :func:`answer_entry` and :func:`recipe_line`: the
+  same, as plain functions.
 
 Examples stay small on purpose (images up to 32x32 by default, a handful of
 instances), so a property runs its examples in seconds. Everything shrinks
 towards simple cases: single-pixel shapes in the top-left corner, workers that
-copy the truth exactly.
+copy the truth exactly, the tool's colours, the recipe's own line.
 
 Examples
 --------
