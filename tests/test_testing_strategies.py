@@ -14,11 +14,12 @@ from hypothesis.errors import InvalidArgument
 from gtconsensus import WorkerAnnotation, consolidate_line
 from gtconsensus.masks import CATEGORY10, read_png_header
 from gtconsensus.testing import strategies as gts
-from gtconsensus.testing.synthetic import TOOL_COLOUR_ORDER
+from gtconsensus.testing.synthetic import TOOL_COLOUR_ORDER, encode_answer_png
 from support import png_of
 
 # Per PNG mode: bit depth, colour type, interlaced, has a tRNS chunk.
 HEADERS = {
+    "tool": (None, 3, False, True),  # the smallest depth that holds the instances
     "P1": (1, 3, False, True),
     "P2": (2, 3, False, True),
     "P4": (4, 3, False, True),
@@ -83,7 +84,8 @@ def test_answers_are_written_in_the_asked_png_mode(png_mode: str, data: st.DataO
     png = png_of(answer)
     header = read_png_header(png)
     expected = HEADERS[png_mode]
-    assert (header.bit_depth, header.colour_type, header.interlaced) == expected[:3]
+    depth = expected[0] or next(b for b in (1, 2, 4, 8) if len(answer["instances"]) < 1 << b)
+    assert (header.bit_depth, header.colour_type, header.interlaced) == (depth, *expected[1:3])
     assert (b"tRNS" in png) == expected[3]
     assert answer["inputImageProperties"] == {"height": 9, "width": 10}
 
@@ -231,3 +233,40 @@ def test_no_worker_of_a_panel_draws_more_than_max_instances(
 @given(gts.panels(max_instances=0))
 def test_a_panel_of_empty_images_is_all_empty(panel: list[WorkerAnnotation]) -> None:
     assert all(w.classes == () and not w.labels.any() for w in panel)
+
+
+@given(gts.labelled_answers(png_modes=["tool"], max_instances=20))
+def test_tool_answers_have_the_tools_chunks(pair: tuple[np.ndarray, dict[str, Any]]) -> None:
+    _, answer = pair
+    png, k = png_of(answer), len(answer["instances"])
+    chunks = [png[i + 4 : i + 8] for i in _chunk_offsets(png)]
+    assert chunks[:4] == [b"IHDR", b"sRGB", b"PLTE", b"tRNS"]
+    assert _chunk_length(png, chunks.index(b"PLTE")) == 3 * (k + 1)  # no unused entries
+    assert _chunk_length(png, chunks.index(b"tRNS")) == k + 1
+
+
+def test_tool_answers_in_instance_order_are_the_tools_png_byte_for_byte() -> None:
+    # synthetic's palette PNG re-encodes the real sample's PNGs to the same bytes
+    labels = np.array([[0, 1, 1], [2, 2, 3]], np.uint8)
+    colours = ["#2ca02c", "#1f77b4", "#ff7f0e"]
+    answer = gts.encode_answer(labels, ["a", "b", "c"], colours, png_mode="tool")
+    assert png_of(answer) == encode_answer_png(labels, colours)
+
+
+def _chunk_offsets(png: bytes) -> list[int]:
+    offsets, position = [], 8
+    while position < len(png):
+        offsets.append(position)
+        position += 12 + int.from_bytes(png[position : position + 4], "big")
+    return offsets
+
+
+def _chunk_length(png: bytes, index: int) -> int:
+    start = _chunk_offsets(png)[index]
+    return int.from_bytes(png[start : start + 4], "big")
+
+
+def test_the_simplest_answer_is_in_the_tools_png_form() -> None:
+    answer = find(gts.annotated_results(), lambda a: len(a["instances"]) == 1,
+                  settings=settings(database=None))  # fmt: skip
+    assert png_of(answer) == encode_answer_png(np.ones((1, 1), np.uint8), ["#2ca02c"])

@@ -57,7 +57,7 @@ from PIL import Image
 from gtconsensus._typing import LabelImage
 from gtconsensus.consensus import WorkerAnnotation
 from gtconsensus.masks import CATEGORY10, instance_colours
-from gtconsensus.testing.synthetic import TOOL_COLOUR_ORDER
+from gtconsensus.testing.synthetic import TOOL_COLOUR_ORDER, encode_answer_png
 
 try:
     from hypothesis import reject
@@ -91,15 +91,20 @@ __all__ = [
 #: The small class alphabet the strategies draw from by default.
 DEFAULT_CLASSES = ("Car", "Person", "Bus")
 
-#: PNG modes :func:`encode_answer` writes. ``P1``..``P8``: palette PNG of that
-#: bit depth with index 0 black and transparent (the annotation tool's own form);
+#: PNG modes :func:`encode_answer` writes. ``tool``: the annotation tool's own
+#: palette PNG, byte for byte (the smallest bit depth that holds the
+#: instances, ``sRGB``, a ``PLTE`` and ``tRNS`` of one entry per instance
+#: plus the transparent black background, filter None;
+#: :func:`gtconsensus.testing.synthetic.encode_answer_png`); examples shrink
+#: to it. ``P1``..``P8``: palette PNG of that bit depth with index 0 black and
+#: transparent, as Pillow writes it (a full palette, one tRNS entry);
 #: ``-opaque``: the same without a tRNS chunk (black is background);
 #: ``P8-interlaced``: 8-bit palette, Adam7 interlaced (written by hand, Pillow
 #: cannot); ``RGB``; ``RGBA`` (background alpha 0, painted in the first
 #: instance's colour to show that alpha alone decides); ``L``, ``LA`` and
 #: ``I;16`` (16-bit) greyscale, whose instance colours are grey ``#gggggg``.
 PNG_MODES = (
-    "P1", "P2", "P4", "P8",
+    "tool", "P1", "P2", "P4", "P8",
     "P1-opaque", "P2-opaque", "P4-opaque", "P8-opaque",
     "P8-interlaced", "RGB", "RGBA", "L", "LA", "I;16",
 )  # fmt: skip
@@ -118,7 +123,7 @@ def png_mode_capacity(png_mode: str) -> int:
 
     Examples
     --------
-    >>> png_mode_capacity("P1"), png_mode_capacity("P4-opaque"), png_mode_capacity("RGB")
+    >>> png_mode_capacity("P1"), png_mode_capacity("P4-opaque"), png_mode_capacity("tool")
     (1, 15, 255)
     """
     if png_mode not in PNG_MODES:
@@ -442,6 +447,16 @@ def _palette_png(
     return buffer.getvalue()
 
 
+def _tool_png(labels: np.ndarray, colours: Sequence[str], order: Sequence[int]) -> bytes:
+    """The tool's palette PNG, instance ``i`` at palette index ``order[i] + 1``."""
+    index_of = np.zeros(len(colours) + 1, dtype=np.uint8)
+    index_of[1:] = np.asarray(order, dtype=np.uint8) + 1
+    by_index = [""] * len(colours)
+    for instance, colour in enumerate(colours):
+        by_index[order[instance]] = colour
+    return encode_answer_png(index_of[labels], by_index)
+
+
 def _direct_png(labels: np.ndarray, rgb: Sequence[tuple[int, int, int]], png_mode: str) -> bytes:
     k = len(rgb)
     size = (labels.shape[1], labels.shape[0])
@@ -513,7 +528,9 @@ def encode_answer(
     order = list(range(k)) if palette_order is None else list(palette_order)
     if sorted(order) != list(range(k)):
         raise InvalidArgument(f"palette_order must permute range({k}), got {order}")
-    if png_mode.startswith("P"):
+    if png_mode == "tool":
+        png = _tool_png(labels, colours, order)
+    elif png_mode.startswith("P"):
         png = _palette_png(labels, rgb, png_mode, order)
     else:
         png = _direct_png(labels, rgb, png_mode)
