@@ -270,3 +270,12 @@ def test_the_simplest_answer_is_in_the_tools_png_form() -> None:
     answer = find(gts.annotated_results(), lambda a: len(a["instances"]) == 1,
                   settings=settings(database=None))  # fmt: skip
     assert png_of(answer) == encode_answer_png(np.ones((1, 1), np.uint8), ["#2ca02c"])
+
+
+def test_worker_ids_include_ground_truths_own_forms() -> None:
+    panel = find(gts.panels(), lambda p: any(w.worker_id.startswith("private.") for w in p),
+                 settings=settings(database=None))  # fmt: skip
+    (worker_id,) = [w.worker_id for w in panel if "." in w.worker_id]
+    kind, region, code = worker_id.split(".")
+    assert (kind, len(code), code.isupper() or code.isalnum()) == ("private", 26, True)
+    assert region.count("-") == 2

@@ -112,7 +112,16 @@ PNG_MODES = (
 GREY_PNG_MODES = frozenset({"L", "LA", "I;16"})
 
 _SIDES = st.integers(1, 32)
-_WORKER_IDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
+# Short ids first (what examples shrink to), then Ground Truth's own forms:
+# private.us-east-1.CYUQXZT3LFXJIUFCZMZ6HC2KFM, public.us-east-1.M52T...
+_WORKER_IDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8) | (
+    st.builds(
+        "{}.{}.{}".format,
+        st.sampled_from(("private", "public")),
+        st.sampled_from(("us-east-1", "eu-west-1", "ap-northeast-1")),
+        st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=26, max_size=26),
+    )
+)
 # Adam7 passes: (row_start, col_start, row_step, col_step).
 _ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2),
           (1, 0, 2, 1))  # fmt: skip
