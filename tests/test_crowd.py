@@ -124,3 +124,21 @@ def test_an_image_nobody_answered_is_left_out_of_the_job() -> None:
 def test_absent_rate_must_be_a_probability() -> None:
     with pytest.raises(OptionsError, match="absent_rate"):
         WorkerStyle("w", absent_rate=1.5)
+
+
+@pytest.mark.parametrize("mode", ["P", "RGBA", "RGB"])
+def test_the_lambda_payload_takes_the_png_flavour_of_the_manifest(mode: str) -> None:
+    job = simulate_job(2, PANEL[:2], n_images=1, height=20, width=30, instances=(1, 2))
+    payload = job.lambda_payload(mode=mode)
+    lines = [json.loads(line) for line in job.manifest_lines(mode=mode)]
+    from_lines = lines[0]["gt-label"]["annotationsFromAllWorkers"]
+    contents = [json.loads(entry["annotationData"]["content"]) for entry in from_lines]
+    assert [json.loads(a["annotationData"]["content"]) for a in payload[0]["annotations"]] == (
+        contents
+    )
+
+
+def test_a_job_takes_the_label_attribute_of_your_labeling_job() -> None:
+    job = simulate_job(2, PANEL[:2], n_images=1, height=20, width=30, label_attribute="streets")
+    (line,) = job.manifest_lines()
+    assert set(json.loads(line)) == {"source-ref", "streets", "streets-metadata"}

@@ -334,15 +334,22 @@ class SimulatedJob:
     label_attribute: str = "gt-label"
 
     def manifest_lines(self, *, mode: str = "P") -> Iterator[str]:
-        """Output-manifest lines as the recipe's Lambda writes them (no newline)."""
+        """Output-manifest lines as the recipe's Lambda writes them (no newline).
+
+        ``mode`` is the PNG flavour: ``"P"`` (the tool's), ``"RGBA"`` or ``"RGB"``
+        (:func:`~gtconsensus.testing.synthetic.encode_answer_png`).
+        """
         for image in self.images:
             answers = [
                 (a.worker_id, worker_answer(a.labels, a.classes, mode=mode)) for a in image.answers
             ]
             yield manifest_line(image.source_ref, answers, label_attribute=self.label_attribute)
 
-    def lambda_payload(self) -> list[dict[str, Any]]:
-        """The consolidation-request payload file (a JSON list, one entry per object)."""
+    def lambda_payload(self, *, mode: str = "P") -> list[dict[str, Any]]:
+        """The consolidation-request payload file (a JSON list, one entry per object).
+
+        ``mode`` is the PNG flavour, as for :meth:`manifest_lines`.
+        """
         return [
             {
                 "datasetObjectId": str(i),
@@ -352,7 +359,8 @@ class SimulatedJob:
                         "workerId": a.worker_id,
                         "annotationData": {
                             "content": json.dumps(
-                                worker_answer(a.labels, a.classes), separators=(",", ":")
+                                worker_answer(a.labels, a.classes, mode=mode),
+                                separators=(",", ":"),
                             )
                         },
                     }
@@ -404,6 +412,7 @@ def simulate_job(
     workers_per_image: int | None = None,
     classes: Sequence[str] = DEFAULT_CLASSES,
     source_prefix: str = "s3://simulated/images/",
+    label_attribute: str = "gt-label",
 ) -> SimulatedJob:
     """A whole job: ``n_images`` truths, each answered by the workers of ``styles``.
 
@@ -424,6 +433,8 @@ def simulate_job(
         object), its number skipped in ``source-ref``.
     classes : sequence of str
     source_prefix : str
+    label_attribute : str, default "gt-label"
+        The labeling job's label attribute, the key of the manifest lines' answers.
 
     Returns
     -------
@@ -452,7 +463,7 @@ def simulate_job(
         if answers:
             source_ref = f"{source_prefix}{index + 1:05d}.jpg"
             images.append(SimulatedImage(source_ref, truth, tuple(answers)))
-    return SimulatedJob(tuple(images))
+    return SimulatedJob(tuple(images), label_attribute)
 
 
 def renamed(style: WorkerStyle, worker_id: str) -> WorkerStyle:
