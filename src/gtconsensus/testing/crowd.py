@@ -8,7 +8,8 @@ spurious blobs, class swaps, the tool's PNG and manifest formats) and adds:
 - :class:`WorkerStyle`: every error a worker makes, with its rate: boundary
   noise, systematic over- or under-drawing, missed and spurious instances,
   merges and splits of neighbouring objects, class confusions, spammers
-  (random blobs, whatever the image) and lazy answers (empty);
+  (random blobs, whatever the image), lazy answers (empty) and absences (no
+  answer: the object comes with fewer);
 - :func:`simulate_answer` and :func:`simulate_job`: a worker's answer to a truth,
   and a whole job (who answered which image, with the truth kept beside);
 - Ground Truth's exact formats: :meth:`SimulatedJob.manifest_lines` (output
