@@ -279,3 +279,13 @@ def test_worker_ids_include_ground_truths_own_forms() -> None:
     kind, region, code = worker_id.split(".")
     assert (kind, len(code), code.isupper() or code.isalnum()) == ("private", 26, True)
     assert region.count("-") == 2
+
+
+@given(gts.panel_answers(png_modes=["P1"]))
+def test_one_bit_panel_answers_hold_one_instance_each(
+    answers: list[tuple[str, dict[str, Any]]],
+) -> None:
+    # The real sample's PNGs are 1-bit; the default panel is drawn to fit them.
+    for _, answer in answers:
+        assert len(answer["instances"]) <= 1
+        assert read_png_header(png_of(answer)).bit_depth == 1

@@ -645,11 +645,19 @@ def panel_answers(
 ) -> list[tuple[str, dict[str, Any]]]:
     """A panel's answers as ``(worker_id, annotatedResult)``, each in its own PNG mode.
 
-    ``panel`` defaults to :func:`panels`; feed the result to :func:`recipe_line`.
+    ``panel`` defaults to :func:`panels` of at most as many instances as the
+    roomiest of ``png_modes`` holds (4 at most); a worker of your own ``panel``
+    with more instances than every mode holds makes Hypothesis discard the
+    example. Feed the result to :func:`recipe_line`.
     """
-    workers = draw(panels() if panel is None else panel)
+    modes = list(png_modes)
+    if not modes or any(m not in PNG_MODES for m in modes):
+        raise InvalidArgument(f"png_modes must be a non-empty subset of {PNG_MODES}")
+    if panel is None:
+        panel = panels(max_instances=min(4, max(png_mode_capacity(m) for m in modes)))
+    workers = draw(panel)
     return [
-        (worker.worker_id, _encode_drawn(draw, worker.labels, worker.classes, png_modes))
+        (worker.worker_id, _encode_drawn(draw, worker.labels, worker.classes, modes))
         for worker in workers
     ]
 
