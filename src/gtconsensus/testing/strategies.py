@@ -593,7 +593,9 @@ def labelled_answers(
     The PNG mode is drawn from ``png_modes`` (those that hold ``min_instances``);
     colours are category10 in a random order that shrinks to the tool's own
     (``#2ca02c``, ``#1f77b4``...; grey levels in greyscale modes) and palette
-    indices are shuffled.
+    indices are shuffled. With ``labels`` of your own, an image with more
+    instances than every mode of ``png_modes`` holds is discarded: bound its
+    instances by :func:`png_mode_capacity`.
     """
     modes = list(png_modes)
     if not modes or any(m not in PNG_MODES for m in modes):
