@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gtconsensus.exceptions import OptionsError
 from gtconsensus.lines import prepare_line
 from gtconsensus.schema import parse_answer_content, parse_worker_annotation
 from gtconsensus.testing.crowd import (
@@ -86,3 +88,57 @@ def test_each_error_type_does_what_it_says(style: WorkerStyle, check: object) ->
     truth = draw_scene(rng, height=80, width=120, n_instances=6, touching=1.0)
     answer = simulate_answer(rng, truth, style)
     assert check(answer, truth)  # type: ignore[operator]
+
+
+# --- answers that never came (expired tasks) ---
+
+
+@settings(max_examples=5)
+@given(seed=st.integers(0, 2**32 - 1), rate=st.floats(0.0, 1.0))
+def test_absent_answers_leave_the_others_as_they_were(seed: int, rate: float) -> None:
+    everyone = [STYLES["good"], STYLES["average"], STYLES["spammer"]]
+    styles = [replace(style, absent_rate=rate) for style in everyone]
+    full = simulate_job(seed, everyone, n_images=4, height=30, width=40)
+    fewer = simulate_job(seed, styles, n_images=4, height=30, width=40)
+    complete = {image.source_ref: image for image in full.images}
+    for image in fewer.images:
+        answers = {a.worker_id: a.labels.tobytes() for a in complete[image.source_ref].answers}
+        assert image.answers
+        for answer in image.answers:
+            assert answers[answer.worker_id] == answer.labels.tobytes()
+
+
+def test_a_worker_who_never_answers_is_missing_from_every_image() -> None:
+    styles = [STYLES["good"], replace(STYLES["poor"], absent_rate=1.0)]
+    job = simulate_job(5, styles, n_images=6, height=30, width=40)
+    assert len(job.images) == 6
+    assert {tuple(a.worker_id for a in image.answers) for image in job.images} == {("good",)}
+    assert {len(entry["annotations"]) for entry in job.lambda_payload()} == {1}
+
+
+def test_an_image_nobody_answered_is_left_out_of_the_job() -> None:
+    styles = [replace(STYLES["good"], absent_rate=1.0)]
+    assert simulate_job(5, styles, n_images=3, height=30, width=40).images == ()
+
+
+def test_absent_rate_must_be_a_probability() -> None:
+    with pytest.raises(OptionsError, match="absent_rate"):
+        WorkerStyle("w", absent_rate=1.5)
+
+
+@pytest.mark.parametrize("mode", ["P", "RGBA", "RGB"])
+def test_the_lambda_payload_takes_the_png_flavour_of_the_manifest(mode: str) -> None:
+    job = simulate_job(2, PANEL[:2], n_images=1, height=20, width=30, instances=(1, 2))
+    payload = job.lambda_payload(mode=mode)
+    lines = [json.loads(line) for line in job.manifest_lines(mode=mode)]
+    from_lines = lines[0]["gt-label"]["annotationsFromAllWorkers"]
+    contents = [json.loads(entry["annotationData"]["content"]) for entry in from_lines]
+    assert [json.loads(a["annotationData"]["content"]) for a in payload[0]["annotations"]] == (
+        contents
+    )
+
+
+def test_a_job_takes_the_label_attribute_of_your_labeling_job() -> None:
+    job = simulate_job(2, PANEL[:2], n_images=1, height=20, width=30, label_attribute="streets")
+    (line,) = job.manifest_lines()
+    assert set(json.loads(line)) == {"source-ref", "streets", "streets-metadata"}

@@ -18,5 +18,8 @@ def test_docs_testing_has_a_runnable_example() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_the_runnable_examples_of_docs_testing_run(index: int) -> None:
+def test_the_runnable_examples_of_docs_testing_run(
+    index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # an example may write files, as a user's would
     exec(compile(BLOCKS[index], f"docs/testing.md example {index + 1}", "exec"), {})

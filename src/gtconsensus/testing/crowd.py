@@ -8,7 +8,8 @@ spurious blobs, class swaps, the tool's PNG and manifest formats) and adds:
 - :class:`WorkerStyle`: every error a worker makes, with its rate: boundary
   noise, systematic over- or under-drawing, missed and spurious instances,
   merges and splits of neighbouring objects, class confusions, spammers
-  (random blobs, whatever the image) and lazy answers (empty);
+  (random blobs, whatever the image), lazy answers (empty) and absences (no
+  answer: the object comes with fewer);
 - :func:`simulate_answer` and :func:`simulate_job`: a worker's answer to a truth,
   and a whole job (who answered which image, with the truth kept beside);
 - Ground Truth's exact formats: :meth:`SimulatedJob.manifest_lines` (output
@@ -41,8 +42,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from skimage import draw
-from skimage.segmentation import expand_labels, find_boundaries
 
 from gtconsensus.consensus import WorkerAnnotation
 from gtconsensus.exceptions import OptionsError
@@ -53,6 +52,14 @@ from gtconsensus.testing.synthetic import (
     simulate_worker,
     worker_answer,
 )
+
+try:
+    from skimage import draw
+    from skimage.segmentation import expand_labels, find_boundaries
+except ImportError as exc:  # the `testing` extra is not installed
+    raise ImportError(
+        "gtconsensus.testing.crowd needs scikit-image: pip install 'gtconsensus[testing]'"
+    ) from exc
 
 __all__ = [
     "STYLES",
@@ -92,6 +99,11 @@ class WorkerStyle:
         Ignores the image: draws 0 to 4 random blobs with random classes.
     lazy_rate : float
         Probability of submitting an empty answer (per image).
+    absent_rate : float
+        Probability that the answer never comes (per image): the task expired,
+        so the object reaches the Lambda and the manifest with fewer answers.
+        Drawn apart from everything else, so the answers that do come are
+        those of the same job without absences.
     """
 
     worker_id: str
@@ -104,9 +116,12 @@ class WorkerStyle:
     class_confusion: float = 0.02
     spammer: bool = False
     lazy_rate: float = 0.0
+    absent_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("miss_rate", "merge_rate", "split_rate", "class_confusion", "lazy_rate"):
+        names = ("miss_rate", "merge_rate", "split_rate", "class_confusion", "lazy_rate",
+                 "absent_rate")  # fmt: skip
+        for name in names:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise OptionsError("bad_option", f"`{name}` must be in [0, 1], got {value}")
@@ -320,15 +335,22 @@ class SimulatedJob:
     label_attribute: str = "gt-label"
 
     def manifest_lines(self, *, mode: str = "P") -> Iterator[str]:
-        """Output-manifest lines as the recipe's Lambda writes them (no newline)."""
+        """Output-manifest lines as the recipe's Lambda writes them (no newline).
+
+        ``mode`` is the PNG flavour: ``"P"`` (the tool's), ``"RGBA"`` or ``"RGB"``
+        (:func:`~gtconsensus.testing.synthetic.encode_answer_png`).
+        """
         for image in self.images:
             answers = [
                 (a.worker_id, worker_answer(a.labels, a.classes, mode=mode)) for a in image.answers
             ]
             yield manifest_line(image.source_ref, answers, label_attribute=self.label_attribute)
 
-    def lambda_payload(self) -> list[dict[str, Any]]:
-        """The consolidation-request payload file (a JSON list, one entry per object)."""
+    def lambda_payload(self, *, mode: str = "P") -> list[dict[str, Any]]:
+        """The consolidation-request payload file (a JSON list, one entry per object).
+
+        ``mode`` is the PNG flavour, as for :meth:`manifest_lines`.
+        """
         return [
             {
                 "datasetObjectId": str(i),
@@ -338,7 +360,8 @@ class SimulatedJob:
                         "workerId": a.worker_id,
                         "annotationData": {
                             "content": json.dumps(
-                                worker_answer(a.labels, a.classes), separators=(",", ":")
+                                worker_answer(a.labels, a.classes, mode=mode),
+                                separators=(",", ":"),
                             )
                         },
                     }
@@ -390,6 +413,7 @@ def simulate_job(
     workers_per_image: int | None = None,
     classes: Sequence[str] = DEFAULT_CLASSES,
     source_prefix: str = "s3://simulated/images/",
+    label_attribute: str = "gt-label",
 ) -> SimulatedJob:
     """A whole job: ``n_images`` truths, each answered by the workers of ``styles``.
 
@@ -405,8 +429,13 @@ def simulate_job(
     workers_per_image : int, optional
         When set, each image is answered by that many workers drawn from
         ``styles`` (so workers answer different subsets); default all of them.
+        Fewer answers come when a style has an ``absent_rate``; an image none
+        of its workers answered is left out (Ground Truth sends no such
+        object), its number skipped in ``source-ref``.
     classes : sequence of str
     source_prefix : str
+    label_attribute : str, default "gt-label"
+        The labeling job's label attribute, the key of the manifest lines' answers.
 
     Returns
     -------
@@ -419,6 +448,8 @@ def simulate_job(
     if not 1 <= k <= len(styles):
         raise OptionsError("bad_option", f"`workers_per_image` must be in 1..{len(styles)}")
     rng = np.random.default_rng(seed)
+    # Absences come from a stream of their own: the answers that come stay the same.
+    absences = np.random.default_rng([seed, 1]) if any(s.absent_rate for s in styles) else None
     images = []
     for index in range(n_images):
         count = int(rng.integers(instances[0], instances[1] + 1))
@@ -427,9 +458,13 @@ def simulate_job(
         answers = []
         for i in chosen:
             drawn = simulate_answer(rng, truth, styles[i], classes=classes)
+            if absences is not None and absences.random() < styles[i].absent_rate:
+                continue
             answers.append(WorkerAnnotation(styles[i].worker_id, drawn.labels, drawn.classes))
-        images.append(SimulatedImage(f"{source_prefix}{index + 1:05d}.jpg", truth, tuple(answers)))
-    return SimulatedJob(tuple(images))
+        if answers:
+            source_ref = f"{source_prefix}{index + 1:05d}.jpg"
+            images.append(SimulatedImage(source_ref, truth, tuple(answers)))
+    return SimulatedJob(tuple(images), label_attribute)
 
 
 def renamed(style: WorkerStyle, worker_id: str) -> WorkerStyle:
