@@ -30,6 +30,7 @@ def _import_without(module: str, blocked: list[str]) -> str:
     ("module", "blocked"),
     [
         ("gtconsensus.testing.strategies", ["hypothesis"]),
+        ("gtconsensus.testing.pngs", ["hypothesis"]),
         ("gtconsensus.testing.crowd", ["skimage"]),
     ],
 )
