@@ -8,6 +8,8 @@ server (the fixtures of ``test_lambda.py``) give the same bytes.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -195,3 +197,14 @@ def test_a_missing_answer_is_rejected_with_the_same_message_through_both(
     through_s3 = consolidate_event(event, settings=Settings(), log=lambda r: None)
     assert json.dumps(in_memory) == json.dumps(through_s3)
     assert "not_found" in json.dumps(in_memory)
+
+
+def test_the_dict_store_needs_no_boto3() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['boto3'] = sys.modules['botocore'] = None\n"
+        "from gtconsensus.testing import DictStore\n"
+        "print(DictStore({'s3://b/k': b'x'}).fetch('s3://b/k').decode())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "x"
