@@ -40,8 +40,8 @@ from gtconsensus.adapters.lambda_events import (
 from gtconsensus.adapters.lambda_response import FittedResponse, fit_response
 from gtconsensus.adapters.lambda_settings import Settings
 from gtconsensus.adapters.s3 import (
+    ObjectStore,
     PrefetchingFetch,
-    S3Store,
     join_s3_uri,
     open_store,
     read_location,
@@ -157,7 +157,7 @@ def load_worker_model(data: bytes) -> WorkerModel | dict[str, float]:
 
 
 def _worker_model(
-    location: str | None, store: S3Store
+    location: str | None, store: ObjectStore
 ) -> tuple[WorkerModel | dict[str, float] | None, str]:
     """The model named by ``GTCONSENSUS_WORKER_MODEL``, read once per container.
 
@@ -174,7 +174,7 @@ def _worker_model(
     return _models[location], ""
 
 
-def _read_payload(event: PostAnnotationEvent, store: S3Store) -> list[PayloadItem]:
+def _read_payload(event: PostAnnotationEvent, store: ObjectStore) -> list[PayloadItem]:
     uri = event.payload.s3_uri
     try:
         return parse_payload(store.fetch(uri))
@@ -343,8 +343,9 @@ def consolidate_event(
     log: Log = emit,
     request_id: str | None = None,
     remaining: Remaining | None = None,
+    store: ObjectStore | None = None,
 ) -> list[dict[str, Any]]:
-    """Everything the handler does, with the settings and the log passed in.
+    """Everything the handler does, with the settings, the log and the store passed in.
 
     Parameters
     ----------
@@ -353,6 +354,15 @@ def consolidate_event(
         deadline. Consolidation stops when what is left falls to
         ``settings.time_margin``: the objects not yet decided come out failed
         with ``deadline``.
+    store : ObjectStore, optional
+        Where the payload, the answers given by ``s3Uri`` and the worker model are
+        read and the spilled files written (``fetch`` and ``put_json``); for tests,
+        :class:`gtconsensus.testing.stores.DictStore` over the ``(event, store)`` of
+        :func:`gtconsensus.testing.strategies.lambda_requests`. Given, no S3 client
+        is opened: neither STS nor ``settings.assume_role`` is used, and the event's
+        ``kmsKeyId`` is the store's business. ``None`` (the handler's way): the
+        function's own S3 client, or the job's ``roleArn`` when
+        ``settings.assume_role``.
 
     Returns
     -------
@@ -375,11 +385,12 @@ def consolidate_event(
         parsed = parse_post_annotation_event(event)
         record.update(labelingJobArn=parsed.labeling_job_arn, eventVersion=parsed.version)
         record.update(labelAttributeName=parsed.label_attribute_name)
-        record["assumedRole"] = settings.assume_role
-        store = open_store(
-            role_arn=parsed.role_arn, assume_role=settings.assume_role,
-            kms_key_id=parsed.kms_key_id, label=parsed.job_name,
-        )  # fmt: skip
+        record["assumedRole"] = settings.assume_role and store is None
+        if store is None:
+            store = open_store(
+                role_arn=parsed.role_arn, assume_role=settings.assume_role,
+                kms_key_id=parsed.kms_key_id, label=parsed.job_name,
+            )  # fmt: skip
         items = _read_payload(parsed, store)
         objects = merge_repeated_ids(items)
         record["repeatedIds"] = len(items) - len(objects)

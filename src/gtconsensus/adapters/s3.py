@@ -12,6 +12,10 @@ Errors are mapped where they enter: a read that fails raises
 ``fetch_failed``), a write :class:`~gtconsensus.exceptions.StorageError`
 (``write_failed``).
 
+:class:`ObjectStore` is what the Lambda asks of a store (``fetch`` and
+``put_json``); :class:`S3Store` is the real one, and
+:class:`gtconsensus.testing.stores.DictStore` one in memory for tests.
+
 Examples
 --------
 >>> split_s3_uri("s3://bucket/some/key.json")
@@ -30,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -39,6 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gtconsensus.exceptions import FetchError, OptionsError, StorageError
 
 __all__ = [
+    "ObjectStore",
     "PrefetchingFetch",
     "S3Store",
     "client_config",
@@ -151,6 +156,24 @@ def _code_of(exc: Exception) -> str:
     return "fetch_failed"
 
 
+class ObjectStore(Protocol):
+    """What the Lambda reads and writes through: :class:`S3Store`, or a fake for tests.
+
+    ``fetch`` raises :class:`~gtconsensus.exceptions.FetchError` with the codes of
+    :meth:`S3Store.fetch` (``bad_reference``, ``not_found``, ``access_denied``,
+    ``fetch_failed``), ``put_json`` :class:`~gtconsensus.exceptions.StorageError`
+    (``write_failed``). Both may be called from several threads at once.
+    """
+
+    def fetch(self, uri: str) -> bytes:
+        """The bytes of the object at ``uri`` (``s3://bucket/key``)."""
+        ...
+
+    def put_json(self, uri: str, data: bytes) -> None:
+        """Write the JSON bytes ``data`` to ``uri``."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class S3Store:
     """Reads and writes of one invocation, with one client and the job's KMS key.
@@ -250,10 +273,10 @@ def default_fetch(uri: str) -> bytes:
     return S3Store(own_client("s3")).fetch(uri)
 
 
-def read_location(location: str, store: S3Store | None = None) -> bytes:
+def read_location(location: str, store: ObjectStore | None = None) -> bytes:
     """Read an ``s3://`` URI (through ``store``, or the own client) or a local path."""
     if location.startswith("s3://"):
-        return (store or S3Store(own_client("s3"))).fetch(location)
+        return (store if store is not None else S3Store(own_client("s3"))).fetch(location)
     try:
         return Path(location).read_bytes()
     except OSError as exc:
