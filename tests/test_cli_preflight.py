@@ -300,11 +300,14 @@ def test_the_output_may_replace_its_input(example: Path) -> None:
 
 
 @pytest.mark.parametrize("option", ["--errors", "--workers"])
+@pytest.mark.parametrize("second", ["-", "/dev/stdout"])
 def test_two_files_written_to_standard_output_are_refused(
-    example: Path, capsys: pytest.CaptureFixture[str], no_run: None, option: str
+    example: Path, capsys: pytest.CaptureFixture[str], no_run: None, option: str, second: str
 ) -> None:
-    # Error records or the worker table would be mixed into the manifest's lines.
-    assert cli.main(["consolidate", str(example), "-o", "-", option, "-"]) == cli.EXIT_USAGE
+    # Error records or the worker table would be mixed into the manifest's lines, whether
+    # standard output is named '-' or /dev/stdout.
+    args = ["consolidate", str(example), "-o", "-", option, second]
+    assert cli.main(args) == cli.EXIT_USAGE
     assert "would both go to standard output" in capsys.readouterr().err
 
 

@@ -220,6 +220,15 @@ def _file_key(path: str, *, written: bool = False) -> str:
     return str(target.parent.resolve() / target.name)
 
 
+def _stdout_key() -> str:
+    """What ``-`` names as an output: the file standard output is (``/dev/stdout`` resolved:
+    ``-o - --errors /dev/stdout`` is one stream twice), or ``-`` where there is no such path.
+    """
+    if not os.path.exists("/dev/stdout"):
+        return "-"
+    return _file_key("/dev/stdout", written=True)
+
+
 def _replaced(paths: Sequence[str]) -> set[str]:
     """The keys an output must not have not to replace one of ``paths`` (the files a run
     reads): each one's own name, and the file it leads to when it is a link."""
@@ -248,9 +257,10 @@ def clash(
     named = {what: path for what, path in outputs.items()
              if path is not None and path != os.devnull}  # fmt: skip
     seen: dict[str, str] = {}
+    stdout = _stdout_key()
     for what, path in named.items():
-        key = "-" if path == "-" else _file_key(path, written=True)
-        if key in seen and key == "-":
+        key = stdout if path == "-" else _file_key(path, written=True)
+        if key in seen and key == stdout:
             return f"the {seen[key]} and the {what} would both go to standard output: name a file"
         if key in seen:
             return f"the {seen[key]} and the {what} are one file, {path!r}: name two"
