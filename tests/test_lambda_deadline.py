@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gtconsensus import answers as answers_module
+from gtconsensus import batch as batch_module
 from gtconsensus.adapters.aws_lambda import Settings, consolidate_event, handler
 from gtconsensus.adapters.lambda_events import merge_repeated_ids, parse_payload
 from gtconsensus.batch import DEADLINE, METHOD_BATCH, consolidate_batch
@@ -228,6 +229,30 @@ def test_pass_one_keeps_time_for_pass_two() -> None:
     decided = sum(1 for r in cut.results if r.error is None)
     assert 0 < decided < 8
     assert all(r.error.code == DEADLINE for r in cut.results[decided:] if r.error)
+
+
+def test_pass_one_reads_only_what_pass_two_has_time_to_decide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each question costs 1 s (9 s left at the first). Pass 1 reads the k-th object
+    # only while the time left exceeds the mean cost (1 s) times 1 + PASS2_SHARE * k
+    # (PASS2_SHARE = 0.5): the first with any time left, then 8 > 2, 7 > 2.5, 6 > 3,
+    # 5 > 3.5; 4 > 4 fails: 5 objects read, not 8 (PASS2_SHARE = 0 would read all).
+    # Pass 2 then decides two (3 s and 2 s left; 1 s does not exceed the 1 s mean).
+    read: list[int] = []
+    real = batch_module.prepare_object
+
+    def counted(raws: Any, **options: Any) -> Any:
+        read.append(1)
+        return real(raws, **options)
+
+    monkeypatch.setattr(batch_module, "prepare_object", counted)
+    objects = _objects(8)
+    seconds = iter(range(100))
+    cut = consolidate_batch(objects, min_median_objects=2, remaining=lambda: 9.0 - next(seconds))
+    assert (len(read), cut.method) == (5, METHOD_BATCH)
+    assert [r.error.code if r.error else None for r in cut.results] == [None] * 2 + [DEADLINE] * 6
+    assert [r.value["annotationsFromAllWorkers"] for r in cut.results] == objects
 
 
 # -- the margin setting --------------------------------------------------------------------
