@@ -202,6 +202,7 @@ def test_the_batch_method_cut_in_its_second_pass_keeps_the_batchs_weights() -> N
     assert _dump(cut.results[:4]) == _dump(full.results[:4])
     assert [r.error.code if r.error else None for r in cut.results[4:]] == [DEADLINE] * 2
     assert [r.value["annotationsFromAllWorkers"] for r in cut.results[4:]] == objects[4:]
+    assert {r.value["consensus"]["method"] for r in cut.results[4:]} == {METHOD_BATCH}
 
 
 @pytest.mark.parametrize(("read", "method"), [(3, METHOD_BATCH), (1, METHOD_MAJORITY)])
@@ -218,6 +219,7 @@ def test_the_batch_method_cut_in_its_first_pass_decides_what_it_read_as_a_batch_
     assert _dump(cut.results[:read]) == _dump(alone.results)
     assert all(r.error is not None and r.error.code == DEADLINE for r in cut.results[read:])
     assert [r.value["annotationsFromAllWorkers"] for r in cut.results[read:]] == objects[read:]
+    assert {r.value["consensus"]["method"] for r in cut.results[read:]} == {method}
 
 
 def test_pass_one_keeps_time_for_pass_two() -> None:
