@@ -205,6 +205,21 @@ def test_the_batch_method_cut_in_its_second_pass_keeps_the_batchs_weights() -> N
     assert {r.value["consensus"]["method"] for r in cut.results[4:]} == {METHOD_BATCH}
 
 
+def test_an_object_that_failed_in_pass_one_keeps_its_own_error_when_pass_two_is_cut() -> None:
+    # Its failure is known from pass 1 and costs nothing to write: "deadline" would
+    # send the user to consolidate offline an object that fails there too.
+    objects = _objects(6)
+    objects[4] = [{"workerId": w, "annotationData": {"content": "{}"}} for w in ("a", "b")]
+    full = consolidate_batch(objects, min_median_objects=2)
+    assert full.method == METHOD_BATCH
+    own = full.results[4].error
+    assert own is not None
+    assert own.code != DEADLINE
+    cut = consolidate_batch(objects, min_median_objects=2, remaining=_script([100] * 10))
+    assert [r.error.code if r.error else None for r in cut.results[4:]] == [own.code, DEADLINE]
+    assert _dump(cut.results[:5]) == _dump(full.results[:5])
+
+
 @pytest.mark.parametrize(("read", "method"), [(3, METHOD_BATCH), (1, METHOD_MAJORITY)])
 def test_the_batch_method_cut_in_its_first_pass_decides_what_it_read_as_a_batch_of_its_own(
     read: int, method: str
