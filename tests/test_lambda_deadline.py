@@ -210,6 +210,7 @@ def test_an_object_that_failed_in_pass_one_keeps_its_own_error_when_pass_two_is_
     # send the user to consolidate offline an object that fails there too.
     objects = _objects(6)
     objects[4] = [{"workerId": w, "annotationData": {"content": "{}"}} for w in ("a", "b")]
+    objects[5] = [*objects[5], objects[5][0]]  # a worker twice: pass 1 rejects one
     full = consolidate_batch(objects, min_median_objects=2)
     assert full.method == METHOD_BATCH
     own = full.results[4].error
@@ -218,6 +219,8 @@ def test_an_object_that_failed_in_pass_one_keeps_its_own_error_when_pass_two_is_
     cut = consolidate_batch(objects, min_median_objects=2, remaining=_script([100] * 10))
     assert [r.error.code if r.error else None for r in cut.results[4:]] == [own.code, DEADLINE]
     assert _dump(cut.results[:5]) == _dump(full.results[:5])
+    assert cut.results[5].rejected == full.results[5].rejected  # the deadline keeps them
+    assert [r.code for r in cut.results[5].rejected] == ["duplicate_worker"]
 
 
 @pytest.mark.parametrize(("read", "method"), [(3, METHOD_BATCH), (1, METHOD_MAJORITY)])
