@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gtconsensus import answers as answers_module
+from gtconsensus import batch as batch_module
 from gtconsensus.adapters.aws_lambda import Settings, consolidate_event, handler
 from gtconsensus.adapters.lambda_events import merge_repeated_ids, parse_payload
 from gtconsensus.batch import DEADLINE, METHOD_BATCH, consolidate_batch
@@ -201,6 +202,25 @@ def test_the_batch_method_cut_in_its_second_pass_keeps_the_batchs_weights() -> N
     assert _dump(cut.results[:4]) == _dump(full.results[:4])
     assert [r.error.code if r.error else None for r in cut.results[4:]] == [DEADLINE] * 2
     assert [r.value["annotationsFromAllWorkers"] for r in cut.results[4:]] == objects[4:]
+    assert {r.value["consensus"]["method"] for r in cut.results[4:]} == {METHOD_BATCH}
+
+
+def test_an_object_that_failed_in_pass_one_keeps_its_own_error_when_pass_two_is_cut() -> None:
+    # Its failure is known from pass 1 and costs nothing to write: "deadline" would
+    # send the user to consolidate offline an object that fails there too.
+    objects = _objects(6)
+    objects[4] = [{"workerId": w, "annotationData": {"content": "{}"}} for w in ("a", "b")]
+    objects[5] = [*objects[5], objects[5][0]]  # a worker twice: pass 1 rejects one
+    full = consolidate_batch(objects, min_median_objects=2)
+    assert full.method == METHOD_BATCH
+    own = full.results[4].error
+    assert own is not None
+    assert own.code != DEADLINE
+    cut = consolidate_batch(objects, min_median_objects=2, remaining=_script([100] * 10))
+    assert [r.error.code if r.error else None for r in cut.results[4:]] == [own.code, DEADLINE]
+    assert _dump(cut.results[:5]) == _dump(full.results[:5])
+    assert cut.results[5].rejected == full.results[5].rejected  # the deadline keeps them
+    assert [r.code for r in cut.results[5].rejected] == ["duplicate_worker"]
 
 
 @pytest.mark.parametrize(("read", "method"), [(3, METHOD_BATCH), (1, METHOD_MAJORITY)])
@@ -217,6 +237,7 @@ def test_the_batch_method_cut_in_its_first_pass_decides_what_it_read_as_a_batch_
     assert _dump(cut.results[:read]) == _dump(alone.results)
     assert all(r.error is not None and r.error.code == DEADLINE for r in cut.results[read:])
     assert [r.value["annotationsFromAllWorkers"] for r in cut.results[read:]] == objects[read:]
+    assert {r.value["consensus"]["method"] for r in cut.results[read:]} == {method}
 
 
 def test_pass_one_keeps_time_for_pass_two() -> None:
@@ -228,6 +249,30 @@ def test_pass_one_keeps_time_for_pass_two() -> None:
     decided = sum(1 for r in cut.results if r.error is None)
     assert 0 < decided < 8
     assert all(r.error.code == DEADLINE for r in cut.results[decided:] if r.error)
+
+
+def test_pass_one_reads_only_what_pass_two_has_time_to_decide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each question costs 1 s (9 s left at the first). Pass 1 reads the k-th object
+    # only while the time left exceeds the mean cost (1 s) times 1 + PASS2_SHARE * k
+    # (PASS2_SHARE = 0.5): the first with any time left, then 8 > 2, 7 > 2.5, 6 > 3,
+    # 5 > 3.5; 4 > 4 fails: 5 objects read, not 8 (PASS2_SHARE = 0 would read all).
+    # Pass 2 then decides two (3 s and 2 s left; 1 s does not exceed the 1 s mean).
+    read: list[int] = []
+    real = batch_module.prepare_object
+
+    def counted(raws: Any, **options: Any) -> Any:
+        read.append(1)
+        return real(raws, **options)
+
+    monkeypatch.setattr(batch_module, "prepare_object", counted)
+    objects = _objects(8)
+    seconds = iter(range(100))
+    cut = consolidate_batch(objects, min_median_objects=2, remaining=lambda: 9.0 - next(seconds))
+    assert (len(read), cut.method) == (5, METHOD_BATCH)
+    assert [r.error.code if r.error else None for r in cut.results] == [None] * 2 + [DEADLINE] * 6
+    assert [r.value["annotationsFromAllWorkers"] for r in cut.results] == objects
 
 
 # -- the margin setting --------------------------------------------------------------------

@@ -170,6 +170,27 @@ def test_fit_writes_what_the_references_point_to() -> None:
     assert fitted.bytes_written == sum(len(d) for d in written.values())
 
 
+def test_fit_gives_a_repeated_id_a_folder_of_its_own() -> None:
+    # fit_response is public: a list that repeats an id (the Lambda merges them
+    # first) must not write both objects' files to one folder.
+    written: dict[str, bytes] = {}
+    lock = threading.Lock()
+
+    def put(uri: str, data: bytes) -> None:
+        with lock:
+            assert uri not in written, f"{uri} written twice"
+            written[uri] = data
+
+    values = [
+        (i, {"consensus": {}, "annotationsFromAllWorkers": [{"workerId": w, "x": "y" * 400}]})
+        for i, w in [("7", "first"), ("8", "other"), ("7", "second")]
+    ]
+    fitted = fit_response(values, attribute="gt", budget=700, spill_base="s3://b/p", put=put)
+    refs = [e["consolidatedAnnotation"]["content"]["gt"] for e in fitted.entries]
+    raws = [json.loads(written[r["annotationsFromAllWorkers-ref"]]) for r in refs]
+    assert [r[0]["workerId"] for r in raws] == ["first", "other", "second"]
+
+
 def test_fit_that_cannot_fit_says_so() -> None:
     values = [(str(i), {"annotationsFromAllWorkers": []}) for i in range(50)]
     with pytest.raises(StorageError, match="lower the batch size") as info:

@@ -391,8 +391,9 @@ def consolidate_batch(
         its raw answers kept. The batch method's pass 1 keeps time for pass 2
         (:data:`PASS2_SHARE` of its own cost per object read); should it stop
         early, the method is chosen again from the objects it read, and these are
-        decided as a batch of their own would be. A batch that finishes in time
-        comes out exactly as without ``remaining``.
+        decided as a batch of their own would be. An object pass 1 already found
+        unusable keeps its own error. A batch that finishes in time comes out
+        exactly as without ``remaining``.
 
     Returns
     -------
@@ -468,7 +469,10 @@ def consolidate_batch(
             chosen = _object_weights(prepared, learned, 1.0)
             results.append(finish(prepared, weights=chosen, method=METHOD_BATCH))
         pace.tick()
-    undecided = kept[len(results) :]
-    results += [_late(k.prepared.original, method, k.prepared.rejected) for k in undecided]
+    for k in kept[len(results) :]:
+        if k.prepared.evidence is None or k.prepared.answers is None:  # failed in pass 1
+            results.append(finish(k.prepared, method=method))  # its own error, at no cost
+        else:
+            results.append(_late(k.prepared.original, method, k.prepared.rejected))
     results += [_late({RAW_KEY: list(raws)}, method) for raws in objects[len(kept) :]]
     return BatchResult(tuple(results), method, learned, len(counts))
