@@ -19,12 +19,14 @@ import dask.bag as db
 import pytest
 from distributed import LocalCluster
 
-from clusters import local_cluster
 from gtconsensus import cli
 from gtconsensus.adapters import dask_engine
 from harness import finish_line_interrupted_at, kill_past_line
 from test_offline import simulated
+from test_offline_dask import cluster
 from test_resume_merge import _args, _files, _split_job
+
+__all__ = ["cluster"]  # the LocalCluster fixture, used by name
 
 #: The CLI with the Dask engine reading partitions of ``argv[1]`` bytes (the CLI reads
 #: 64 MiB ones: a test input would be one partition).
@@ -37,12 +39,6 @@ _SMALL_PARTS = (
     "sys.exit(cli.main(sys.argv[2:]))\n"
 )
 _PART_BYTES = 16_000  # about 10 lines of the input below
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with local_cluster() as cluster:
-        yield cluster
 
 
 @pytest.fixture(scope="module")

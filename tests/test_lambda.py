@@ -407,17 +407,22 @@ def test_default_fetch_lets_the_offline_reader_follow_references(s3: Any) -> Non
         assert consolidate_line(line, fetch=s3_adapter.default_fetch).error is None
 
 
-def test_a_bug_on_one_object_costs_that_object_only(
-    s3: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def bug_on_worker(monkeypatch: pytest.MonkeyPatch, worker_id: str) -> None:
+    """Make reading ``worker_id``'s answers raise, as a bug of gtconsensus would."""
     real = answers_module.read_answer
 
     def buggy(raw: Any, **options: Any) -> Any:
-        if raw.get("workerId") == "boom":
+        if raw.get("workerId") == worker_id:
             raise RuntimeError("a bug")
         return real(raw, **options)
 
     monkeypatch.setattr(answers_module, "read_answer", buggy)
+
+
+def test_a_bug_on_one_object_costs_that_object_only(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bug_on_worker(monkeypatch, "boom")
     bad = [("boom", answers_for(2)[0][1]), *answers_for(2)[1:]]
     payload = [payload_object("a", answers_for(1)), payload_object("b", bad),
                payload_object("c", answers_for(3))]  # fmt: skip

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from gtconsensus import answers as answers_module
 from gtconsensus import batch as batch_module
 from gtconsensus.adapters.aws_lambda import Settings, consolidate_event, handler
 from gtconsensus.adapters.lambda_events import merge_repeated_ids, parse_payload
@@ -22,7 +21,7 @@ from gtconsensus.consensus import METHOD_MAJORITY
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.lines import consolidate_line
 from lambda_support import answers_for, payload_object
-from test_lambda import ATTR, _event, _value, s3, s3_server
+from test_lambda import ATTR, _event, _value, bug_on_worker, s3, s3_server
 
 __all__ = ["s3", "s3_server"]  # the fixtures, imported for pytest
 
@@ -350,14 +349,7 @@ def test_a_bug_and_a_deadline_together_still_give_every_object_its_entry(
 ) -> None:
     # The batch hits a bug on its second object and is redone object by object;
     # the redo watches the same clock: it decides one object, then time is up.
-    real = answers_module.read_answer
-
-    def buggy(raw: Any, **options: Any) -> Any:
-        if raw.get("workerId") == "boom":
-            raise RuntimeError("a bug")
-        return real(raw, **options)
-
-    monkeypatch.setattr(answers_module, "read_answer", buggy)
+    bug_on_worker(monkeypatch, "boom")
     payload = _payload(4)
     payload[1]["annotations"][0]["workerId"] = "boom"
     event = _event(s3, "deadline-bug", payload)
