@@ -183,14 +183,14 @@ def test_the_version_of_an_s3_input_changes_when_it_is_rewritten_to_the_same_siz
 ) -> None:
     import s3fs  # type: ignore[import-untyped]
 
-    from gtconsensus.adapters.storage import version
+    from gtconsensus.adapters.storage import identity
 
     s3fs.S3FileSystem.clear_instance_cache()  # no cached listing of an earlier object
     uri = f"s3://{BUCKET}/versioned/in.manifest"
     _put(s3, uri, '{"a":1}\n')
-    first = version(uri)
+    first = identity(uri)[1]
     assert first is not None
-    assert first == version(uri)
+    assert first == identity(uri)[1]
     _put(s3, uri, '{"a":2}\n')
     s3fs.S3FileSystem.clear_instance_cache()
-    assert version(uri) not in (None, first)
+    assert identity(uri)[1] not in (None, first)

@@ -29,14 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gtconsensus.adapters.spool import Blob
-from gtconsensus.adapters.storage import (
-    atomic_writer,
-    is_remote,
-    is_stream,
-    local_path,
-    size,
-    version,
-)
+from gtconsensus.adapters.storage import atomic_writer, identity, is_remote, is_stream, local_path
 from gtconsensus.answers import Fetch
 from gtconsensus.exceptions import OptionsError
 from gtconsensus.lines import dumps
@@ -73,8 +66,8 @@ def fingerprint(
 ) -> dict[str, Any]:
     """What a checkpoint must match to be resumed from (JSON values).
 
-    The input (``input_key``, or ``input_path``, its size and its
-    :func:`~gtconsensus.adapters.storage.version`: an input edited since, even to the
+    The input (``input_key``, or ``input_path`` with its size and version,
+    :func:`~gtconsensus.adapters.storage.identity`: an input edited since, even to the
     same size, starts the run over rather than mixing two versions), the options
     (:func:`options_key`) and the label attribute used; the driver adds the
     method of pass 2 (``"method"``) once it is known.
@@ -89,10 +82,16 @@ def fingerprint(
     False
     """
     return {
-        **(input_key or {"input": input_path, "size": size(input_path),
-                         "version": version(input_path)}),
+        **(input_key or _input_identity(input_path)),
         "options": options_key(options), "attribute": attribute,
     }  # fmt: skip
+
+
+def _input_identity(path: str) -> dict[str, Any]:
+    """One input in a checkpoint: its path, and its size and version from one ``stat``
+    (:func:`~gtconsensus.adapters.storage.identity`)."""
+    found_size, version = identity(path)
+    return {"input": path, "size": found_size, "version": version}
 
 
 #: What the checkpoint records of ``--pseudonymize``: the pseudonym of this id.

@@ -69,7 +69,7 @@ from gtconsensus.adapters.manifest import (
     ignore_interrupts,
 )
 from gtconsensus.adapters.storage import fetch as storage_fetch
-from gtconsensus.adapters.storage import open_read, size, version
+from gtconsensus.adapters.storage import identity, open_read, size
 from gtconsensus.answers import Fetch
 from gtconsensus.exceptions import CODES, FetchError, GtConsensusError, OptionsError
 from gtconsensus.lines import dumps, infer_label_attribute
@@ -422,7 +422,7 @@ def input_key(
         text = json.dumps(sorted([uri, *error] for uri, error in failed.items()))
         unread = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
     return {
-        "inputs": [[p, size(p), version(p)] for p in paths],
+        "inputs": [[p, *identity(p)] for p in paths],
         "attributes": list(attributes),
         "fetch": fetch_key(fetch),
         "unread": unread,

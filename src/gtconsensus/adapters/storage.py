@@ -44,6 +44,7 @@ __all__ = [
     "exists",
     "fetch",
     "head_bucket",
+    "identity",
     "is_remote",
     "is_stream",
     "local_path",
@@ -52,7 +53,6 @@ __all__ = [
     "read_bytes",
     "remove",
     "size",
-    "version",
 ]
 
 
@@ -98,41 +98,41 @@ def exists(path: str) -> bool:
 
 def size(path: str) -> int | None:
     """The size of ``path`` in bytes, or ``None`` when it cannot be known."""
-    if path == "-":
-        return None
-    try:
-        if not is_remote(path):
-            return os.path.getsize(local_path(path))
-        fs, inner = _filesystem(path)
-        return int(fs.size(inner))
-    except (OSError, ValueError, TypeError):
-        return None
+    return identity(path)[0]
 
 
-def version(path: str) -> str | None:
-    """What changes when the file at ``path`` is rewritten, even to the same size: its
-    modification time in nanoseconds (a local file), its ``ETag`` (an S3 object, or any
-    store whose listing gives one), else its modification time there; ``None`` when it
-    cannot be known (standard input, a store that gives neither).
+def identity(path: str) -> tuple[int | None, str | None]:
+    """The size of the file at ``path`` in bytes, and its version: what changes when it is
+    rewritten, even to the same size. Both from one ``stat`` (or one listing of a remote
+    object); each ``None`` when it cannot be known (standard input, a missing file).
+
+    The version is the modification time in nanoseconds of a local file, the ``ETag``
+    of an S3 object (or of any store whose listing gives one), else its modification
+    time there.
 
     Examples
     --------
-    >>> version("-") is None, version("no/such/file") is None
-    (True, True)
+    >>> identity("-"), identity("no/such/file")
+    ((None, None), (None, None))
     """
     if path == "-":
-        return None
+        return None, None
     try:
         if not is_remote(path):
-            return str(os.stat(local_path(path)).st_mtime_ns)
+            stat = os.stat(local_path(path))
+            return stat.st_size, str(stat.st_mtime_ns)
         fs, inner = _filesystem(path)
         info = fs.info(inner)
     except (OSError, ValueError, TypeError):
-        return None
-    for key in ("ETag", "etag", "LastModified", "mtime", "last_modified"):
-        if info.get(key) is not None:
-            return f"{key}:{info[key]}"
-    return None
+        return None, None
+    found = info.get("size")
+    version = next((f"{key}:{info[key]}" for key in _VERSION_KEYS if info.get(key) is not None),
+                   None)  # fmt: skip
+    return (None if found is None else int(found)), version
+
+
+#: The fields of a remote listing that name an object's version, in order of preference.
+_VERSION_KEYS = ("ETag", "etag", "LastModified", "mtime", "last_modified")
 
 
 def bucket_of(path: str) -> str | None:
